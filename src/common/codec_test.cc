@@ -1,0 +1,87 @@
+#include "glfm/codec.h"
+
+#include "testing/status_matchers.h"
+
+namespace glfm {
+namespace {
+
+using ::testing::HasSubstr;
+
+InstanceInfo Sample() {
+  InstanceInfo i;
+  i.id = "arn:aws:gamelift:us-east-1::gamesession/fleet-1/gs-1";
+  i.connection_info = {"10.0.0.1", "gs1.example", 7777};
+  i.create_time = *ParseRfc3339("2024-05-06T07:08:09.5Z");
+  i.player_count = 3;
+  i.status = "ACTIVE";
+  i.metadata["GameProperties"]["mode"] = "ranked";
+  return i;
+}
+
+TEST(CodecTest, InstanceInfoUsesNakamaFieldNames) {
+  EXPECT_EQ(ToJson(Sample()).Dump(),
+            R"({"connection_info":{"dns_name":"gs1.example","ip_address":"10.0.0.1","port":7777},)"
+            R"("create_time":"2024-05-06T07:08:09.5Z",)"
+            R"("id":"arn:aws:gamelift:us-east-1::gamesession/fleet-1/gs-1",)"
+            R"("metadata":{"GameProperties":{"mode":"ranked"}},"player_count":3,)"
+            R"("status":"ACTIVE"})");
+}
+
+TEST(CodecTest, InstanceInfoRoundTrips) {
+  auto back = InstanceInfoFromJson(ToJson(Sample()));
+  ASSERT_OK(back);
+  EXPECT_EQ(*back, Sample());
+}
+
+TEST(CodecTest, JoinInfoRoundTrips) {
+  JoinInfo j{Sample(), {{"u1", "psess-1"}, {"u2", "psess-2"}}};
+  Json json = ToJson(j);
+  EXPECT_EQ(json.Find("session_info")->as_array()[1].Dump(),
+            R"({"session_id":"psess-2","user_id":"u2"})");
+  EXPECT_THAT(JoinInfoFromJson(json), IsOkAndHolds(j));
+}
+
+TEST(CodecTest, DecodingErrorsNameFieldAndType) {
+  auto j = Json::Parse(R"({"instance_info":{"connection_info":{"port":"7777"}}})");
+  ASSERT_OK(j);
+  EXPECT_THAT(JoinInfoFromJson(*j),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "instance_info.connection_info.port: expected an integer, got string"));
+  EXPECT_THAT(InstanceInfoFromJson(*Json::Parse(R"({"player_count":1.5})")),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "player_count: expected an integer, got number"));
+  EXPECT_THAT(InstanceInfoFromJson(*Json::Parse(R"({"metadata":[1]})")),
+              StatusIs(StatusCode::kInvalidArgument, "metadata: expected an object, got array"));
+  EXPECT_THAT(InstanceInfoFromJson(*Json::Parse(R"({"create_time":"yesterday"})")),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("create_time: invalid RFC 3339")));
+  EXPECT_THAT(InstanceInfoFromJson(Json(3)),
+              StatusIs(StatusCode::kInvalidArgument, "body: expected an object, got number"));
+  EXPECT_THAT(JoinInfoFromJson(*Json::Parse(R"({"session_info":[{"user_id":5}]})")),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "session_info[0].user_id: expected a string, got number"));
+}
+
+TEST(CodecTest, FleetUserLatency) {
+  FleetUserLatency l{"u1", 42.5, "eu-west-1"};
+  EXPECT_THAT(FleetUserLatencyFromJson(ToJson(l)), IsOkAndHolds(l));
+  EXPECT_THAT(FleetUserLatencyFromJson(*Json::Parse(R"({"latency_ms":-1})")),
+              StatusIs(StatusCode::kInvalidArgument, "latency_ms: must not be negative"));
+}
+
+TEST(Rfc3339Test, ParsesOffsetsAndFractions) {
+  auto a = ParseRfc3339("2024-01-01T01:00:00+01:00");
+  auto b = ParseRfc3339("2024-01-01T00:00:00Z");
+  ASSERT_OK(a);
+  ASSERT_OK(b);
+  EXPECT_EQ(*a, *b);
+  EXPECT_EQ(FormatRfc3339(*ParseRfc3339("2024-01-01T00:00:00.123456789Z")),
+            "2024-01-01T00:00:00.123456789Z");
+  EXPECT_EQ(FormatRfc3339(*b), "2024-01-01T00:00:00Z");
+  for (const char* bad : {"2024-13-01T00:00:00Z", "2024-02-30T00:00:00Z", "2024-01-01",
+                          "2024-01-01T00:00:00", "2024-01-01T00:00:00+0100"}) {
+    EXPECT_THAT(ParseRfc3339(bad), StatusCodeIs(StatusCode::kInvalidArgument)) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace glfm

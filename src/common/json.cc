@@ -1,0 +1,273 @@
+#include "glfm/json.h"
+
+#include <charconv>
+#include <cmath>
+#include <limits>
+
+// simdjson 3.0's header trips g++ 12's dangling-pointer analysis; the code is fine.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdangling-pointer"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <simdjson.h>
+#pragma GCC diagnostic pop
+
+#include "common/check.h"
+
+namespace glfm {
+namespace {
+
+// Converts a simdjson DOM element into a Json, recursively.
+Json FromDom(simdjson::dom::element e) {
+  switch (e.type()) {
+    case simdjson::dom::element_type::NULL_VALUE:
+      return Json();
+    case simdjson::dom::element_type::BOOL:
+      return Json(bool(e.get_bool().value_unsafe()));
+    case simdjson::dom::element_type::INT64:
+      return Json(int64_t(e.get_int64().value_unsafe()));
+    case simdjson::dom::element_type::UINT64:
+      return Json(uint64_t(e.get_uint64().value_unsafe()));
+    case simdjson::dom::element_type::DOUBLE:
+      return Json(double(e.get_double().value_unsafe()));
+    case simdjson::dom::element_type::STRING:
+      return Json(std::string(e.get_string().value_unsafe()));
+    case simdjson::dom::element_type::ARRAY: {
+      Json::Array a;
+      simdjson::dom::array arr;
+      if (e.get_array().get(arr) != simdjson::SUCCESS) {
+        return Json::MakeArray();
+      }
+      for (simdjson::dom::element child : arr) {
+        a.push_back(FromDom(child));
+      }
+      return Json(std::move(a));
+    }
+    case simdjson::dom::element_type::OBJECT: {
+      Json::Object o;
+      simdjson::dom::object obj;
+      if (e.get_object().get(obj) != simdjson::SUCCESS) {
+        return Json::MakeObject();
+      }
+      for (simdjson::dom::key_value_pair kv : obj) {
+        // A repeated key keeps its last value, as most parsers do.
+        o.insert_or_assign(std::string(kv.key), FromDom(kv.value));
+      }
+      return Json(std::move(o));
+    }
+  }
+  return Json();
+}
+
+}  // namespace
+
+Json::Json(uint64_t u) {
+  if (u <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    rep_ = static_cast<int64_t>(u);
+  } else {
+    rep_ = static_cast<double>(u);
+  }
+}
+
+Result<Json> Json::Parse(std::string_view text) {
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  auto error = parser.parse(text.data(), text.size(), /*realloc_if_needed=*/true).get(root);
+  if (error) {
+    return InvalidArgumentError(std::string("invalid JSON: ") + simdjson::error_message(error));
+  }
+  return FromDom(root);
+}
+
+Json::Type Json::type() const {
+  switch (rep_.index()) {
+    case 0: return Type::kNull;
+    case 1: return Type::kBool;
+    case 2:
+    case 3: return Type::kNumber;
+    case 4: return Type::kString;
+    case 5: return Type::kArray;
+    default: return Type::kObject;
+  }
+}
+
+std::string_view Json::TypeName() const {
+  switch (type()) {
+    case Type::kNull: return "null";
+    case Type::kBool: return "boolean";
+    case Type::kNumber: return "number";
+    case Type::kString: return "string";
+    case Type::kArray: return "array";
+    case Type::kObject: return "object";
+  }
+  return "null";
+}
+
+bool Json::as_bool() const {
+  GLFM_CHECK(is_bool());
+  return std::get<bool>(rep_);
+}
+
+int64_t Json::as_int64() const {
+  GLFM_CHECK(is_number());
+  if (is_integer()) {
+    return std::get<int64_t>(rep_);
+  }
+  return static_cast<int64_t>(std::get<double>(rep_));
+}
+
+double Json::as_double() const {
+  GLFM_CHECK(is_number());
+  if (is_integer()) {
+    return static_cast<double>(std::get<int64_t>(rep_));
+  }
+  return std::get<double>(rep_);
+}
+
+const std::string& Json::as_string() const {
+  GLFM_CHECK(is_string());
+  return std::get<std::string>(rep_);
+}
+
+const Json::Array& Json::as_array() const {
+  GLFM_CHECK(is_array());
+  return std::get<Array>(rep_);
+}
+
+Json::Array& Json::as_array() {
+  GLFM_CHECK(is_array());
+  return std::get<Array>(rep_);
+}
+
+const Json::Object& Json::as_object() const {
+  GLFM_CHECK(is_object());
+  return std::get<Object>(rep_);
+}
+
+Json::Object& Json::as_object() {
+  GLFM_CHECK(is_object());
+  return std::get<Object>(rep_);
+}
+
+const Json* Json::Find(std::string_view key) const {
+  if (!is_object()) {
+    return nullptr;
+  }
+  const auto& o = std::get<Object>(rep_);
+  auto it = o.find(key);
+  return it == o.end() ? nullptr : &it->second;
+}
+
+Json* Json::Find(std::string_view key) {
+  return const_cast<Json*>(static_cast<const Json*>(this)->Find(key));
+}
+
+Json& Json::operator[](std::string_view key) {
+  if (is_null()) {
+    rep_ = Object{};
+  }
+  GLFM_CHECK(is_object());
+  auto& o = std::get<Object>(rep_);
+  auto it = o.find(key);
+  if (it == o.end()) {
+    it = o.emplace(std::string(key), Json()).first;
+  }
+  return it->second;
+}
+
+void AppendJsonString(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (u < 0x20) {
+          out += "\\u00";
+          out.push_back(kHex[u >> 4]);
+          out.push_back(kHex[u & 0xF]);
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+void Json::DumpTo(std::string& out) const {
+  switch (rep_.index()) {
+    case 0:
+      out += "null";
+      return;
+    case 1:
+      out += std::get<bool>(rep_) ? "true" : "false";
+      return;
+    case 2: {
+      char buf[24];
+      auto r = std::to_chars(buf, buf + sizeof buf, std::get<int64_t>(rep_));
+      out.append(buf, r.ptr);
+      return;
+    }
+    case 3: {
+      double d = std::get<double>(rep_);
+      if (!std::isfinite(d)) {
+        out += "null";  // JSON has no NaN or infinity
+        return;
+      }
+      char buf[32];
+      auto r = std::to_chars(buf, buf + sizeof buf, d);
+      std::string_view text(buf, r.ptr - buf);
+      out += text;
+      // Keep a double a double when read back (and within parsers' integer range).
+      if (text.find_first_of(".eE") == std::string_view::npos) {
+        out += ".0";
+      }
+      return;
+    }
+    case 4:
+      AppendJsonString(out, std::get<std::string>(rep_));
+      return;
+    case 5: {
+      out.push_back('[');
+      bool first = true;
+      for (const Json& v : std::get<Array>(rep_)) {
+        if (!first) {
+          out.push_back(',');
+        }
+        first = false;
+        v.DumpTo(out);
+      }
+      out.push_back(']');
+      return;
+    }
+    default: {
+      out.push_back('{');
+      bool first = true;
+      for (const auto& [k, v] : std::get<Object>(rep_)) {
+        if (!first) {
+          out.push_back(',');
+        }
+        first = false;
+        AppendJsonString(out, k);
+        out.push_back(':');
+        v.DumpTo(out);
+      }
+      out.push_back('}');
+      return;
+    }
+  }
+}
+
+std::string Json::Dump() const {
+  std::string out;
+  DumpTo(out);
+  return out;
+}
+
+}  // namespace glfm

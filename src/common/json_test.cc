@@ -1,0 +1,56 @@
+#include "glfm/json.h"
+
+#include "testing/status_matchers.h"
+
+namespace glfm {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(JsonTest, ParsesAndDumpsEveryType) {
+  auto j = Json::Parse(R"({"b":true,"n":null,"i":-12,"d":1.5,"s":"x\"y\n","a":[1,"two"],
+                           "o":{"k":"v"}})");
+  ASSERT_OK(j);
+  EXPECT_TRUE(j->Find("b")->as_bool());
+  EXPECT_TRUE(j->Find("n")->is_null());
+  EXPECT_TRUE(j->Find("i")->is_integer());
+  EXPECT_EQ(j->Find("i")->as_int64(), -12);
+  EXPECT_DOUBLE_EQ(j->Find("d")->as_double(), 1.5);
+  EXPECT_EQ(j->Find("s")->as_string(), "x\"y\n");
+  EXPECT_EQ(j->Find("a")->as_array().size(), 2u);
+  EXPECT_EQ(j->Find("o")->Find("k")->as_string(), "v");
+  EXPECT_EQ(j->Dump(),
+            R"({"a":[1,"two"],"b":true,"d":1.5,"i":-12,"n":null,"o":{"k":"v"},"s":"x\"y\n"})");
+}
+
+TEST(JsonTest, RoundTripsThroughDump) {
+  const char* text = R"({"arr":[[],{},0.1,-0.0,1e300,"\u0001é"],"big":18446744073709551615})";
+  auto a = Json::Parse(text);
+  ASSERT_OK(a);
+  auto b = Json::Parse(a->Dump());
+  ASSERT_OK(b);
+  EXPECT_EQ(*a, *b);
+  EXPECT_FALSE(a->Find("big")->is_integer());  // beyond int64: a double
+}
+
+TEST(JsonTest, ControlCharactersAreEscaped) {
+  EXPECT_EQ(Json(std::string("a\x01" "b")).Dump(), R"("a\u0001b")");
+}
+
+TEST(JsonTest, InvalidJsonIsInvalidArgument) {
+  EXPECT_THAT(Json::Parse("{\"a\":"), StatusIs(StatusCode::kInvalidArgument,
+                                               HasSubstr("invalid JSON")));
+  EXPECT_THAT(Json::Parse(""), StatusCodeIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(Json::Parse("[1,]"), StatusCodeIs(StatusCode::kInvalidArgument));
+}
+
+TEST(JsonTest, IndexingCreatesObjects) {
+  Json j;
+  j["a"]["b"] = 3;
+  EXPECT_EQ(j.Dump(), R"({"a":{"b":3}})");
+  EXPECT_EQ(j.Find("missing"), nullptr);
+  EXPECT_EQ(Json(5).Find("a"), nullptr);
+}
+
+}  // namespace
+}  // namespace glfm

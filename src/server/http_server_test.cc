@@ -1,0 +1,182 @@
+#include "server/http_server.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "testing/http_client.h"
+#include "testing/status_matchers.h"
+
+namespace glfm::server {
+namespace {
+
+using ::testing::HasSubstr;
+using glfm::testing::HttpClient;
+
+// Echoes method, path, query param "q", header "x-test" and body.
+void Echo(HttpRequest&& req, Responder respond) {
+  std::string q = req.QueryParam("q").value_or("<none>");
+  const std::string* h = req.Header("x-test");
+  respond(HttpResponse::Text(200, req.method + " " + req.path + " q=" + q +
+                                      " h=" + (h ? *h : "<none>") + " body=" + req.body));
+}
+
+std::unique_ptr<HttpServer> StartOrDie(HttpServerOptions opts, Handler h) {
+  auto s = HttpServer::Start(opts, std::move(h));
+  EXPECT_OK(s);
+  return std::move(s).value();
+}
+
+TEST(HttpServerTest, ServesOnAnyPortWithKeepAlive) {
+  auto server = StartOrDie({}, Echo);
+  ASSERT_NE(server->port(), 0);
+  EXPECT_EQ(server->url(), "http://127.0.0.1:" + std::to_string(server->port()));
+  HttpClient c("127.0.0.1", server->port());
+  auto r1 = c.Request("POST", "/a/b?q=hello%20world&x=1", "payload", {{"X-Test", "yes"}});
+  EXPECT_EQ(r1.status, 200);
+  EXPECT_EQ(r1.body, "POST /a/b q=hello world h=yes body=payload");
+  EXPECT_TRUE(r1.keep_alive);
+  EXPECT_EQ(r1.headers["x-request-id"].size(), 16u);
+  auto r2 = c.Request("GET", "/again");
+  EXPECT_EQ(r2.body, "GET /again q=<none> h=<none> body=");
+}
+
+TEST(HttpServerTest, KeepsClientRequestIdWhenSane) {
+  auto server = StartOrDie({}, Echo);
+  HttpClient c("127.0.0.1", server->port());
+  EXPECT_EQ(c.Request("GET", "/", "", {{"X-Request-Id", "abc-123"}}).headers["x-request-id"],
+            "abc-123");
+  EXPECT_NE(c.Request("GET", "/", "", {{"X-Request-Id", "bad id\x01"}}).headers["x-request-id"],
+            "bad id\x01");
+}
+
+TEST(HttpServerTest, BodyOverLimitIsRejectedWithConfiguredAnswer) {
+  HttpServerOptions opts;
+  opts.max_body_bytes = 10;
+  opts.body_too_large = [](const HttpRequest& r) {
+    return HttpResponse::Json(400, "{\"code\":3,\"path\":\"" + r.path + "\"}");
+  };
+  std::atomic<int> handled{0};
+  auto server = StartOrDie(opts, [&](HttpRequest&& req, Responder respond) {
+    handled++;
+    Echo(std::move(req), std::move(respond));
+  });
+  HttpClient c("127.0.0.1", server->port());
+  auto r = c.Request("POST", "/rpc", std::string(11, 'x'));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body, R"({"code":3,"path":"/rpc"})");
+  EXPECT_FALSE(r.keep_alive);
+  EXPECT_EQ(handled.load(), 0);
+  EXPECT_EQ(c.Request("POST", "/rpc", std::string(10, 'x')).status, 200);
+}
+
+TEST(HttpServerTest, ResponderMayAnswerLaterFromAnotherThread) {
+  std::promise<Responder> parked;
+  std::atomic<int> calls{0};
+  auto server = StartOrDie({}, [&](HttpRequest&&, Responder respond) {
+    if (calls++ == 0) {
+      parked.set_value(std::move(respond));
+    } else {
+      respond(HttpResponse::Json(204, ""));
+    }
+  });
+  std::thread t([&] {
+    Responder r = parked.get_future().get();
+    r(HttpResponse::Json(202, "{\"late\":true}"));
+    r(HttpResponse::Json(500, "{}"));  // a second answer is ignored
+  });
+  HttpClient c("127.0.0.1", server->port());
+  auto res = c.Request("GET", "/wait");
+  t.join();
+  EXPECT_EQ(res.status, 202);
+  EXPECT_EQ(res.body, "{\"late\":true}");
+  // The ignored second answer was never written: the next exchange on the same connection
+  // reads its own answer.
+  EXPECT_EQ(c.Request("GET", "/next").status, 204);
+}
+
+TEST(HttpServerTest, GracefulShutdownFinishesInFlightRequest) {
+  std::mutex mu;
+  std::condition_variable cv;
+  Responder pending;
+  auto server = StartOrDie({}, [&](HttpRequest&&, Responder respond) {
+    std::lock_guard<std::mutex> lock(mu);
+    pending = std::move(respond);
+    cv.notify_all();
+  });
+  uint16_t port = server->port();
+  HttpClient idle("127.0.0.1", port);
+  std::future<glfm::testing::HttpResult> busy = std::async(std::launch::async, [port] {
+    HttpClient c("127.0.0.1", port);
+    return c.Request("POST", "/slow", "x");
+  });
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return static_cast<bool>(pending); });
+  }
+  EXPECT_EQ(server->in_flight(), 1);
+  std::thread stopper([&] { server->Shutdown(std::chrono::seconds(10)); });
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    pending(HttpResponse::Json(200, "{\"done\":true}"));
+  }
+  stopper.join();
+  auto r = busy.get();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "{\"done\":true}");
+  EXPECT_FALSE(r.keep_alive);
+  EXPECT_EQ(server->in_flight(), 0);
+  HttpClient after("127.0.0.1", port);
+  EXPECT_NE(after.Request("GET", "/").error, "");  // no longer accepting
+}
+
+TEST(HttpServerTest, MalformedRequestGets400) {
+  auto server = StartOrDie({}, Echo);
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::socket s(ioc);
+  s.connect({boost::asio::ip::make_address("127.0.0.1"), server->port()});
+  std::string junk = "GARBAGE\r\n\r\n";
+  boost::asio::write(s, boost::asio::buffer(junk));
+  std::string reply;
+  boost::system::error_code ec;
+  char buf[512];
+  for (;;) {
+    size_t n = s.read_some(boost::asio::buffer(buf), ec);
+    reply.append(buf, n);
+    if (ec) {
+      break;
+    }
+  }
+  EXPECT_THAT(reply, HasSubstr("HTTP/1.1 400"));
+  EXPECT_THAT(reply, HasSubstr("malformed HTTP request"));
+}
+
+TEST(HttpServerTest, BadListenAddressNamesIt) {
+  HttpServerOptions opts;
+  opts.host = "not-an-ip";
+  EXPECT_THAT(HttpServer::Start(opts, Echo),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("\"not-an-ip\"")));
+  auto first = StartOrDie({}, Echo);
+  HttpServerOptions taken;
+  taken.port = first->port();
+  // SO_REUSEPORT lets the same user share a port, so bind a privileged one as the clash
+  // only when not root; as root, a bound non-reuseport socket makes the clash instead.
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::acceptor plain(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  taken.port = plain.local_endpoint().port();
+  EXPECT_THAT(HttpServer::Start(taken, Echo),
+              StatusIs(StatusCode::kUnavailable,
+                       HasSubstr("cannot listen on 127.0.0.1:" + std::to_string(taken.port))));
+}
+
+TEST(PercentDecodeTest, DecodesAndRejectsBadEscapes) {
+  EXPECT_THAT(PercentDecode("a%2Fb+c", true), IsOkAndHolds(std::string("a/b c")));
+  EXPECT_THAT(PercentDecode("a+c", false), IsOkAndHolds(std::string("a+c")));
+  EXPECT_THAT(PercentDecode("%zz", true), StatusCodeIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(PercentDecode("%2", true), StatusCodeIs(StatusCode::kInvalidArgument));
+}
+
+}  // namespace
+}  // namespace glfm::server
