@@ -806,7 +806,9 @@ class PostgresStore final : public Store {
       for (WriteOp* op : ops) {
         internal::AppendEvents(*op, events);
       }
-      AppendNotifies(events, steps);
+      if (options_.notify_changes) {
+        AppendNotifies(events, steps);
+      }
       steps.push_back(Command("COMMIT"));
       return RunPipeline(c, steps);
     }
@@ -815,7 +817,9 @@ class PostgresStore final : public Store {
       internal::AppendEvents(*op, events);
     }
     steps.clear();
-    AppendNotifies(events, steps);
+    if (options_.notify_changes) {
+      AppendNotifies(events, steps);
+    }
     steps.push_back(Command("COMMIT"));
     return RunPipeline(c, steps);
   }

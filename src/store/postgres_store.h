@@ -1,7 +1,7 @@
 // The PostgreSQL store backend (PostgreSQL 15 through libpq): several glfm nodes share one
 // database.
 //
-// Writes go through a group committer: `commit_connections` threads, each with its own
+// Writes go through a group committer: `commit_connections` threads (default 1), each with its own
 // connection, take the writes queued by concurrent callers and commit them as one pipelined
 // transaction (consecutive instance upserts and deletes become one multi-row statement over
 // arrays); a caller is acknowledged only after its transaction commits. Reads use a pool of
@@ -29,14 +29,21 @@ struct PostgresOptions {
   // "postgresql://user:password@host:port/dbname". Required.
   std::string conninfo;
 
-  // Connections that commit batches of writes (one thread each). Default 4.
-  int commit_connections = 4;
+  // Connections that commit batches of writes (one thread each). Default 1: PostgreSQL
+  // serialises the commits of transactions that NOTIFY, so one committer taking large
+  // batches beats several taking small ones (measured: 44k vs 10k upserts/s at 64 writers).
+  int commit_connections = 1;
   // Connections for reads. Default 4.
   int read_connections = 4;
   // Most writes committed in one transaction. Default 1024.
   int max_batch_ops = 1024;
   // How long to wait for a connection to the server. Default 5 s.
   std::chrono::seconds connect_timeout{5};
+
+  // Announce committed changes with NOTIFY (Subscribe on other nodes hears them). PostgreSQL
+  // serialises the commits of notifying transactions, so a single node that needs no feed
+  // may turn this off for write throughput. Default true.
+  bool notify_changes = true;
 
   // Migrate only up to this version (tests of the upgrade path). Default: the newest.
   int target_schema_version = kSchemaVersion;

@@ -138,13 +138,18 @@ void AppendEvents(const WriteOp& op, std::vector<ChangeEvent>& events) {
 // --- CommitQueue ---
 
 Status CommitQueue::Submit(WriteRequest& request) {
-  std::unique_lock lock(mu_);
-  if (stopped_) {
-    return UnavailableError("store is closed");
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_) {
+      return UnavailableError("store is closed");
+    }
+    queue_.push_back(&request);
   }
-  queue_.push_back(&request);
   work_cv_.notify_one();
-  request.cv.wait(lock, [&] { return request.done; });
+  request.state.wait(0, std::memory_order_acquire);
+  while (request.state.load(std::memory_order_acquire) != 2) {
+    std::this_thread::yield();  // the committer is inside notify_one: a few instructions
+  }
   return OkStatus();
 }
 
@@ -166,10 +171,10 @@ bool CommitQueue::Take(std::vector<WriteRequest*>& batch) {
 }
 
 void CommitQueue::Complete(const std::vector<WriteRequest*>& batch) {
-  std::lock_guard lock(mu_);
   for (WriteRequest* r : batch) {
-    r->done = true;
-    r->cv.notify_one();
+    r->state.store(1, std::memory_order_release);
+    r->state.notify_one();
+    r->state.store(2, std::memory_order_release);  // last touch: the caller may now return
   }
 }
 

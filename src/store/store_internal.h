@@ -6,6 +6,7 @@
 // from any thread; see each class.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -70,8 +71,10 @@ struct WriteOp {
 struct WriteRequest {
   std::vector<WriteOp> ops;
   Status status;  // transaction-level failure; op statuses are meaningful only when OK
-  bool done = false;
-  std::condition_variable cv;
+  // 0 pending, 1 done (fields above final, committer still waking), 2 released (the
+  // committer no longer touches the request). The caller waits on it without the queue's
+  // mutex, so waking 64 callers is no lock convoy, and returns only at 2.
+  std::atomic<int> state{0};
 };
 
 // Appends the change events a committed op produced.
