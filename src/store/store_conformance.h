@@ -12,6 +12,7 @@
 
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
 
 #include "glfm/status.h"
@@ -39,6 +40,8 @@ struct BackendFactory {
   // GLFM_SKIP_POSTGRES=1.
   bool needs_postgres = false;
 };
+
+inline void PrintTo(const BackendFactory& factory, std::ostream* os) { *os << factory.name; }
 
 inline std::string BackendName(const ::testing::TestParamInfo<BackendFactory>& info) {
   return info.param.name;
