@@ -6,8 +6,8 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cstring>
 #include <condition_variable>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -152,6 +152,18 @@ PlacementRecord ReadPlacement(PGresult* r, int row) {
   return p;
 }
 
+// Returns false when an idle connection must not be used: a terminated backend sends its
+// error and closes the socket, which shows as readable input. An idle pool connection (it
+// never LISTENs) expects nothing, so any input counts as closed; at worst a stray notice
+// costs a reconnect. One poll(2) with no wait.
+bool Healthy(PGconn* c) {
+  if (c == nullptr || PQstatus(c) != CONNECTION_OK) {
+    return false;
+  }
+  pollfd fd = {PQsocket(c), POLLIN, 0};
+  return poll(&fd, 1, 0) == 0;
+}
+
 // Appends `s` as one quoted element of a PostgreSQL array literal.
 void AppendArrayElement(std::string& out, std::string_view s) {
   out += '"';
@@ -215,8 +227,8 @@ class PostgresStore final : public Store {
     WriteRequest r;
     r.ops.resize(writes.size());
     for (size_t i = 0; i < writes.size(); ++i) {
-      GLFM_RETURN_IF_ERROR(internal::ValidateInstanceId(
-          writes[i].info.id, "writes[" + std::to_string(i) + "].id"));
+      GLFM_RETURN_IF_ERROR(
+          internal::ValidateInstanceId(writes[i].info.id, "writes[" + std::to_string(i) + "].id"));
       FillUpsert(r.ops[i], writes[i].info, writes[i].update_time);
     }
     GLFM_RETURN_IF_ERROR(queue_.Submit(r));
@@ -251,13 +263,12 @@ class PostgresStore final : public Store {
     InstancePage page;
     page.done = rows <= limit;
     int n = std::min(rows, limit);
-    page.instances.reserve(static_cast<size_t>(n));
+    std::vector<internal::RawInstanceRow> raw(static_cast<size_t>(n));
     for (int i = 0; i < n; ++i) {
-      GLFM_ASSIGN_OR_RETURN(auto inst,
-                            internal::DecodeInstance(Value(r.get(), i, 0), Value(r.get(), i, 1),
-                                                     ParseInt64(PQgetvalue(r.get(), i, 2))));
-      page.instances.push_back(std::move(inst));
+      raw[static_cast<size_t>(i)] = {Value(r.get(), i, 0), Value(r.get(), i, 1),
+                                     ParseInt64(PQgetvalue(r.get(), i, 2))};
     }
+    GLFM_RETURN_IF_ERROR(internal::DecodeInstances(raw, page.instances));
     if (!page.done && n > 0) {
       page.next_after_id = page.instances.back().info.id;
     }
@@ -278,8 +289,7 @@ class PostgresStore final : public Store {
     return SubmitOne(r);
   }
 
-  Result<bool> RecordPlacementOutcome(std::string_view placement_id,
-                                      std::string_view outcome_json,
+  Result<bool> RecordPlacementOutcome(std::string_view placement_id, std::string_view outcome_json,
                                       Timestamp outcome_time) override {
     GLFM_RETURN_IF_ERROR(internal::ValidatePlacementId(placement_id));
     if (outcome_json.empty()) {
@@ -307,12 +317,11 @@ class PostgresStore final : public Store {
   }
 
   Result<std::vector<PlacementRecord>> ListPendingPlacementsByOwner(std::string_view owner_node,
-                                                                   int limit) override {
+                                                                    int limit) override {
     return ListPlacements("pending_owner", std::string(owner_node), limit);
   }
 
-  Result<std::vector<PlacementRecord>> ListPendingPlacementsDueBy(Timestamp t,
-                                                                  int limit) override {
+  Result<std::vector<PlacementRecord>> ListPendingPlacementsDueBy(Timestamp t, int limit) override {
     return ListPlacements("pending_due", std::to_string(internal::ToNanos(t)), limit);
   }
 
@@ -378,7 +387,18 @@ class PostgresStore final : public Store {
   }
 
   // Removes the password from a libpq message (defence in depth: libpq does not echo it).
-  std::string Scrub(std::string msg) const {
+  std::string Scrub(std::string in) const {
+    // One line: libpq's multi-line messages become space-separated.
+    std::string msg;
+    for (char ch : in) {
+      if (ch == '\n' || ch == '\t') {
+        if (!msg.empty() && msg.back() != ' ') {
+          msg += ' ';
+        }
+      } else {
+        msg += ch;
+      }
+    }
     while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) {
       msg.pop_back();
     }
@@ -405,7 +425,8 @@ class PostgresStore final : public Store {
     std::string msg = "postgres " + address_ + ": " + std::string(what) + ": " +
                       Scrub(PQresultErrorMessage(r)) +
                       (sqlstate.empty() ? "" : " (SQLSTATE " + sqlstate + ")");
-    std::string_view cls = std::string_view(sqlstate).substr(0, std::min<size_t>(2, sqlstate.size()));
+    std::string_view cls =
+        std::string_view(sqlstate).substr(0, std::min<size_t>(2, sqlstate.size()));
     if (cls == "08" || sqlstate.starts_with("57P")) {
       return UnavailableError(std::move(msg));
     }
@@ -432,7 +453,8 @@ class PostgresStore final : public Store {
     if (conn == nullptr || PQstatus(conn.get()) != CONNECTION_OK) {
       return ConnError(conn.get(), "cannot connect");
     }
-    PQsetNoticeProcessor(conn.get(), [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        conn.get(), [](void*, const char*) {}, nullptr);
     if (prepare) {
       GLFM_RETURN_IF_ERROR(PrepareAll(conn.get()));
     }
@@ -483,9 +505,9 @@ class PostgresStore final : public Store {
                                     "  applied_at timestamptz NOT NULL DEFAULT now())",
                                     "create glfm_schema_migrations"));
     PgResult r;
-    GLFM_RETURN_IF_ERROR(ExecSimple(
-        c, "SELECT coalesce(max(version), 0) FROM glfm_schema_migrations", "read schema version",
-        &r));
+    GLFM_RETURN_IF_ERROR(ExecSimple(c,
+                                    "SELECT coalesce(max(version), 0) FROM glfm_schema_migrations",
+                                    "read schema version", &r));
     int current = static_cast<int>(ParseInt64(PQgetvalue(r.get(), 0, 0)));
     if (current > kSchemaVersion) {
       return FailedPreconditionError("postgres " + address_ + ": database schema version " +
@@ -514,10 +536,13 @@ class PostgresStore final : public Store {
       readers_cv_.wait(lock, [&] {
         return !idle_readers_.empty() || open_readers_ < options_.read_connections;
       });
-      if (!idle_readers_.empty()) {
+      while (!idle_readers_.empty()) {
         PgConn c = std::move(idle_readers_.back());
         idle_readers_.pop_back();
-        return c;
+        if (Healthy(c.get())) {
+          return c;
+        }
+        --open_readers_;  // closed while idle (server restart, terminated backend)
       }
       ++open_readers_;
     }
@@ -562,9 +587,8 @@ class PostgresStore final : public Store {
   Result<std::vector<PlacementRecord>> ListPlacements(const char* statement, std::string arg,
                                                       int limit) {
     GLFM_RETURN_IF_ERROR(internal::ValidateLimit(limit));
-    GLFM_ASSIGN_OR_RETURN(PgResult r,
-                          Read(statement, {std::move(arg), std::to_string(limit)},
-                               "list placements"));
+    GLFM_ASSIGN_OR_RETURN(
+        PgResult r, Read(statement, {std::move(arg), std::to_string(limit)}, "list placements"));
     std::vector<PlacementRecord> out;
     for (int i = 0; i < PQntuples(r.get()); ++i) {
       out.push_back(ReadPlacement(r.get(), i));
@@ -771,10 +795,10 @@ class PostgresStore final : public Store {
             if (PQgetvalue(r, 0, 0)[0] == 't') {
               return;
             }
-            op->status = PQgetvalue(r, 0, 1)[0] == 't'
-                             ? FailedPreconditionError("placement " + op->id +
-                                                       " has no outcome to deliver")
-                             : NotFoundError("placement " + op->id + " not found");
+            op->status =
+                PQgetvalue(r, 0, 1)[0] == 't'
+                    ? FailedPreconditionError("placement " + op->id + " has no outcome to deliver")
+                    : NotFoundError("placement " + op->id + " not found");
           };
           break;
         default:
@@ -829,7 +853,7 @@ class PostgresStore final : public Store {
                          std::vector<ChangeEvent>& events) {
     Status s;
     for (int attempt = 0; attempt < 5; ++attempt) {
-      if (conn == nullptr || PQstatus(conn.get()) != CONNECTION_OK) {
+      if (!Healthy(conn.get())) {
         conn.reset();
         auto c = Connect(/*prepare=*/true);
         if (!c.ok()) {
@@ -911,8 +935,8 @@ class PostgresStore final : public Store {
     while (!Stopping()) {
       if (conn == nullptr) {
         auto c = Connect(/*prepare=*/false);
-        Status s = c.ok() ? ExecSimple(c->get(), std::string("LISTEN ") + kChannel, "listen")
-                          : c.status();
+        Status s =
+            c.ok() ? ExecSimple(c->get(), std::string("LISTEN ") + kChannel, "listen") : c.status();
         if (!s.ok()) {
           log::Warn("store change feed cannot listen", {{"error", s.message()}});
           std::unique_lock lock(stop_mu_);

@@ -68,10 +68,10 @@ TEST_F(PostgresStoreTest, AnUnreachableServerIsUnavailableNamingTheAddressNotThe
   const std::string secret = "Sup3r-Secret-Pa55";
   auto store = Open("host=127.0.0.1 port=" + std::to_string(port) +
                     " dbname=fleet user=glfm password=" + secret);
-  EXPECT_THAT(store, StatusIs(StatusCode::kUnavailable,
-                              AllOf(HasSubstr("postgres 127.0.0.1:" + std::to_string(port) +
-                                              "/fleet"),
-                                    Not(HasSubstr(secret)))));
+  EXPECT_THAT(store,
+              StatusIs(StatusCode::kUnavailable,
+                       AllOf(HasSubstr("postgres 127.0.0.1:" + std::to_string(port) + "/fleet"),
+                             Not(HasSubstr(secret)))));
   // The URI form too.
   auto uri = Open("postgresql://glfm:" + secret + "@127.0.0.1:" + std::to_string(port) + "/fleet");
   EXPECT_THAT(uri, StatusIs(StatusCode::kUnavailable, Not(HasSubstr(secret))));
@@ -83,10 +83,10 @@ TEST_F(PostgresStoreTest, AWrongPasswordIsUnavailableWithoutEchoingIt) {
   conninfo.replace(conninfo.find(testing::PostgresServer::kPassword),
                    std::string(testing::PostgresServer::kPassword).size(), wrong);
   auto store = Open(conninfo);
-  EXPECT_THAT(store, StatusIs(StatusCode::kUnavailable,
-                              AllOf(HasSubstr("127.0.0.1:" + std::to_string(server_->port())),
-                                    HasSubstr("password authentication failed"),
-                                    Not(HasSubstr(wrong)))));
+  EXPECT_THAT(store,
+              StatusIs(StatusCode::kUnavailable,
+                       AllOf(HasSubstr("127.0.0.1:" + std::to_string(server_->port())),
+                             HasSubstr("password authentication failed"), Not(HasSubstr(wrong)))));
 }
 
 TEST_F(PostgresStoreTest, AMalformedConnectionStringIsInvalidArgumentWithoutRepeatingIt) {
@@ -115,14 +115,43 @@ TEST_F(PostgresStoreTest, NodesSharingADatabaseHearEachOthersChanges) {
   p.request_json = "{}";
   ASSERT_OK((*node_b)->CreatePlacement(p));
   // node A learns the outcome of node B's placement first: B hears about it.
-  ASSERT_THAT((*node_a)->RecordPlacementOutcome("p-shared", R"({"status":"success"})",
-                                                Timestamp()),
+  ASSERT_THAT((*node_a)->RecordPlacementOutcome("p-shared", R"({"status":"success"})", Timestamp()),
               IsOkAndHolds(true));
   std::unique_lock lock(mu);
   ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return heard.size() >= 2; }));
   EXPECT_EQ(heard[1], (ChangeEvent{ChangeEvent::Kind::kPlacementOutcome, "p-shared", "node-b"}));
   lock.unlock();
   EXPECT_EQ((*node_b)->GetPlacement("p-shared")->outcome_json, R"({"status":"success"})");
+}
+
+TEST_F(PostgresStoreTest, TerminatedConnectionsAreReplacedAndTheFeedAsksForAResync) {
+  auto store = Open(conninfo_);
+  ASSERT_OK(store);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool resync = false;
+  auto sub = (*store)->Subscribe([&](const ChangeEvent& e) {
+    std::lock_guard lock(mu);
+    resync = resync || e.kind == ChangeEvent::Kind::kResync;
+    cv.notify_all();
+  });
+  ASSERT_OK(sub);
+  InstanceInfo info;
+  info.id = "gs-1";
+  ASSERT_OK((*store)->UpsertInstance(info, Timestamp()));
+  ASSERT_OK((*store)->GetInstance("gs-1"));
+  std::string db = conninfo_.substr(conninfo_.find("dbname=") + 7);
+  db = db.substr(0, db.find(' '));
+  ASSERT_OK(
+      server_->Exec("SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
+                    "WHERE datname = '" +
+                    db + "' AND pid <> pg_backend_pid()"));
+  // Idle pooled connections were closed by the server: the store notices and reconnects.
+  info.id = "gs-2";
+  EXPECT_OK((*store)->UpsertInstance(info, Timestamp()));
+  EXPECT_OK((*store)->GetInstance("gs-2"));
+  std::unique_lock lock(mu);
+  EXPECT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return resync; }));
 }
 
 TEST_F(PostgresStoreTest, NodesStartingTogetherMigrateAFreshDatabaseOnce) {

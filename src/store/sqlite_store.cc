@@ -153,8 +153,8 @@ class SqliteStore final : public Store {
     WriteRequest r;
     r.ops.resize(writes.size());
     for (size_t i = 0; i < writes.size(); ++i) {
-      GLFM_RETURN_IF_ERROR(internal::ValidateInstanceId(
-          writes[i].info.id, "writes[" + std::to_string(i) + "].id"));
+      GLFM_RETURN_IF_ERROR(
+          internal::ValidateInstanceId(writes[i].info.id, "writes[" + std::to_string(i) + "].id"));
       FillUpsert(r.ops[i], writes[i].info, writes[i].update_time);
     }
     GLFM_RETURN_IF_ERROR(queue_.Submit(r));
@@ -209,8 +209,7 @@ class SqliteStore final : public Store {
     return SubmitOne(r);
   }
 
-  Result<bool> RecordPlacementOutcome(std::string_view placement_id,
-                                      std::string_view outcome_json,
+  Result<bool> RecordPlacementOutcome(std::string_view placement_id, std::string_view outcome_json,
                                       Timestamp outcome_time) override {
     GLFM_RETURN_IF_ERROR(internal::ValidatePlacementId(placement_id));
     if (outcome_json.empty()) {
@@ -246,24 +245,20 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<PlacementRecord>> ListPendingPlacementsByOwner(std::string_view owner_node,
-                                                                   int limit) override {
-    return ListPlacements(&Reader::pending_owner, limit, [&](sqlite3_stmt* s) {
-      BindText(s, 1, owner_node);
-    });
+                                                                    int limit) override {
+    return ListPlacements(&Reader::pending_owner, limit,
+                          [&](sqlite3_stmt* s) { BindText(s, 1, owner_node); });
   }
 
-  Result<std::vector<PlacementRecord>> ListPendingPlacementsDueBy(Timestamp t,
-                                                                  int limit) override {
-    return ListPlacements(&Reader::pending_due, limit, [&](sqlite3_stmt* s) {
-      sqlite3_bind_int64(s, 1, internal::ToNanos(t));
-    });
+  Result<std::vector<PlacementRecord>> ListPendingPlacementsDueBy(Timestamp t, int limit) override {
+    return ListPlacements(&Reader::pending_due, limit,
+                          [&](sqlite3_stmt* s) { sqlite3_bind_int64(s, 1, internal::ToNanos(t)); });
   }
 
   Result<std::vector<PlacementRecord>> ListUndeliveredOutcomes(std::string_view owner_node,
                                                                int limit) override {
-    return ListPlacements(&Reader::undelivered, limit, [&](sqlite3_stmt* s) {
-      BindText(s, 1, owner_node);
-    });
+    return ListPlacements(&Reader::undelivered, limit,
+                          [&](sqlite3_stmt* s) { BindText(s, 1, owner_node); });
   }
 
   Status MarkPlacementDelivered(std::string_view placement_id) override {
@@ -344,9 +339,9 @@ class SqliteStore final : public Store {
 
   Result<Db> OpenConnection() {
     sqlite3* raw = nullptr;
-    int rc = sqlite3_open_v2(options_.path.c_str(), &raw,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             nullptr);
+    int rc =
+        sqlite3_open_v2(options_.path.c_str(), &raw,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     Db db(raw);
     if (rc != SQLITE_OK) {
       return UnavailableError("sqlite " + options_.path + ": cannot open: " +
@@ -400,9 +395,8 @@ class SqliteStore final : public Store {
     int target = std::min(options_.target_schema_version, kSchemaVersion);
     for (int v = current; v < target; ++v) {
       GLFM_RETURN_IF_ERROR(Exec(db, kMigrations[v], "migrate to version " + std::to_string(v + 1)));
-      log::Info("store schema migrated", {{"backend", "sqlite"},
-                                          {"path", options_.path},
-                                          {"version", v + 1}});
+      log::Info("store schema migrated",
+                {{"backend", "sqlite"}, {"path", options_.path}, {"version", v + 1}});
     }
     if (target > current) {
       std::string sql = "PRAGMA user_version=" + std::to_string(target);
@@ -413,12 +407,11 @@ class SqliteStore final : public Store {
 
   Status PrepareWriteStatements() {
     sqlite3* db = writer_.get();
-    GLFM_ASSIGN_OR_RETURN(
-        write_stmts_.upsert,
-        Prepare(db,
-                "INSERT INTO instances(id, doc, update_time) VALUES(?1, ?2, ?3) "
-                "ON CONFLICT(id) DO UPDATE SET doc = excluded.doc, "
-                "update_time = excluded.update_time"));
+    GLFM_ASSIGN_OR_RETURN(write_stmts_.upsert,
+                          Prepare(db,
+                                  "INSERT INTO instances(id, doc, update_time) VALUES(?1, ?2, ?3) "
+                                  "ON CONFLICT(id) DO UPDATE SET doc = excluded.doc, "
+                                  "update_time = excluded.update_time"));
     GLFM_ASSIGN_OR_RETURN(write_stmts_.remove, Prepare(db, "DELETE FROM instances WHERE id = ?1"));
     if (options_.target_schema_version < 2) {
       return OkStatus();  // an old schema for an upgrade test: instances only
@@ -534,9 +527,10 @@ class SqliteStore final : public Store {
         }
         if (sqlite3_changes(db) == 0) {
           GLFM_ASSIGN_OR_RETURN(int state, PlacementState(op.id));
-          op.status = state < 0 ? NotFoundError("placement " + op.id + " not found")
-                                : FailedPreconditionError("placement " + op.id +
-                                                          " has no outcome to deliver");
+          op.status =
+              state < 0
+                  ? NotFoundError("placement " + op.id + " not found")
+                  : FailedPreconditionError("placement " + op.id + " has no outcome to deliver");
         }
         return OkStatus();
       }
@@ -616,8 +610,8 @@ class SqliteStore final : public Store {
       lock.unlock();
       // PASSIVE: copies what it can without blocking the committer or readers; the next
       // commit after a complete checkpoint restarts the WAL from its beginning.
-      int rc = sqlite3_wal_checkpoint_v2(checkpoint_db_.get(), nullptr,
-                                         SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      int rc = sqlite3_wal_checkpoint_v2(checkpoint_db_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                         nullptr, nullptr);
       if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
         log::Warn("sqlite checkpoint failed",
                   {{"path", options_.path}, {"error", sqlite3_errmsg(checkpoint_db_.get())}});
@@ -640,10 +634,10 @@ class SqliteStore final : public Store {
     sqlite3* db = r->db.get();
     GLFM_ASSIGN_OR_RETURN(r->get_instance,
                           Prepare(db, "SELECT doc, update_time FROM instances WHERE id = ?1"));
-    GLFM_ASSIGN_OR_RETURN(
-        r->scan, Prepare(db,
-                         "SELECT id, doc, update_time FROM instances WHERE id > ?1 "
-                         "ORDER BY id LIMIT ?2"));
+    GLFM_ASSIGN_OR_RETURN(r->scan,
+                          Prepare(db,
+                                  "SELECT id, doc, update_time FROM instances WHERE id > ?1 "
+                                  "ORDER BY id LIMIT ?2"));
     if (options_.target_schema_version >= 2) {
       std::string cols = kPlacementColumns;
       GLFM_ASSIGN_OR_RETURN(r->get_placement,
@@ -676,21 +670,35 @@ class SqliteStore final : public Store {
     BindText(s, 1, after_id);
     sqlite3_bind_int(s, 2, limit + 1);
     InstancePage page;
-    page.instances.reserve(static_cast<size_t>(std::min(limit, 16384)));
+    // Copy the rows out (SQLite's buffers live only until the next step), then decode them
+    // on several threads.
+    std::vector<std::string> storage;
+    std::vector<int64_t> times;
+    std::vector<size_t> id_sizes;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-      if (static_cast<int>(page.instances.size()) == limit) {
+      if (static_cast<int>(storage.size()) == limit) {
         page.done = false;
         break;
       }
       std::string_view id = ColumnText(s, 0);
-      GLFM_ASSIGN_OR_RETURN(auto inst, internal::DecodeInstance(id, ColumnText(s, 1),
-                                                                sqlite3_column_int64(s, 2)));
-      page.instances.push_back(std::move(inst));
+      std::string_view doc = ColumnText(s, 1);
+      std::string row;
+      row.reserve(id.size() + doc.size());
+      row.append(id).append(doc);
+      storage.push_back(std::move(row));
+      times.push_back(sqlite3_column_int64(s, 2));
+      id_sizes.push_back(id.size());
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
       return Error(reader->db.get(), "scan instances", rc);
     }
+    std::vector<internal::RawInstanceRow> rows(storage.size());
+    for (size_t i = 0; i < storage.size(); ++i) {
+      std::string_view all = storage[i];
+      rows[i] = {all.substr(0, id_sizes[i]), all.substr(id_sizes[i]), times[i]};
+    }
+    GLFM_RETURN_IF_ERROR(internal::DecodeInstances(rows, page.instances));
     if (!page.done && !page.instances.empty()) {
       page.next_after_id = page.instances.back().info.id;
     }

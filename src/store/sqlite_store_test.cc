@@ -18,8 +18,8 @@ INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformanceTest,
 TEST(SqliteStoreTest, AnUnopenablePathIsUnavailableNamingThePath) {
   SqliteOptions o;
   o.path = "/nonexistent-dir-glfm/sub/glfm.db";
-  EXPECT_THAT(OpenSqliteStore(o),
-              StatusIs(StatusCode::kUnavailable, HasSubstr("sqlite /nonexistent-dir-glfm/sub/glfm.db")));
+  EXPECT_THAT(OpenSqliteStore(o), StatusIs(StatusCode::kUnavailable,
+                                           HasSubstr("sqlite /nonexistent-dir-glfm/sub/glfm.db")));
 }
 
 TEST(SqliteStoreTest, BadOptionsAreInvalidArgument) {
@@ -38,8 +38,7 @@ TEST(SqliteStoreTest, AFileThatIsNotADatabaseIsRefused) {
   std::string path = std::string(tmpl) + "/glfm.db";
   FILE* f = std::fopen(path.c_str(), "w");
   ASSERT_NE(f, nullptr);
-  std::fputs("this is not an sqlite file, it is just some text long enough to be a header....",
-             f);
+  std::fputs("this is not an sqlite file, it is just some text long enough to be a header....", f);
   std::fclose(f);
   SqliteOptions o;
   o.path = path;

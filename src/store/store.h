@@ -170,8 +170,8 @@ class Store {
 
   // Returns up to `limit` placements owned by `owner_node` whose outcome is recorded but not
   // yet delivered, oldest outcome first.
-  virtual Result<std::vector<PlacementRecord>> ListUndeliveredOutcomes(
-      std::string_view owner_node, int limit) = 0;
+  virtual Result<std::vector<PlacementRecord>> ListUndeliveredOutcomes(std::string_view owner_node,
+                                                                       int limit) = 0;
 
   // Marks the outcome of `placement_id` delivered (idempotent). Errors: not-found; failed-
   // precondition when no outcome is recorded yet; unavailable; internal.

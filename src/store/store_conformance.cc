@@ -36,8 +36,7 @@ InstanceInfo MakeInstance(const std::string& id, int players = 1) {
   return i;
 }
 
-PlacementRecord MakePlacement(const std::string& id, const std::string& owner,
-                              int deadline_s) {
+PlacementRecord MakePlacement(const std::string& id, const std::string& owner, int deadline_s) {
   PlacementRecord p;
   p.placement_id = id;
   p.owner_node = owner;
@@ -241,11 +240,12 @@ TEST_P(StoreConformanceTest, CreatePlacementStoresItOnce) {
 }
 
 TEST_P(StoreConformanceTest, CreatePlacementValidatesItsFields) {
-  EXPECT_THAT(store_->CreatePlacement(MakePlacement("bad id", "node-a", 1)),
-              StatusIs(StatusCode::kInvalidArgument,
-                       "placement_id \"bad id\" may hold only [A-Za-z0-9-]"));
-  EXPECT_THAT(store_->CreatePlacement(MakePlacement(std::string(49, 'a'), "node-a", 1)),
-              StatusIs(StatusCode::kInvalidArgument, "placement_id must be 1-48 characters, got 49"));
+  EXPECT_THAT(
+      store_->CreatePlacement(MakePlacement("bad id", "node-a", 1)),
+      StatusIs(StatusCode::kInvalidArgument, "placement_id \"bad id\" may hold only [A-Za-z0-9-]"));
+  EXPECT_THAT(
+      store_->CreatePlacement(MakePlacement(std::string(49, 'a'), "node-a", 1)),
+      StatusIs(StatusCode::kInvalidArgument, "placement_id must be 1-48 characters, got 49"));
   EXPECT_THAT(store_->CreatePlacement(MakePlacement("p-1", "", 1)),
               StatusIs(StatusCode::kInvalidArgument, "owner_node must not be empty"));
   PlacementRecord no_request = MakePlacement("p-1", "node-a", 1);
@@ -282,8 +282,8 @@ TEST_P(StoreConformanceTest, ConcurrentOutcomesHaveExactlyOneWinner) {
     std::vector<std::thread> threads;
     for (int t = 0; t < kThreads; ++t) {
       threads.emplace_back([&, t] {
-        auto won = store_->RecordPlacementOutcome(id, "{\"by\":" + std::to_string(t) + "}",
-                                                  FromUnix(t));
+        auto won =
+            store_->RecordPlacementOutcome(id, "{\"by\":" + std::to_string(t) + "}", FromUnix(t));
         if (!won.ok()) {
           ++errors;
         } else if (*won) {
@@ -357,12 +357,11 @@ TEST_P(StoreConformanceTest, ChangeFeedReportsEveryCommittedChange) {
   ASSERT_OK(store_->UpsertInstance(MakeInstance("gs-last"), FromUnix(1)));
   ASSERT_TRUE(collector.WaitForCount(5));
   using K = ChangeEvent::Kind;
-  EXPECT_THAT(collector.events(),
-              ElementsAre(ChangeEvent{K::kInstanceUpserted, "gs-1", ""},
-                          ChangeEvent{K::kInstanceDeleted, "gs-1", ""},
-                          ChangeEvent{K::kPlacementCreated, "p-1", "node-a"},
-                          ChangeEvent{K::kPlacementOutcome, "p-1", "node-a"},
-                          ChangeEvent{K::kInstanceUpserted, "gs-last", ""}));
+  EXPECT_THAT(collector.events(), ElementsAre(ChangeEvent{K::kInstanceUpserted, "gs-1", ""},
+                                              ChangeEvent{K::kInstanceDeleted, "gs-1", ""},
+                                              ChangeEvent{K::kPlacementCreated, "p-1", "node-a"},
+                                              ChangeEvent{K::kPlacementOutcome, "p-1", "node-a"},
+                                              ChangeEvent{K::kInstanceUpserted, "gs-last", ""}));
 }
 
 TEST_P(StoreConformanceTest, UnsubscribedCallbacksStopHearing) {
@@ -383,12 +382,12 @@ TEST_P(StoreConformanceTest, ASchemaNewerThanTheBinaryIsFailedPrecondition) {
   store_.reset();
   ASSERT_OK(backend_->SetSchemaVersion(kSchemaVersion + 7));
   auto reopened = Open();
-  EXPECT_THAT(reopened,
-              StatusIs(StatusCode::kFailedPrecondition,
-                       AllOf(HasSubstr("database schema version " +
-                                       std::to_string(kSchemaVersion + 7)),
-                             HasSubstr("newer than this glfm supports (" +
-                                       std::to_string(kSchemaVersion) + ")"))));
+  EXPECT_THAT(
+      reopened,
+      StatusIs(StatusCode::kFailedPrecondition,
+               AllOf(HasSubstr("database schema version " + std::to_string(kSchemaVersion + 7)),
+                     HasSubstr("newer than this glfm supports (" + std::to_string(kSchemaVersion) +
+                               ")"))));
 }
 
 TEST_P(StoreConformanceTest, AnOldSchemaIsUpgradedKeepingItsData) {

@@ -3,11 +3,10 @@
 // after a random number of acknowledgements, reopens the store and checks that every
 // acknowledged write is there.
 #include <fcntl.h>
+#include <gmock/gmock.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gmock/gmock.h>
 
 #include <atomic>
 #include <random>

@@ -1,5 +1,6 @@
 #include "store/store_internal.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "common/check.h"
@@ -64,8 +65,8 @@ Status ValidatePlacementId(std::string_view id) {
                                 std::to_string(id.size()));
   }
   for (char c : id) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-';
+    bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
     if (!ok) {
       return InvalidArgumentError("placement_id \"" + std::string(id) +
                                   "\" may hold only [A-Za-z0-9-]");
@@ -107,6 +108,43 @@ Result<StoredInstance> DecodeInstance(std::string_view id, std::string_view doc,
   }
   StoredInstance out{std::move(*info), FromNanos(update_time_ns)};
   return out;
+}
+
+Status DecodeInstances(const std::vector<RawInstanceRow>& rows, std::vector<StoredInstance>& out) {
+  out.clear();
+  out.resize(rows.size());
+  auto decode = [&](size_t begin, size_t end) -> Status {
+    for (size_t i = begin; i < end; ++i) {
+      auto inst = DecodeInstance(rows[i].id, rows[i].doc, rows[i].update_time_ns);
+      if (!inst.ok()) {
+        return inst.status();
+      }
+      out[i] = std::move(*inst);
+    }
+    return OkStatus();
+  };
+  constexpr size_t kPerThreadMin = 2048;
+  size_t threads = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), 4);
+  threads = std::min(threads, rows.size() / kPerThreadMin);
+  if (threads <= 1) {
+    return decode(0, rows.size());
+  }
+  std::vector<Status> results(threads);
+  std::vector<std::thread> workers;
+  size_t per = (rows.size() + threads - 1) / threads;
+  for (size_t t = 1; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      results[t] = decode(std::min(rows.size(), t * per), std::min(rows.size(), (t + 1) * per));
+    });
+  }
+  results[0] = decode(0, std::min(rows.size(), per));
+  for (auto& w : workers) {
+    w.join();
+  }
+  for (auto& r : results) {
+    GLFM_RETURN_IF_ERROR(r);
+  }
+  return OkStatus();
 }
 
 void AppendEvents(const WriteOp& op, std::vector<ChangeEvent>& events) {
@@ -332,8 +370,8 @@ std::vector<ChangeEvent> ParseEventLines(std::string_view payload) {
       if (tab == std::string_view::npos) {
         continue;
       }
-      e.kind = tag == 'C' ? ChangeEvent::Kind::kPlacementCreated
-                          : ChangeEvent::Kind::kPlacementOutcome;
+      e.kind =
+          tag == 'C' ? ChangeEvent::Kind::kPlacementCreated : ChangeEvent::Kind::kPlacementOutcome;
       e.owner_node = std::string(line.substr(0, tab));
       e.id = std::string(line.substr(tab + 1));
     } else {

@@ -109,8 +109,7 @@ void StoreConformanceTest::SetUp() {
     if (GetParam().needs_postgres && testing::PostgresSkipRequested()) {
       GTEST_SKIP() << "GLFM_SKIP_POSTGRES=1: " << backend.status().ToString();
     }
-    FAIL() << "cannot start the " << GetParam().name
-           << " backend: " << backend.status().ToString();
+    FAIL() << "cannot start the " << GetParam().name << " backend: " << backend.status().ToString();
   }
   backend_ = std::move(*backend);
   auto store = backend_->Open();

@@ -71,8 +71,7 @@ class PostgresServer {
       PQfinish(admin_);
     }
     if (started_) {
-      Run({bin_ + "/pg_ctl", "-D", dir_ + "/data", "-m", "immediate", "-w", "stop"},
-          "pg_ctl stop")
+      Run({bin_ + "/pg_ctl", "-D", dir_ + "/data", "-m", "immediate", "-w", "stop"}, "pg_ctl stop")
           .IgnoreError();
     }
     if (!dir_.empty()) {
@@ -89,8 +88,8 @@ class PostgresServer {
 
   // Returns a libpq connection string for `dbname` over TCP with the password.
   std::string ConnInfo(const std::string& dbname) const {
-    return "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=" + dbname +
-           " user=" + kUser + " password=" + kPassword;
+    return "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=" + dbname + " user=" + kUser +
+           " password=" + kPassword;
   }
 
   // Creates a new empty database and returns its connection string.
@@ -172,8 +171,8 @@ class PostgresServer {
       return UnavailableError("postgres test server: chown " + pwfile + " failed");
     }
     Status s = Run({bin_ + "/initdb", "-D", dir_ + "/data", "-U", kUser, "--pwfile=" + pwfile,
-                    "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8",
-                    "--locale=C", "--no-sync", "--no-instructions"},
+                    "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8", "--locale=C",
+                    "--no-sync", "--no-instructions"},
                    "initdb");
     if (!s.ok()) {
       return s;
@@ -187,8 +186,8 @@ class PostgresServer {
       std::string opts = "-p " + std::to_string(port_) + " -k " + dir_ +
                          " -c listen_addresses=127.0.0.1 -c max_connections=300"
                          " -c shared_buffers=128MB -c max_wal_size=1GB";
-      s = Run({bin_ + "/pg_ctl", "-D", dir_ + "/data", "-l", dir_ + "/server.log", "-w", "-t",
-               "60", "-o", opts, "start"},
+      s = Run({bin_ + "/pg_ctl", "-D", dir_ + "/data", "-l", dir_ + "/server.log", "-w", "-t", "60",
+               "-o", opts, "start"},
               "pg_ctl start");
       if (s.ok()) {
         break;
