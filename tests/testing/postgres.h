@@ -1,13 +1,13 @@
 // A throw-away PostgreSQL 15 server for tests and benchmarks.
 //
-//   auto server = glfm::testing::PostgresServer::Start();   // initdb + pg_ctl start
+//   auto server = glfm::testing::PostgresServer::Start();   // cluster copy + pg_ctl start
 //   auto conninfo = (*server)->CreateDatabase();             // a fresh database per test
 //   ...                                                      // the destructor stops it
 //
-// Start() runs initdb into a new temporary directory, picks a free loopback port, puts the
-// unix socket in the same directory and starts the server with pg_ctl; the destructor stops
-// it (immediate mode) and removes the directory. As root the server runs as the `postgres`
-// system user (PostgreSQL refuses to run as root). Logins over TCP need the password
+// Start() copies a cached initdb'd cluster (built once) into a new temporary directory, picks a
+// free loopback port, puts the unix socket in the same directory and starts the server with pg_ctl;
+// the destructor stops it (immediate mode) and removes the directory. As root the server runs as
+// the `postgres` system user (PostgreSQL refuses to run as root). Logins over TCP need the password
 // (scram-sha-256), so tests can check that errors never leak it. Binaries come from
 // $GLFM_PG_BINDIR, else /usr/lib/postgresql/15/bin.
 //
@@ -34,6 +34,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -162,22 +163,9 @@ class PostgresServer {
         return UnavailableError("postgres test server: chown " + dir_ + " failed");
       }
     }
-    std::string pwfile = dir_ + "/pwfile";
-    {
-      std::ofstream f(pwfile);
-      f << kPassword << "\n";
-    }
-    if (uid_ != 0 && chown(pwfile.c_str(), uid_, gid_) != 0) {
-      return UnavailableError("postgres test server: chown " + pwfile + " failed");
-    }
-    Status s = Run({bin_ + "/initdb", "-D", dir_ + "/data", "-U", kUser, "--pwfile=" + pwfile,
-                    "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8", "--locale=C",
-                    "--no-sync", "--no-instructions"},
-                   "initdb");
-    if (!s.ok()) {
-      return s;
-    }
+    GLFM_RETURN_IF_ERROR(MakeDataDir());
     // A port that was free a moment ago can be taken before the server binds it: retry.
+    Status s;
     for (int attempt = 0; attempt < 5; ++attempt) {
       port_ = FreePort();
       if (port_ == 0) {
@@ -206,6 +194,47 @@ class PostgresServer {
                               PQerrorMessage(admin_));
     }
     return OkStatus();
+  }
+
+  // Copies a cached, freshly initdb'd cluster into dir_/data: initdb takes seconds on a
+  // busy machine and every test process starts its own server. The template is built once
+  // (into a temp dir, then renamed into place atomically, so concurrent builders are safe)
+  // under /tmp/glfm-pg-template-<uid of the server>-<hash of the bindir>.
+  Status MakeDataDir() {
+    std::string tmpl_dir = "/tmp/glfm-pg-template-" + std::to_string(uid_) + "-" +
+                           std::to_string(std::hash<std::string>()(bin_ + kPassword) % 100000);
+    if (access((tmpl_dir + "/PG_VERSION").c_str(), R_OK) != 0) {
+      char build_tmpl[] = "/tmp/glfm-pg-build-XXXXXX";
+      if (mkdtemp(build_tmpl) == nullptr) {
+        return UnavailableError("postgres test server: mkdtemp failed");
+      }
+      std::string build = build_tmpl;
+      if (uid_ != 0 && chown(build.c_str(), uid_, gid_) != 0) {
+        return UnavailableError("postgres test server: chown " + build + " failed");
+      }
+      std::string pwfile = dir_ + "/pwfile";
+      {
+        std::ofstream f(pwfile);
+        f << kPassword << "\n";
+      }
+      if (uid_ != 0 && chown(pwfile.c_str(), uid_, gid_) != 0) {
+        return UnavailableError("postgres test server: chown " + pwfile + " failed");
+      }
+      Status s = Run({bin_ + "/initdb", "-D", build + "/data", "-U", kUser, "--pwfile=" + pwfile,
+                      "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8", "--locale=C",
+                      "--no-sync", "--no-instructions"},
+                     "initdb");
+      if (s.ok() && rename((build + "/data").c_str(), tmpl_dir.c_str()) != 0 &&
+          access((tmpl_dir + "/PG_VERSION").c_str(), R_OK) != 0) {
+        s = UnavailableError("postgres test server: cannot create " + tmpl_dir);
+      }
+      std::error_code ec;
+      std::filesystem::remove_all(build, ec);  // also a copy that lost the rename race
+      if (!s.ok()) {
+        return s;
+      }
+    }
+    return Run({"/bin/cp", "-a", tmpl_dir, dir_ + "/data"}, "copy the template cluster");
   }
 
   static int FreePort() {
