@@ -522,7 +522,13 @@ std::string Emulator::Impl::QueryXml(const std::string& service, const std::stri
                                      const Json& body, const std::string& request_id) {
   std::string x = "<?xml version=\"1.0\"?>";
   x += "<" + op + "Response xmlns=\"" + (service == "sns" ? kSnsNs : kSqsNs) + "\">";
-  if (body.is_object() && !body.as_object().empty()) {
+  // Operations without an output shape answer with no <OpResult> element; the others always
+  // carry one, even empty (botocore's Query parser looks it up).
+  static const std::set<std::string> kNoResult = {
+      "DeleteMessage", "ChangeMessageVisibility", "PurgeQueue", "SetQueueAttributes",
+      "DeleteQueue",   "SetSubscriptionAttributes", "Unsubscribe", "DeleteTopic",
+      "SetTopicAttributes"};
+  if (!kNoResult.count(op)) {
     x += "<" + op + "Result>";
     if (service == "sns") {
       AppendSnsXml(x, body);
