@@ -525,8 +525,8 @@ std::string Emulator::Impl::QueryXml(const std::string& service, const std::stri
   // Operations without an output shape answer with no <OpResult> element; the others always
   // carry one, even empty (botocore's Query parser looks it up).
   static const std::set<std::string> kNoResult = {
-      "DeleteMessage", "ChangeMessageVisibility", "PurgeQueue", "SetQueueAttributes",
-      "DeleteQueue",   "SetSubscriptionAttributes", "Unsubscribe", "DeleteTopic",
+      "DeleteMessage",     "ChangeMessageVisibility",   "PurgeQueue",  "SetQueueAttributes",
+      "DeleteQueue",       "SetSubscriptionAttributes", "Unsubscribe", "DeleteTopic",
       "SetTopicAttributes"};
   if (!kNoResult.count(op)) {
     x += "<" + op + "Result>";
