@@ -129,6 +129,30 @@ TEST_F(EmulatorTest, PlacementStepsThroughPendingActivatingFulfilled) {
   EXPECT_EQ(status(), "ACTIVE");
 }
 
+TEST_F(EmulatorTest, EventAndEnvelopeKeepAwsMemberOrder) {
+  World w = DefaultWorld();
+  w.timings = {0, 0, -1, 60000};
+  Start(w);
+  Place("order", R"(,"DesiredPlayerSessions":[{"PlayerId":"u1"}])");
+  emu_->RunDueWork();
+  Json r = Call("AmazonSQS.ReceiveMessage", R"({"QueueUrl":")" + EventsUrl() + "\"}");
+  std::string body = r.Find("Messages")->as_array()[0].Find("Body")->as_string();
+  EXPECT_EQ(body.rfind(R"({"Type":"Notification","MessageId":")", 0), 0u) << body;
+  std::string event = Json::Parse(body)->Find("Message")->as_string();
+  EXPECT_EQ(event.rfind(R"({"version":"0","id":")", 0), 0u) << event;
+  EXPECT_NE(
+      event.find(R"(","detail-type":"GameLift Queue Placement Event","source":"aws.gamelift",)"
+                 R"("account":"000000000000","time":")"),
+      std::string::npos)
+      << event;
+  EXPECT_NE(event.find(R"(,"detail":{"type":"PlacementFulfilled","placementId":"order","port":")"),
+            std::string::npos)
+      << event;
+  EXPECT_NE(event.find(R"("placedPlayerSessions":[{"playerId":"u1","playerSessionId":"psess-)"),
+            std::string::npos)
+      << event;
+}
+
 TEST_F(EmulatorTest, UnacceptedPlayerSessionTimesOutAfterSixtySeconds) {
   World w = DefaultWorld();
   w.timings = {0, 0, -1, 60000};

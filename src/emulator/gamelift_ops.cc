@@ -570,39 +570,47 @@ void Emulator::Impl::EmitPlacementEventLocked(const Placement& p, Outbox& out) {
                                                             {"CANCELLED", "PlacementCancelled"},
                                                             {"FAILED", "PlacementFailed"}};
   // GameLift Queue Placement Event (developer guide, "Game session placement events").
-  Json detail = Json::MakeObject();
-  detail["type"] = Json(kTypes.at(p.status));
-  detail["placementId"] = Json(p.id);
-  detail["startTime"] = Json(Iso8601Millis(p.start_ms));
-  detail["endTime"] = Json(Iso8601Millis(p.end_ms));
+  JsonObjectWriter detail;
+  detail.String("type", kTypes.at(p.status)).String("placementId", p.id);
   if (p.status == "FULFILLED") {
     const GameSession& g = game_sessions_.at(p.game_session_arn);
-    detail["port"] = Json(std::to_string(g.port));
-    detail["gameSessionArn"] = Json(g.arn);
-    detail["ipAddress"] = Json(g.ip);
-    detail["dnsName"] = Json(g.dns);
-    detail["gameSessionRegion"] = Json(g.location);
-    Json placed = Json::MakeArray();
+    std::string placed = "[";
     for (const auto& [player, ps] : p.placed) {
-      placed.as_array().push_back(
-          Json(Json::Object{{"playerId", Json(player)}, {"playerSessionId", Json(ps)}}));
+      placed +=
+          (placed.size() > 1 ? "," : "") +
+          JsonObjectWriter().String("playerId", player).String("playerSessionId", ps).Finish();
     }
-    detail["placedPlayerSessions"] = std::move(placed);
+    placed += "]";
+    detail
+        .String("port", std::to_string(g.port))  // a string in events, a number in the API
+        .String("gameSessionArn", g.arn)
+        .String("ipAddress", g.ip)
+        .String("dnsName", g.dns)
+        .String("startTime", Iso8601Millis(p.start_ms))
+        .String("endTime", Iso8601Millis(p.end_ms))
+        .String("gameSessionRegion", g.location)
+        .Raw("placedPlayerSessions", placed);
+  } else {
+    detail.String("startTime", Iso8601Millis(p.start_ms))
+        .String("endTime", Iso8601Millis(p.end_ms));
   }
   std::string time = Iso8601Millis(p.end_ms);
   time = time.substr(0, 19) + "Z";
-  Json ev = Json::MakeObject();
-  ev["version"] = Json("0");
-  ev["id"] = Json(UuidFrom(id_state_));
-  ev["detail-type"] = Json("GameLift Queue Placement Event");
-  ev["source"] = Json("aws.gamelift");
-  ev["account"] = Json(world_.account);
-  ev["time"] = Json(time);
-  ev["region"] = Json(world_.region);
-  ev["resources"] = Json(Json::Array{Json("arn:aws:gamelift:" + world_.region + ":" +
-                                          world_.account + ":gamesessionqueue/" + queue->name)});
-  ev["detail"] = std::move(detail);
-  std::string text = ev.Dump();
+  std::string resources = "[";
+  AppendJsonString(resources, "arn:aws:gamelift:" + world_.region + ":" + world_.account +
+                                  ":gamesessionqueue/" + queue->name);
+  resources += "]";
+  std::string text = JsonObjectWriter()
+                         .String("version", "0")
+                         .String("id", UuidFrom(id_state_))
+                         .String("detail-type", "GameLift Queue Placement Event")
+                         .String("source", "aws.gamelift")
+                         .String("account", world_.account)
+                         .String("time", time)
+                         .String("region", world_.region)
+                         .Raw("resources", resources)
+                         .Raw("detail", detail.Finish())
+                         .Finish();
   const EventFaults& f = world_.faults.events;
   const std::string& topic = queue->notification_topic;
   if (Roll(f.drop_percent)) {

@@ -528,22 +528,23 @@ void Emulator::Impl::PublishLocked(const std::string& topic_name, const std::str
       continue;
     }
     // SNS Notification envelope (Amazon SNS developer guide, "HTTP/HTTPS notification JSON").
-    Json env = Json::MakeObject();
-    env["Type"] = Json("Notification");
-    env["MessageId"] = Json(UuidFrom(id_state_));
-    env["TopicArn"] = Json(topic_arn);
+    JsonObjectWriter env;
+    env.String("Type", "Notification")
+        .String("MessageId", UuidFrom(id_state_))
+        .String("TopicArn", topic_arn);
     if (!subject.empty()) {
-      env["Subject"] = Json(subject);
+      env.String("Subject", subject);
     }
-    env["Message"] = Json(message);
-    env["Timestamp"] = Json(Iso8601Millis(Now()));
-    env["SignatureVersion"] = Json("1");
-    env["Signature"] = Json("EMULATOR");
-    env["SigningCertURL"] = Json("https://sns." + world_.region +
-                                 ".amazonaws.com/SimpleNotificationService-emulator.pem");
-    env["UnsubscribeURL"] = Json("https://sns." + world_.region +
-                                 ".amazonaws.com/?Action=Unsubscribe&SubscriptionArn=" + s.arn);
-    EnqueueLocked(q->second, env.Dump(), 0, out);
+    env.String("Message", message)
+        .String("Timestamp", Iso8601Millis(Now()))
+        .String("SignatureVersion", "1")
+        .String("Signature", "EMULATOR")
+        .String("SigningCertURL", "https://sns." + world_.region +
+                                      ".amazonaws.com/SimpleNotificationService-emulator.pem")
+        .String("UnsubscribeURL",
+                "https://sns." + world_.region +
+                    ".amazonaws.com/?Action=Unsubscribe&SubscriptionArn=" + s.arn);
+    EnqueueLocked(q->second, env.Finish(), 0, out);
   }
 }
 

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "glfm/json.h"
 #include "server/http_server.h"
 
 namespace glfm::emulator {
@@ -84,6 +85,26 @@ std::string Iso8601Millis(int64_t epoch_ms) {
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                 static_cast<int>(epoch_ms % 1000));
   return buf;
+}
+
+void JsonObjectWriter::Key(std::string_view key) {
+  if (out_.size() > 1) {
+    out_ += ',';
+  }
+  AppendJsonString(out_, key);
+  out_ += ':';
+}
+
+JsonObjectWriter& JsonObjectWriter::String(std::string_view key, std::string_view value) {
+  Key(key);
+  AppendJsonString(out_, value);
+  return *this;
+}
+
+JsonObjectWriter& JsonObjectWriter::Raw(std::string_view key, std::string_view json) {
+  Key(key);
+  out_ += json;
+  return *this;
 }
 
 std::string UuidFrom(uint64_t& state) {

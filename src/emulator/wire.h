@@ -26,6 +26,23 @@ std::string Md5Hex(std::string_view data);
 // Formats milliseconds since the epoch as "2021-03-01T15:50:49.741Z".
 std::string Iso8601Millis(int64_t epoch_ms);
 
+// Writes one JSON object with its members in the order given (AWS documents events and SNS
+// envelopes in a fixed order; glfm::Json sorts keys).
+class JsonObjectWriter {
+ public:
+  JsonObjectWriter() : out_("{") {}
+  // Adds a string member.
+  JsonObjectWriter& String(std::string_view key, std::string_view value);
+  // Adds a member whose value is already JSON text.
+  JsonObjectWriter& Raw(std::string_view key, std::string_view json);
+  // Returns the object text; the writer is spent.
+  std::string Finish() { return std::move(out_) + "}"; }
+
+ private:
+  void Key(std::string_view key);
+  std::string out_;
+};
+
 // Returns a random UUID-shaped string (8-4-4-4-12 lower-case hex) drawn from `state`.
 std::string UuidFrom(uint64_t& state);
 
