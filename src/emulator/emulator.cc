@@ -338,7 +338,9 @@ void Emulator::Impl::ScheduleLocked(int64_t due_ms, TimerKind kind, std::string 
                                     uint64_t number) {
   bool earliest = timers_.empty() || due_ms < timers_.top().due_ms;
   timers_.push(Timer{due_ms, timer_seq_++, kind, std::move(key), number});
-  if (earliest) {
+  // One wake-up per timer-thread cycle is enough: it re-reads the heap when it wakes.
+  if (earliest && !wake_pending_) {
+    wake_pending_ = true;
     cv_.notify_one();
   }
 }
@@ -378,6 +380,7 @@ void Emulator::Impl::TimerLoop() {
   const bool manual = dynamic_cast<ManualClock*>(clock_) != nullptr;
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
+    wake_pending_ = false;
     Outbox out;
     RunDueLocked(out);
     if (!out.empty()) {

@@ -293,6 +293,7 @@ class Emulator::Impl {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  bool wake_pending_ = false;  // the timer thread was notified and has not run yet
   World world_;
   std::mt19937_64 rng_;
   uint64_t id_state_ = 0;

@@ -284,6 +284,23 @@ TEST_F(EmulatorTest, LongPollIsWokenByArrivalAndEndsAtItsDeadline) {
   EXPECT_EQ(got.load(), 0);
 }
 
+TEST_F(EmulatorTest, StopAnswersParkedLongPolls) {
+  Start();
+  HttpResult result;
+  std::thread poller([&] {
+    HttpClient c("127.0.0.1", emu_->port());
+    result = c.Request("POST", "/", R"({"QueueUrl":")" + EventsUrl() + R"(","WaitTimeSeconds":20})",
+                       {{"X-Amz-Target", "AmazonSQS.ReceiveMessage"}});
+  });
+  while (emu_->RequestLog().empty()) {
+    std::this_thread::yield();
+  }
+  emu_->Stop();
+  poller.join();
+  EXPECT_EQ(result.status, 200);
+  EXPECT_EQ(result.body, "{}");
+}
+
 TEST_F(EmulatorTest, VisibilityTimeoutRedeliversWithNewHandleAndCount) {
   Start();
   const std::string q = emu_->url() + "/000000000000/glfm-placement-events";
