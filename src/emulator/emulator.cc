@@ -350,7 +350,9 @@ void Emulator::Impl::RunDueLocked(Outbox& out) {
   while (!timers_.empty() && timers_.top().due_ms <= now) {
     Timer t = timers_.top();
     timers_.pop();
+    firing_now_ = t.due_ms;
     FireLocked(t, out);
+    firing_now_ = -1;
   }
 }
 

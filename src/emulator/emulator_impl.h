@@ -223,7 +223,9 @@ class Emulator::Impl {
 
  private:
   friend class Emulator;
-  int64_t Now() { return clock_->NowMs(); }
+  // The clock's time, or while a timer fires, its due time: a chain of delays (placement,
+  // then activation) adds up the same however far a ManualClock jumps at once.
+  int64_t Now() { return firing_now_ >= 0 ? firing_now_ : clock_->NowMs(); }
 
   // emulator.cc: routing, protocols, admin, timers.
   void Handle(server::HttpRequest&& request, server::Responder respond);
@@ -293,7 +295,8 @@ class Emulator::Impl {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
-  bool wake_pending_ = false;  // the timer thread was notified and has not run yet
+  bool wake_pending_ = false;
+  int64_t firing_now_ = -1;  // the timer thread was notified and has not run yet
   World world_;
   std::mt19937_64 rng_;
   uint64_t id_state_ = 0;

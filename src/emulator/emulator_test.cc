@@ -481,5 +481,19 @@ TEST_F(EmulatorTest, SignatureVerifierHookRejects) {
   EXPECT_EQ(r.status, 200);
 }
 
+TEST(EmulatorCommandTest, BadUsageExitsTwo) {
+  auto run = [](std::vector<std::string> args) {
+    std::vector<char*> argv;
+    for (auto& a : args) {
+      argv.push_back(a.data());
+    }
+    return RunEmulatorCommand(static_cast<int>(argv.size()), argv.data());
+  };
+  EXPECT_EQ(run({"emulator", "--bogus"}), 2);
+  EXPECT_EQ(run({"emulator", "--listen", "127.0.0.1"}), 2);
+  EXPECT_EQ(run({"emulator", "--listen", "127.0.0.1:99999"}), 2);
+  EXPECT_EQ(run({"emulator", "--world", "/nonexistent/world.yaml"}), 2);
+}
+
 }  // namespace
 }  // namespace glfm::emulator

@@ -34,13 +34,14 @@ queues:
 
 
 class Emulator:
-    def __init__(self, binary, world=FAST_WORLD):
+    def __init__(self, binary, world=FAST_WORLD, manual_clock=False):
         self.dir = tempfile.TemporaryDirectory()
         path = os.path.join(self.dir.name, "world.yaml")
         with open(path, "w") as f:
             f.write(world)
         self.proc = subprocess.Popen(
-            [binary, "--listen", "127.0.0.1:0", "--world", path],
+            [binary, "--listen", "127.0.0.1:0", "--world", path] +
+            (["--manual-clock"] if manual_clock else []),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline().strip()
         prefix = "listening on "

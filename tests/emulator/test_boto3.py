@@ -9,6 +9,7 @@ import os
 import sys
 import threading
 import unittest
+import xml.etree.ElementTree as ET
 
 import boto3
 import botocore
@@ -65,6 +66,65 @@ def check_shape(shape, value, path, problems):
             problems.append("%s: want boolean" % path)
 
 
+def _tag(elem):
+    return elem.tag.split("}", 1)[-1]
+
+
+def check_xml(shape, elem, path, problems):
+    """Checks a Query-protocol XML element against a botocore shape (unknown elements, lists,
+    maps, scalar text)."""
+    t = shape.type_name
+    if t == "structure":
+        names = {}
+        for mname, m in shape.members.items():
+            flat = m.serialization.get("flattened", False)
+            if flat and m.type_name == "list":
+                names[m.serialization.get("name") or m.member.serialization.get("name") or
+                      mname] = (m, True)
+            else:
+                names[m.serialization.get("name", mname)] = (m, flat)
+        for child in elem:
+            tag = _tag(child)
+            if tag not in names:
+                problems.append("%s.%s: not in the model" % (path, tag))
+                continue
+            m, flat = names[tag]
+            if flat and m.type_name == "list":
+                check_xml(m.member, child, path + "." + tag, problems)
+            elif flat and m.type_name == "map":
+                check_map_entry(m, child, path + "." + tag, problems)
+            else:
+                check_xml(m, child, path + "." + tag, problems)
+    elif t == "list":
+        item = shape.member.serialization.get("name", "member")
+        for child in elem:
+            if _tag(child) != item:
+                problems.append("%s: list item <%s>, want <%s>" % (path, _tag(child), item))
+            check_xml(shape.member, child, path + "[]", problems)
+    elif t == "map":
+        for child in elem:
+            if _tag(child) != "entry":
+                problems.append("%s: map item <%s>, want <entry>" % (path, _tag(child)))
+            check_map_entry(shape, child, path, problems)
+    elif t in ("integer", "long"):
+        try:
+            int(elem.text)
+        except (TypeError, ValueError):
+            problems.append("%s: want integer text, got %r" % (path, elem.text))
+    elif t == "boolean" and elem.text not in ("true", "false"):
+        problems.append("%s: want true/false, got %r" % (path, elem.text))
+    elif len(elem):
+        problems.append("%s: want text, got elements" % path)
+
+
+def check_map_entry(shape, entry, path, problems):
+    key = shape.key.serialization.get("name", "key")
+    value = shape.value.serialization.get("name", "value")
+    tags = [_tag(c) for c in entry]
+    if sorted(tags) != sorted([key, value]):
+        problems.append("%s: map entry %s, want <%s> and <%s>" % (path, tags, key, value))
+
+
 class ModelChecker:
     """Validates every successful JSON reply a client receives against the botocore model."""
 
@@ -78,12 +138,24 @@ class ModelChecker:
 
     def after_call(self, http_response, parsed, model, **kwargs):
         ctype = http_response.headers.get("content-type", "")
-        if http_response.status_code != 200 or "json" not in ctype:
+        if http_response.status_code != 200:
+            return
+        if "xml" in ctype:
+            root = ET.fromstring(http_response.content)
+            if _tag(root) != model.name + "Response":
+                self.problems.append("%s: root <%s>" % (model.name, _tag(root)))
+            result = [c for c in root if _tag(c) == model.name + "Result"]
+            if model.output_shape is not None:
+                if len(result) != 1:
+                    self.problems.append("%s: want one <%sResult>" % (model.name, model.name))
+                else:
+                    check_xml(model.output_shape, result[0], model.name, self.problems)
+            self.checked += 1
             return
         body = json.loads(http_response.content or b"{}")
         if model.output_shape is not None:
             check_shape(model.output_shape, body, model.name, self.problems)
-            self.checked += 1
+        self.checked += 1
 
 
 class Boto3Test(unittest.TestCase):
@@ -104,6 +176,9 @@ class Boto3Test(unittest.TestCase):
         cls.emu.close()
         if cls.checker.problems:
             raise AssertionError("replies off the botocore model: %s" % cls.checker.problems)
+        if cls.checker.checked < 50:
+            raise AssertionError("only %d replies were checked" % cls.checker.checked)
+        print("replies checked against the botocore model:", cls.checker.checked)
 
     def new_id(self):
         Boto3Test.n += 1
@@ -384,6 +459,36 @@ class Boto3Test(unittest.TestCase):
         codes = [x["error"] for x in self.emu.requests("DescribeAlias")]
         self.assertIn("ThrottlingException", codes)
         self.assertEqual(codes[-1], "")
+
+
+class ManualClockTest(unittest.TestCase):
+    """The default world's timings on a manual clock: time moves only through the admin API."""
+
+    def test_default_timings_step_by_step(self):
+        emu = harness.Emulator(BINARY, world="{}", manual_clock=True)
+        try:
+            gl = boto3.client("gamelift", config=NO_RETRY, **harness.client_kwargs(emu.url))
+            gl.start_game_session_placement(PlacementId="m1", GameSessionQueueName="glfm-local",
+                                            MaximumPlayerSessionCount=2,
+                                            DesiredPlayerSessions=[{"PlayerId": "a"}])
+            status = lambda: gl.describe_game_session_placement(  # noqa: E731
+                PlacementId="m1")["GameSessionPlacement"]["Status"]
+            emu.admin("/clock/advance", {"ms": 799})
+            self.assertEqual(status(), "PENDING")
+            emu.admin("/clock/advance", {"ms": 1})  # 500 ms placement + 300 ms activation
+            self.assertEqual(status(), "FULFILLED")
+            p = gl.describe_game_session_placement(PlacementId="m1")["GameSessionPlacement"]
+            ps = lambda: gl.describe_player_sessions(  # noqa: E731
+                PlayerSessionId=p["PlacedPlayerSessions"][0]["PlayerSessionId"])[
+                    "PlayerSessions"][0]["Status"]
+            self.assertEqual(ps(), "RESERVED")
+            emu.admin("/clock/advance", {"ms": 1000})  # auto-accepted after 1 s by default
+            self.assertEqual(ps(), "ACTIVE")
+            page = gl.describe_game_sessions(AliasId="alias-local", Limit=1)
+            self.assertEqual(len(page["GameSessions"]), 1)
+            self.assertNotIn("NextToken", page)
+        finally:
+            emu.close()
 
 
 if __name__ == "__main__":
