@@ -123,6 +123,44 @@ print(p["Status"], p["GameSessionArn"])`, url], { encoding: "utf8" });
   assert.equal(py.stdout.trim(), `FULFILLED ${arn}`);
 });
 
+test("stop, describe and long polling through the JS SDK", async () => {
+  // Room nowhere: the placement stays PENDING until stopped.
+  for (const location of ["us-east-1", "eu-west-1"]) {
+    await fetch(`${url}/_emulator/capacity`, { method: "POST",
+      body: JSON.stringify({ fleet: "fleet-local", location, capacity: 0 }) });
+  }
+  await gl.send(new GL.StartGameSessionPlacementCommand({
+    PlacementId: "js-stop", GameSessionQueueName: "glfm-local", MaximumPlayerSessionCount: 2 }));
+  const stopped = await gl.send(new GL.StopGameSessionPlacementCommand({ PlacementId: "js-stop" }));
+  assert.equal(stopped.GameSessionPlacement.Status, "CANCELLED");
+  const ev = JSON.parse(JSON.parse((await nextEvent()).Body).Message);
+  assert.equal(ev.detail.type, "PlacementCancelled");
+  for (const location of ["us-east-1", "eu-west-1"]) {
+    await fetch(`${url}/_emulator/capacity`, { method: "POST",
+      body: JSON.stringify({ fleet: "fleet-local", location, capacity: 300 }) });
+  }
+  const active = await gl.send(new GL.DescribeGameSessionsCommand({
+    AliasId: "alias-local", StatusFilter: "ACTIVE", Limit: 1 }));
+  assert.equal(active.GameSessions.length, 1);
+  assert.equal(active.GameSessions[0].Status, "ACTIVE");
+
+  // A long poll parked before the message exists is answered by its arrival.
+  const q = (await sqs.send(new SQS.CreateQueueCommand({ QueueName: "js-poll" }))).QueueUrl;
+  const poll = sqs.send(new SQS.ReceiveMessageCommand({ QueueUrl: q, WaitTimeSeconds: 20 }));
+  for (;;) {
+    const log = await (await fetch(`${url}/_emulator/requests?operation=ReceiveMessage`)).json();
+    if (log.requests.some((r) => r.body.includes("js-poll"))) break;
+  }
+  await sqs.send(new SQS.SendMessageCommand({ QueueUrl: q, MessageBody: "wake" }));
+  const got = await poll;
+  assert.equal(got.Messages[0].Body, "wake");
+  const cv = await sqs.send(new SQS.ChangeMessageVisibilityBatchCommand({ QueueUrl: q, Entries: [
+    { Id: "a", ReceiptHandle: got.Messages[0].ReceiptHandle, VisibilityTimeout: 0 },
+    { Id: "b", ReceiptHandle: "1:stale", VisibilityTimeout: 0 }] }));
+  assert.deepEqual(cv.Successful.map((e) => e.Id), ["a"]);
+  assert.equal(cv.Failed[0].Code, "AWS.SimpleQueueService.MessageNotInflight");
+});
+
 test("SQS visibility, batches, attributes and errors through the JS SDK", async () => {
   const q = (await sqs.send(new SQS.CreateQueueCommand({ QueueName: "js-work" }))).QueueUrl;
   const sent = await sqs.send(new SQS.SendMessageBatchCommand({ QueueUrl: q, Entries: [
