@@ -210,6 +210,22 @@ TEST_F(EmulatorTest, LowestLatencyWithCapacityWinsAndWaitsForFreedCapacity) {
   EXPECT_EQ(events[2].Find("detail")->Find("type")->as_string(), "PlacementTimedOut");
 }
 
+TEST_F(EmulatorTest, PlayerLatencyPolicyExcludesSlowLocations) {
+  World w = DefaultWorld();
+  w.timings = {0, 0, -1, 60000};
+  w.placement_queues[0].max_player_latency_ms = 100;
+  Start(w);
+  // us-east-1 has the lower average but one player over the limit; eu-west-1 qualifies.
+  Place(
+      "policy",
+      R"(,"PlayerLatencies":[{"PlayerId":"a","RegionIdentifier":"us-east-1","LatencyInMilliseconds":1},)"
+      R"({"PlayerId":"b","RegionIdentifier":"us-east-1","LatencyInMilliseconds":150},)"
+      R"({"PlayerId":"a","RegionIdentifier":"eu-west-1","LatencyInMilliseconds":90},)"
+      R"({"PlayerId":"b","RegionIdentifier":"eu-west-1","LatencyInMilliseconds":95}])");
+  emu_->RunDueWork();
+  EXPECT_EQ(Placement("policy").Find("GameSessionRegion")->as_string(), "eu-west-1");
+}
+
 TEST_F(EmulatorTest, GameLiftErrorsNameTheEntity) {
   Start();
   EXPECT_EQ(ErrorType("GameLift.DescribeGameSessionPlacement", R"({"PlacementId":"nope"})"),

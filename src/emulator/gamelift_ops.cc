@@ -424,16 +424,21 @@ void Emulator::Impl::TryPlaceLocked(const std::string& id, Outbox& out) {
     if (c->in_use >= c->spec.capacity) {
       continue;
     }
-    if (first_free == nullptr) {
-      first_free = c;
-    }
     double sum = 0;
+    double worst = 0;
     int n = 0;
     for (const auto& l : p.latencies) {
       if (l.region == c->spec.name) {
         sum += l.ms;
+        worst = std::max(worst, l.ms);
         ++n;
       }
+    }
+    if (queue->max_player_latency_ms > 0 && worst > queue->max_player_latency_ms) {
+      continue;  // the queue's player latency policy rules this location out
+    }
+    if (first_free == nullptr) {
+      first_free = c;
     }
     if (n > 0 && (chosen == nullptr || sum / n < best)) {
       chosen = c;

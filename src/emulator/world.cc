@@ -134,6 +134,7 @@ Status ParseWorldNode(const YAML::Node& root, World& w) {
       GLFM_RETURN_IF_ERROR(Read(qs[i], "timeout_seconds", where, q.timeout_seconds));
       GLFM_RETURN_IF_ERROR(Read(qs[i], "destinations", where, q.destinations));
       GLFM_RETURN_IF_ERROR(Read(qs[i], "notification_topic", where, q.notification_topic));
+      GLFM_RETURN_IF_ERROR(Read(qs[i], "max_player_latency_ms", where, q.max_player_latency_ms));
       w.placement_queues.push_back(q);
     }
   }
@@ -199,7 +200,7 @@ World DefaultWorld() {
   fleet.locations = {us, eu};
   w.fleets.push_back(fleet);
   w.aliases.push_back({"alias-local", "alias-local", "fleet-local"});
-  w.placement_queues.push_back({"glfm-local", 60, {"alias-local"}, "glfm-placements"});
+  w.placement_queues.push_back({"glfm-local", 60, {"alias-local"}, "glfm-placements", 0});
   w.topics.push_back({"glfm-placements", {{"glfm-placement-events", false}}});
   SqsQueueSpec q;
   q.name = "glfm-placement-events";

@@ -44,6 +44,8 @@ struct PlacementQueueSpec {
   int timeout_seconds = 60;
   std::vector<std::string> destinations;  // fleet or alias ids, in priority order
   std::string notification_topic;         // SNS topic name ("" = no events)
+  // Player latency policy: a location where any player reported more is never chosen (0: none).
+  int max_player_latency_ms = 0;
 };
 
 struct SubscriptionSpec {
