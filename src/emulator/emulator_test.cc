@@ -342,6 +342,30 @@ TEST_F(EmulatorTest, VisibilityTimeoutRedeliversWithNewHandleAndCount) {
   EXPECT_EQ(Call("AmazonSQS.ReceiveMessage", recv).Find("Messages"), nullptr);
 }
 
+TEST_F(EmulatorTest, RetentionDropsOldMessagesAndDelayHidesNewOnes) {
+  World w = DefaultWorld();
+  SqsQueueSpec short_lived;
+  short_lived.name = "short";
+  short_lived.retention_seconds = 60;
+  w.queues.push_back(short_lived);
+  Start(w);
+  const std::string q = emu_->url() + "/000000000000/short";
+  Call("AmazonSQS.SendMessage", R"({"QueueUrl":")" + q + R"(","MessageBody":"old"})");
+  ASSERT_OK(emu_->AdvanceClock(60000));
+  Call("AmazonSQS.SendMessage",
+       R"({"QueueUrl":")" + q + R"(","MessageBody":"late","DelaySeconds":5})");
+  Json attrs = Call("AmazonSQS.GetQueueAttributes",
+                    R"({"QueueUrl":")" + q + R"(","AttributeNames":["All"]})");
+  EXPECT_EQ(attrs.Find("Attributes")->Find("ApproximateNumberOfMessagesDelayed")->as_string(), "1");
+  EXPECT_EQ(Call("AmazonSQS.ReceiveMessage", R"({"QueueUrl":")" + q + "\"}").Find("Messages"),
+            nullptr);
+  ASSERT_OK(emu_->AdvanceClock(5000));
+  Json r =
+      Call("AmazonSQS.ReceiveMessage", R"({"QueueUrl":")" + q + R"(","MaxNumberOfMessages":10})");
+  ASSERT_EQ(r.Find("Messages")->as_array().size(), 1u);
+  EXPECT_EQ(r.Find("Messages")->as_array()[0].Find("Body")->as_string(), "late");
+}
+
 TEST_F(EmulatorTest, SqsErrorsCarryTypeAndQueryErrorHeader) {
   Start();
   HttpResult r = Raw("AmazonSQS.GetQueueUrl", R"({"QueueName":"nope"})");
