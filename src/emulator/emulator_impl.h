@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "emulator/emulator.h"
+#include "emulator/search_expression.h"
 #include "glfm/json.h"
 
 namespace glfm::emulator {
@@ -264,6 +265,8 @@ class Emulator::Impl {
   Json PlayerSessionJson(const PlayerSession& s) const;
   std::vector<std::string> ResolveFleetsLocked(const std::string& fleet_or_alias) const;
   int CountPlayersLocked(const GameSession& g) const;
+  // Returns a SearchGameSessions operand's value for `g` (monostate when absent).
+  SearchValue SearchFieldLocked(const GameSession& g, const std::string& operand) const;
   void EmitPlacementEventLocked(const Placement& p, Outbox& out);
 
   // sqs_ops.cc

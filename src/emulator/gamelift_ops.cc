@@ -689,6 +689,37 @@ OpResult Emulator::Impl::DescribeGameSessionsLocked(const Json& in) {
   return r;
 }
 
+SearchValue Emulator::Impl::SearchFieldLocked(const GameSession& g,
+                                              const std::string& operand) const {
+  if (operand == "gameSessionId") {
+    return g.arn;
+  }
+  if (operand == "gameSessionName") {
+    return g.name;
+  }
+  if (operand == "creationTimeMillis") {
+    return static_cast<double>(g.creation_ms);
+  }
+  if (operand == "playerSessionCount") {
+    return static_cast<double>(CountPlayersLocked(g));
+  }
+  if (operand == "maximumSessions") {
+    return static_cast<double>(g.max_players);
+  }
+  if (operand == "hasAvailablePlayerSessions") {
+    return g.policy == "ACCEPT_ALL" && CountPlayersLocked(g) < g.max_players;
+  }
+  const std::string prefix = "gameSessionProperties.";
+  if (operand.rfind(prefix, 0) == 0) {
+    for (const auto& [k, v] : g.properties) {
+      if (k == operand.substr(prefix.size())) {
+        return v;
+      }
+    }
+  }
+  return std::monostate{};
+}
+
 OpResult Emulator::Impl::SearchGameSessionsLocked(const Json& in) {
   std::string fleet = Str(in, "FleetId");
   std::string alias = Str(in, "AliasId");
@@ -724,34 +755,8 @@ OpResult Emulator::Impl::SearchGameSessionsLocked(const Json& in) {
       continue;
     }
     if (filter) {
-      int players = CountPlayersLocked(g);
-      bool ok = filter->Matches([&](const std::string& operand) -> SearchValue {
-        if (operand == "gameSessionId") {
-          return g.arn;
-        }
-        if (operand == "gameSessionName") {
-          return g.name;
-        }
-        if (operand == "creationTimeMillis") {
-          return static_cast<double>(g.creation_ms);
-        }
-        if (operand == "playerSessionCount") {
-          return static_cast<double>(players);
-        }
-        if (operand == "maximumSessions") {
-          return static_cast<double>(g.max_players);
-        }
-        if (operand == "hasAvailablePlayerSessions") {
-          return g.policy == "ACCEPT_ALL" && players < g.max_players;
-        }
-        std::string key = operand.substr(22);
-        for (const auto& [k, v] : g.properties) {
-          if (k == key) {
-            return v;
-          }
-        }
-        return std::monostate{};
-      });
+      bool ok = filter->Matches(
+          [&](const std::string& operand) { return SearchFieldLocked(g, operand); });
       if (!ok) {
         continue;
       }
@@ -759,32 +764,8 @@ OpResult Emulator::Impl::SearchGameSessionsLocked(const Json& in) {
     found.push_back(&g);
   }
   if (sort) {
-    auto value = [this, &sort](const GameSession* g) -> SearchValue {
-      const std::string& o = sort->operand;
-      if (o == "gameSessionId") {
-        return g->arn;
-      }
-      if (o == "gameSessionName") {
-        return g->name;
-      }
-      if (o == "creationTimeMillis") {
-        return static_cast<double>(g->creation_ms);
-      }
-      if (o == "playerSessionCount") {
-        return static_cast<double>(CountPlayersLocked(*g));
-      }
-      if (o == "maximumSessions") {
-        return static_cast<double>(g->max_players);
-      }
-      if (o == "hasAvailablePlayerSessions") {
-        return CountPlayersLocked(*g) < g->max_players;
-      }
-      for (const auto& [k, v] : g->properties) {
-        if (k == o.substr(22)) {
-          return v;
-        }
-      }
-      return std::monostate{};
+    auto value = [this, &sort](const GameSession* g) {
+      return SearchFieldLocked(*g, sort->operand);
     };
     std::stable_sort(found.begin(), found.end(), [&](const GameSession* a, const GameSession* b) {
       SearchValue va = value(a), vb = value(b);

@@ -67,6 +67,20 @@ std::optional<OpResult> CheckBatch(const Json& in) {
   return std::nullopt;
 }
 
+// Fills `entries` with a batch request's checked Entries, or with the request itself for the
+// single-message form of the operation.
+std::optional<OpResult> Entries(const Json& in, bool batch, std::vector<Json>& entries) {
+  if (!batch) {
+    entries = {in};
+    return std::nullopt;
+  }
+  if (auto err = CheckBatch(in)) {
+    return err;
+  }
+  entries = in.Find("Entries")->as_array();
+  return std::nullopt;
+}
+
 Json FailedEntry(const std::string& id, const AwsError& e) {
   return Json(Json::Object{{"Id", Json(id)},
                            {"SenderFault", Json(e.sender)},
@@ -288,12 +302,10 @@ OpResult Emulator::Impl::SqsLocked(const std::string& op, const Json& in, Wire w
   int64_t now = Now();
   if (op == "SendMessage" || op == "SendMessageBatch") {
     bool batch = op == "SendMessageBatch";
-    if (batch) {
-      if (auto err = CheckBatch(in)) {
-        return *err;
-      }
+    std::vector<Json> entries;
+    if (auto err = Entries(in, batch, entries)) {
+      return *err;
     }
-    std::vector<Json> entries = batch ? in.Find("Entries")->as_array() : std::vector<Json>{in};
     Json ok = Json::MakeArray(), failed = Json::MakeArray();
     for (const Json& e : entries) {
       std::string body = Str(e, "MessageBody");
@@ -386,12 +398,10 @@ OpResult Emulator::Impl::SqsLocked(const std::string& op, const Json& in, Wire w
       op == "ChangeMessageVisibilityBatch") {
     bool batch = op.size() > 5 && op.compare(op.size() - 5, 5, "Batch") == 0;
     bool del = op.rfind("Delete", 0) == 0;
-    if (batch) {
-      if (auto err = CheckBatch(in)) {
-        return *err;
-      }
+    std::vector<Json> entries;
+    if (auto err = Entries(in, batch, entries)) {
+      return *err;
     }
-    std::vector<Json> entries = batch ? in.Find("Entries")->as_array() : std::vector<Json>{in};
     Json ok = Json::MakeArray(), failed = Json::MakeArray();
     for (const Json& e : entries) {
       std::optional<AwsError> err;
