@@ -39,6 +39,12 @@ struct OpResult {
   bool parked = false;
 };
 
+inline OpResult Fail(AwsError error) {
+  OpResult r;
+  r.error = std::move(error);
+  return r;
+}
+
 inline OpResult Fail(int status, std::string code, std::string message, std::string query_code = "",
                      bool sender = true) {
   OpResult r;

@@ -326,9 +326,7 @@ OpResult Emulator::Impl::SqsLocked(const std::string& op, const Json& in, Wire w
       }
       if (err) {
         if (!batch) {
-          OpResult f;
-          f.error = err;
-          return f;
+          return Fail(*err);
         }
         failed.as_array().push_back(FailedEntry(Str(e, "Id"), *err));
         continue;
@@ -443,9 +441,7 @@ OpResult Emulator::Impl::SqsLocked(const std::string& op, const Json& in, Wire w
       }
       if (err) {
         if (!batch) {
-          OpResult f;
-          f.error = err;
-          return f;
+          return Fail(*err);
         }
         failed.as_array().push_back(FailedEntry(Str(e, "Id"), *err));
       } else if (batch) {
