@@ -226,6 +226,25 @@ TEST_F(EmulatorTest, PlayerLatencyPolicyExcludesSlowLocations) {
   EXPECT_EQ(Placement("policy").Find("GameSessionRegion")->as_string(), "eu-west-1");
 }
 
+TEST_F(EmulatorTest, SearchPagesAtMostTwentyWhateverLimitAsks) {
+  World w = DefaultWorld();
+  w.timings = {0, 0, -1, 60000};
+  Start(w);
+  for (int i = 0; i < 25; ++i) {
+    std::string id = "s";  // (operator+ on a literal trips g++ 12's -Wrestrict)
+    id += std::to_string(i);
+    Place(id);
+  }
+  emu_->RunDueWork();
+  Json page = Call("GameLift.SearchGameSessions", R"({"AliasId":"alias-local","Limit":50})");
+  EXPECT_EQ(page.Find("GameSessions")->as_array().size(), 20u);
+  ASSERT_NE(page.Find("NextToken"), nullptr);
+  page = Call("GameLift.SearchGameSessions", R"({"AliasId":"alias-local","NextToken":")" +
+                                                 page.Find("NextToken")->as_string() + "\"}");
+  EXPECT_EQ(page.Find("GameSessions")->as_array().size(), 5u);
+  EXPECT_EQ(page.Find("NextToken"), nullptr);
+}
+
 TEST_F(EmulatorTest, GameLiftErrorsNameTheEntity) {
   Start();
   EXPECT_EQ(ErrorType("GameLift.DescribeGameSessionPlacement", R"({"PlacementId":"nope"})"),
@@ -242,7 +261,10 @@ TEST_F(EmulatorTest, GameLiftErrorsNameTheEntity) {
   EXPECT_EQ(ErrorType("GameLift.SearchGameSessions",
                       R"({"FleetId":"fleet-local","SortExpression":"size DESC"})"),
             "InvalidRequestException");
-  EXPECT_EQ(ErrorType("GameLift.SearchGameSessions", R"({"FleetId":"fleet-local","Limit":21})"),
+  EXPECT_EQ(ErrorType("GameLift.SearchGameSessions", R"({"FleetId":"fleet-local","Limit":0})"),
+            "InvalidRequestException");
+  EXPECT_EQ(ErrorType("GameLift.DescribeGameSessions",
+                      R"({"FleetId":"fleet-local","NextToken":"forged"})"),
             "InvalidRequestException");
   HttpResult r = Raw("GameLift.DescribeAlias", R"({"AliasId":"alias-x"})");
   EXPECT_EQ(r.body, R"({"__type":"NotFoundException","message":"alias alias-x not found"})");

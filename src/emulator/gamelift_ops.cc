@@ -72,15 +72,17 @@ std::string IdFromArn(const std::string& id) {
   return slash == std::string::npos ? id : id.substr(slash + 1);
 }
 
-// Pages `items` by an offset token. Errors: InvalidRequestException for a foreign token or a
-// limit out of [1, max_limit].
+// Pages `items` by an offset token, at most `max_limit` a page. Errors:
+// InvalidRequestException for a foreign token or a limit below 1.
 template <typename T>
 std::optional<OpResult> Page(const Json& in, int max_limit, std::vector<T>& items,
                              std::string& next) {
   auto limit = Int(in, "Limit", max_limit);
-  if (!limit || *limit < 1 || *limit > max_limit) {
-    return InvalidRequest("Limit must be between 1 and " + std::to_string(max_limit));
+  if (!limit || *limit < 1) {
+    return InvalidRequest("Limit must be at least 1");
   }
+  // GameLift answers at most its page size whatever Limit asks (SearchGameSessions: 20).
+  limit = std::min<int64_t>(*limit, max_limit);
   size_t offset = 0;
   std::string token = Str(in, "NextToken");
   if (!token.empty()) {
