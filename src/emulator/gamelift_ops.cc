@@ -834,13 +834,13 @@ OpResult Emulator::Impl::UpdateGameSessionLocked(const Json& in) {
     g.name = Str(in, "Name");
   }
   // Properties named in the request overwrite; the others stay.
-  for (const auto& [k, v] : props) {
+  for (const auto& prop : props) {
     auto pit = std::find_if(g.properties.begin(), g.properties.end(),
-                            [&k](const auto& p) { return p.first == k; });
+                            [&prop](const auto& p) { return p.first == prop.first; });
     if (pit == g.properties.end()) {
-      g.properties.emplace_back(k, v);
+      g.properties.push_back(prop);
     } else {
-      pit->second = v;
+      pit->second = prop.second;
     }
   }
   OpResult r;
