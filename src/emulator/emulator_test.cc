@@ -266,6 +266,7 @@ TEST_F(EmulatorTest, GameLiftErrorsNameTheEntity) {
   EXPECT_EQ(ErrorType("GameLift.DescribeGameSessions",
                       R"({"FleetId":"fleet-local","NextToken":"forged"})"),
             "InvalidRequestException");
+  EXPECT_EQ(ErrorType("GameLift.CreateFleet", "{}"), "UnknownOperationException");
   HttpResult r = Raw("GameLift.DescribeAlias", R"({"AliasId":"alias-x"})");
   EXPECT_EQ(r.body, R"({"__type":"NotFoundException","message":"alias alias-x not found"})");
 }

@@ -136,7 +136,7 @@ OpResult Emulator::Impl::GameLiftLocked(const std::string& op, const Json& in, O
   if (op == "DescribeGameSessionQueues") {
     return DescribeQueuesLocked(in);
   }
-  return Fail(400, "UnsupportedRegionException",
+  return Fail(400, "UnknownOperationException",
               "operation " + op + " is not supported by the glfm emulator");
 }
 

@@ -510,8 +510,7 @@ OpResult Emulator::Impl::SqsLocked(const std::string& op, const Json& in, Wire w
     return r;
   }
   return Fail(400, "UnsupportedOperation",
-              "operation " + op + " is not supported by the glfm emulator",
-              "AWS.SimpleQueueService.UnsupportedOperation");
+              "operation " + op + " is not supported by the glfm emulator", "InvalidAction");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -700,7 +699,8 @@ OpResult Emulator::Impl::SnsLocked(const std::string& op, const Json& in, Outbox
     r.body["Attributes"] = std::move(a);
     return r;
   }
-  return SnsInvalid("Action " + op + " is not supported by the glfm emulator");
+  return Fail(400, "InvalidAction", "Action " + op + " is not supported by the glfm emulator",
+              "InvalidAction");
 }
 
 }  // namespace glfm::emulator
