@@ -13,6 +13,8 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import * as GL from "@aws-sdk/client-gamelift";
 import * as SQS from "@aws-sdk/client-sqs";
+import { NodeHttpHandler } from "@smithy/node-http-handler";
+import { Readable } from "node:stream";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const binary = process.argv[2];
@@ -35,11 +37,31 @@ const url = await new Promise((resolve, reject) => {
 });
 after(() => proc.kill("SIGTERM"));
 
+// Every successful reply body is kept and, at the end, checked against the botocore model
+// (check_model.py) — the same model the boto3 tests check against.
+const replies = [];
+class CapturingHandler extends NodeHttpHandler {
+  async handle(request, options) {
+    const out = await super.handle(request, options);
+    const chunks = [];
+    for await (const c of out.response.body) chunks.push(c);
+    const body = Buffer.concat(chunks);
+    const target = request.headers["x-amz-target"] ?? "";
+    if (out.response.statusCode === 200 && target) {
+      const [prefix, operation] = target.split(".");
+      replies.push({ service: prefix === "GameLift" ? "gamelift" : "sqs", operation,
+        body: body.toString("utf8") });
+    }
+    out.response.body = Readable.from([body]);
+    return out;
+  }
+}
 const config = {
   region: "us-east-1",
   endpoint: url,
   credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" },
   maxAttempts: 1,
+  requestHandler: new CapturingHandler(),
 };
 const gl = new GL.GameLiftClient(config);
 const sqs = new SQS.SQSClient(config);
@@ -186,4 +208,12 @@ test("SQS visibility, batches, attributes and errors through the JS SDK", async 
   assert.deepEqual(del.Successful.map((e) => e.Id).sort(), ["x", "y"]);
   await assert.rejects(sqs.send(new SQS.GetQueueUrlCommand({ QueueName: "missing" })),
     (e) => e.name === "QueueDoesNotExist" || e.Code === "AWS.SimpleQueueService.NonExistentQueue");
+});
+
+test("every reply matches the botocore model", () => {
+  assert.ok(replies.length > 20, `only ${replies.length} replies captured`);
+  const file = join(dir, "replies.jsonl");
+  writeFileSync(file, replies.map((r) => JSON.stringify(r)).join("\n") + "\n");
+  const check = spawnSync("python3", [join(here, "check_model.py"), file], { encoding: "utf8" });
+  assert.equal(check.status, 0, check.stdout + check.stderr);
 });
