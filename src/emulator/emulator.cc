@@ -406,9 +406,16 @@ void Emulator::Impl::TimerLoop() {
 
 void Emulator::Impl::FireLocked(const Timer& t, Outbox& out) {
   switch (t.kind) {
-    case TimerKind::kPlacementAttempt:
+    case TimerKind::kPlacementAttempt: {
+      auto it = placements_.find(t.key);
+      if (it != placements_.end() && it->second.status == "PENDING" &&
+          Roll(world_.faults.placement_fail_percent)) {
+        FinishPlacementLocked(it->second, "FAILED", out);  // injected: GameLift gave up
+        break;
+      }
       TryPlaceLocked(t.key, out);
       break;
+    }
     case TimerKind::kPlacementTimeout: {
       auto it = placements_.find(t.key);
       if (it != placements_.end() && it->second.status == "PENDING" &&

@@ -495,6 +495,21 @@ TEST_F(EmulatorTest, DuplicateAndReorderFaults) {
   EXPECT_EQ(events[1].Find("detail")->Find("placementId")->as_string(), "r1");
 }
 
+TEST_F(EmulatorTest, InjectedPlacementFailure) {
+  Start();
+  Faults f;
+  f.placement_fail_percent = 100;
+  emu_->SetFaults(f);
+  Place("f1");
+  ASSERT_OK(emu_->AdvanceClock(500));
+  EXPECT_EQ(Placement("f1").Find("Status")->as_string(), "FAILED");
+  auto events = DrainEvents();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].Find("detail")->Find("type")->as_string(), "PlacementFailed");
+  ASSERT_OK(emu_->AdvanceClock(60000));  // the queue timeout no longer applies
+  EXPECT_EQ(Placement("f1").Find("Status")->as_string(), "FAILED");
+}
+
 TEST_F(EmulatorTest, OperationFaultsThrottleAndFail) {
   Start();
   Faults f;

@@ -37,6 +37,8 @@ Status ParseFaultsNode(const YAML::Node& node, Faults& f) {
     return InvalidArgumentError("faults: must be a mapping");
   }
   GLFM_RETURN_IF_ERROR(Read(node, "seed", "faults.", f.seed));
+  GLFM_RETURN_IF_ERROR(
+      ReadPercent(node, "placement_fail_percent", "faults.", f.placement_fail_percent));
   if (YAML::Node ev = node["events"]) {
     const std::string w = "faults.events.";
     GLFM_RETURN_IF_ERROR(ReadPercent(ev, "drop_percent", w, f.events.drop_percent));

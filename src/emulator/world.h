@@ -84,6 +84,7 @@ struct OperationFaults {
 struct Faults {
   uint64_t seed = 1;
   EventFaults events;
+  double placement_fail_percent = 0;  // placements that end FAILED (PlacementFailed event)
   std::map<std::string, OperationFaults> operations;  // key: operation name, or "*"
 };
 
