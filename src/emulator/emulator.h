@@ -50,10 +50,12 @@ class ManualClock : public Clock {
   std::atomic<int64_t> now_;
 };
 
-// Verifies an AWS request's signature; returns OK to accept it. Errors become the service's
-// auth error (unauthenticated → 403 "InvalidSignatureException"/"SignatureDoesNotMatch").
-// The default (none set) accepts any credentials. The SigV4 verifier (src/aws/sigv4.h)
-// plugs in here.
+// Verifies an AWS request's signature (SigV4: the verifier reads the Authorization header,
+// its SignedHeaders and the body from `request`); returns OK to accept it. Any error is
+// answered as the service's auth error with the status message: GameLift 400
+// UnauthorizedException, SQS/SNS 403 SignatureDoesNotMatch. Empty (the default) accepts any
+// credentials. The SigV4 verifier (src/aws/sigv4.h) plugs in here. Called on IO threads,
+// concurrently: it must be thread-safe and must not block.
 using SignatureVerifier = std::function<Status(const server::HttpRequest& request)>;
 
 struct EmulatorOptions {
