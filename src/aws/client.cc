@@ -11,10 +11,11 @@
 
 namespace glfm::aws {
 
-const ServiceSpec kGameLiftService = {"GameLift", "gamelift", "gamelift", "GAMELIFT",
-                                      "GameLift", "application/x-amz-json-1.1", false};
-const ServiceSpec kSqsService = {"SQS",       "sqs", "sqs", "SQS", "AmazonSQS",
-                                 "application/x-amz-json-1.0", true};
+const ServiceSpec kGameLiftService = {"GameLift", "gamelift", "gamelift",
+                                      "GAMELIFT", "GameLift", "application/x-amz-json-1.1",
+                                      false};
+const ServiceSpec kSqsService = {
+    "SQS", "sqs", "sqs", "SQS", "AmazonSQS", "application/x-amz-json-1.0", true};
 
 namespace {
 
@@ -169,8 +170,7 @@ AwsClient::AwsClient(AwsClientOptions options)
 
 AwsClient::~AwsClient() = default;
 
-Result<std::string> AwsClient::Call(std::string_view operation, std::string body,
-                                    CallInfo* info) {
+Result<std::string> AwsClient::Call(std::string_view operation, std::string body, CallInfo* info) {
   const ServiceSpec& svc = *options_.service;
   std::string what = std::string(svc.name) + "." + std::string(operation);
   if (options_.on_request) options_.on_request(operation, body);
@@ -231,8 +231,8 @@ Result<std::string> AwsClient::Call(std::string_view operation, std::string body
           if (date == nullptr) break;
           auto server = ParseHttpDate(*date);
           if (!server.ok()) break;
-          auto skew = std::chrono::duration_cast<std::chrono::seconds>(*server -
-                                                                       options_.env.now());
+          auto skew =
+              std::chrono::duration_cast<std::chrono::seconds>(*server - options_.env.now());
           if (std::chrono::abs(skew - clock_offset()) < kSkewThreshold) break;
           clock_offset_s_.store(skew.count(), std::memory_order_relaxed);
           log::Warn("aws clock skew corrected",

@@ -65,7 +65,7 @@ Result<std::chrono::system_clock::time_point> ParseHttpDate(std::string_view tex
 struct AwsClientOptions {
   const ServiceSpec* service = nullptr;
   std::string region;
-  std::string endpoint;  // a resolved URL (ResolveEndpoint)
+  std::string endpoint;                        // a resolved URL (ResolveEndpoint)
   CredentialsProvider* credentials = nullptr;  // not owned; outlives the client
   HttpTransport* transport = nullptr;          // not owned; outlives the client
   RetryOptions retry;
@@ -95,8 +95,7 @@ class AwsClient {
   // Errors: the service's error mapped per docs/errors.md ("GameLift.DescribeAlias:
   // NotFoundException: ..."), a transport error after the retries, or the credentials
   // provider's error.
-  Result<std::string> Call(std::string_view operation, std::string body,
-                           CallInfo* info = nullptr);
+  Result<std::string> Call(std::string_view operation, std::string body, CallInfo* info = nullptr);
 
   // Runs Call() on a worker thread of this client and hands the outcome to `done` there.
   void CallAsync(std::string operation, std::string body,

@@ -161,9 +161,9 @@ class DefaultChain final : public CredentialsProvider {
   using Source = std::optional<Result<Credentials>>;
 
   Result<Credentials> Resolve() {
-    for (auto fn : {&DefaultChain::FromExplicit, &DefaultChain::FromGlEnv,
-                    &DefaultChain::FromAwsEnv, &DefaultChain::FromProfile,
-                    &DefaultChain::FromContainer, &DefaultChain::FromImds}) {
+    for (auto fn :
+         {&DefaultChain::FromExplicit, &DefaultChain::FromGlEnv, &DefaultChain::FromAwsEnv,
+          &DefaultChain::FromProfile, &DefaultChain::FromContainer, &DefaultChain::FromImds}) {
       Source s = (this->*fn)();
       if (s.has_value()) return std::move(*s);
     }
@@ -239,7 +239,8 @@ class DefaultChain final : public CredentialsProvider {
           !(scheme == "https" || (scheme == "http" && IsAllowedContainerHost(host)))) {
         return Result<Credentials>(InvalidArgumentError(
             "AWS_CONTAINER_CREDENTIALS_FULL_URI must be https or http to a loopback or "
-            "ECS/EKS host, got " + url));
+            "ECS/EKS host, got " +
+            url));
       }
     } else {
       return std::nullopt;
@@ -251,9 +252,8 @@ class DefaultChain final : public CredentialsProvider {
     if (auto file = NonEmpty(o_.env, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")) {
       auto token = ReadWholeFile(*file);
       if (!token) {
-        return Result<Credentials>(
-            InvalidArgumentError("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE " + *file +
-                                 " cannot be read"));
+        return Result<Credentials>(InvalidArgumentError("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE " +
+                                                        *file + " cannot be read"));
       }
       call.headers.emplace_back("Authorization", std::string(Trim(*token)));
     } else if (auto token = NonEmpty(o_.env, "AWS_CONTAINER_AUTHORIZATION_TOKEN")) {
@@ -270,8 +270,8 @@ class DefaultChain final : public CredentialsProvider {
     if (disabled && (*disabled == "true" || *disabled == "TRUE" || *disabled == "True")) {
       return std::nullopt;
     }
-    std::string base = NonEmpty(o_.env, "AWS_EC2_METADATA_SERVICE_ENDPOINT")
-                           .value_or("http://169.254.169.254");
+    std::string base =
+        NonEmpty(o_.env, "AWS_EC2_METADATA_SERVICE_ENDPOINT").value_or("http://169.254.169.254");
     while (!base.empty() && base.back() == '/') base.pop_back();
     HttpCall token_call;
     token_call.method = "PUT";
@@ -289,8 +289,7 @@ class DefaultChain final : public CredentialsProvider {
     }
     if (token->status != 200) {
       return Result<Credentials>(UnavailableError(
-          "EC2 metadata: the IMDSv2 token request answered HTTP " +
-          std::to_string(token->status)));
+          "EC2 metadata: the IMDSv2 token request answered HTTP " + std::to_string(token->status)));
     }
     Headers auth = {{"X-aws-ec2-metadata-token", token->body}};
     const std::string prefix = base + "/latest/meta-data/iam/security-credentials/";
@@ -358,9 +357,9 @@ Result<std::map<std::string, IniSection>> ParseIni(std::string_view text) {
     }
     size_t eq = line.find('=');
     if (eq == std::string_view::npos || !in_section) {
-      return InvalidArgumentError("line " + std::to_string(line_no) +
-                                  (in_section ? ": expected key = value"
-                                              : ": setting outside any [section]"));
+      return InvalidArgumentError(
+          "line " + std::to_string(line_no) +
+          (in_section ? ": expected key = value" : ": setting outside any [section]"));
     }
     std::string key(Trim(line.substr(0, eq)));
     std::string_view value = Trim(line.substr(eq + 1));
@@ -382,9 +381,9 @@ Result<Profile> LoadProfile(const EnvLookup& env, std::string_view name) {
   p.name = !name.empty() ? std::string(name) : NonEmpty(env, "AWS_PROFILE").value_or("default");
   std::string config_path =
       ExpandHome(env, NonEmpty(env, "AWS_CONFIG_FILE").value_or(HomePath(env, "/.aws/config")));
-  std::string creds_path =
-      ExpandHome(env, NonEmpty(env, "AWS_SHARED_CREDENTIALS_FILE")
-                          .value_or(HomePath(env, "/.aws/credentials")));
+  std::string creds_path = ExpandHome(
+      env,
+      NonEmpty(env, "AWS_SHARED_CREDENTIALS_FILE").value_or(HomePath(env, "/.aws/credentials")));
   if (auto text = ReadWholeFile(config_path)) {
     auto ini = ParseIni(*text);
     if (!ini.ok()) return ini.status().WithPrefix("AWS config file " + config_path);

@@ -25,32 +25,31 @@ bool In(std::string_view code, const std::array<std::string_view, N>& set) {
 }
 
 // botocore.retries.standard.ThrottledRetryableChecker, plus the SQS/KMS spellings.
-constexpr std::array<std::string_view, 17> kThrottling = {
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestThrottledException",
-    "TooManyRequestsException",
-    "ProvisionedThroughputExceededException",
-    "TransactionInProgressException",
-    "RequestLimitExceeded",
-    "BandwidthLimitExceeded",
-    "LimitExceededException",
-    "RequestThrottled",
-    "SlowDown",
-    "PriorRequestNotComplete",
-    "EC2ThrottledException",
-    "KmsThrottled",
-    "AWS.SimpleQueueService.RequestThrottled",
-    "ThrottledRequest"};
+constexpr std::array<std::string_view, 17> kThrottling = {"Throttling",
+                                                          "ThrottlingException",
+                                                          "ThrottledException",
+                                                          "RequestThrottledException",
+                                                          "TooManyRequestsException",
+                                                          "ProvisionedThroughputExceededException",
+                                                          "TransactionInProgressException",
+                                                          "RequestLimitExceeded",
+                                                          "BandwidthLimitExceeded",
+                                                          "LimitExceededException",
+                                                          "RequestThrottled",
+                                                          "SlowDown",
+                                                          "PriorRequestNotComplete",
+                                                          "EC2ThrottledException",
+                                                          "KmsThrottled",
+                                                          "AWS.SimpleQueueService.RequestThrottled",
+                                                          "ThrottledRequest"};
 
 // botocore.retries.standard.TransientRetryableChecker codes.
 constexpr std::array<std::string_view, 3> kTransient = {"RequestTimeout", "RequestTimeoutException",
                                                         "PriorRequestNotComplete"};
 
 constexpr std::array<std::string_view, 7> kClockSkew = {
-    "RequestTimeTooSkewed",      "RequestExpired", "InvalidSignatureException",
-    "SignatureDoesNotMatch",     "AuthFailure",    "RequestInTheFuture",
+    "RequestTimeTooSkewed",         "RequestExpired", "InvalidSignatureException",
+    "SignatureDoesNotMatch",        "AuthFailure",    "RequestInTheFuture",
     "RequestTimeTooSkewedException"};
 
 struct CodeRow {
