@@ -273,6 +273,13 @@ class CurlTransport final : public HttpTransport {
   }
 
   void Send(HttpCall call, HttpCallback done) override {
+    for (const auto& [k, v] : call.headers) {
+      if (k.find_first_of("\r\n:") != std::string::npos ||
+          v.find_first_of("\r\n") != std::string::npos) {
+        done(InvalidArgumentError("HTTP header " + k + " has a line break in its name or value"));
+        return;
+      }
+    }
     auto t = std::make_unique<Transfer>();
     t->call = std::move(call);
     t->done = std::move(done);
