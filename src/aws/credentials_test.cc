@@ -47,8 +47,8 @@ std::map<std::string, std::string> BaseEnv(const TempDir& dir) {
   return {{"HOME", dir.path()}, {"AWS_EC2_METADATA_DISABLED", "true"}};
 }
 
-Result<Credentials> Resolve(std::map<std::string, std::string> env,
-                            Credentials explicit_creds = {}, HttpTransport* t = nullptr) {
+Result<Credentials> Resolve(std::map<std::string, std::string> env, Credentials explicit_creds = {},
+                            HttpTransport* t = nullptr) {
   CredentialsChainOptions o;
   o.env = MapEnv(std::move(env));
   o.explicit_credentials = std::move(explicit_creds);
@@ -108,8 +108,9 @@ TEST(CredentialsChainTest, SharedFilesWithProfiles) {
             "# comment\n[default]\naws_access_key_id = DEFKEY\naws_secret_access_key = DEFSECRET\n"
             "\n[dev]\naws_access_key_id=DEVKEY\naws_secret_access_key=DEVSECRET ; inline\n"
             "aws_session_token = DEVTOKEN\n");
-  dir.Write(".aws/config", "[default]\nregion = eu-west-1\n[profile dev]\nregion = us-west-2\n"
-                           "s3 =\n  max_concurrent_requests = 1\n");
+  dir.Write(".aws/config",
+            "[default]\nregion = eu-west-1\n[profile dev]\nregion = us-west-2\n"
+            "s3 =\n  max_concurrent_requests = 1\n");
   auto env = BaseEnv(dir);
   auto c = Resolve(env);
   ASSERT_OK(c);
@@ -132,8 +133,9 @@ TEST(CredentialsChainTest, SharedFilesWithProfiles) {
 
 TEST(CredentialsChainTest, FileLocationsFromVariablesAndProfileInConfigFile) {
   TempDir dir;
-  std::string cfg = dir.Write("cfg", "[profile ops]\naws_access_key_id = OPSKEY\n"
-                                     "aws_secret_access_key = OPSSECRET\n");
+  std::string cfg = dir.Write("cfg",
+                              "[profile ops]\naws_access_key_id = OPSKEY\n"
+                              "aws_secret_access_key = OPSSECRET\n");
   auto env = BaseEnv(dir);
   env["AWS_CONFIG_FILE"] = cfg;
   env["AWS_SHARED_CREDENTIALS_FILE"] = dir.path() + "/none";
@@ -148,8 +150,8 @@ TEST(CredentialsChainTest, MalformedFileNamesTheLine) {
   std::string f = dir.Write("creds", "[default]\nthis line is wrong\n");
   auto env = BaseEnv(dir);
   env["AWS_SHARED_CREDENTIALS_FILE"] = f;
-  EXPECT_THAT(Resolve(env), StatusIs(StatusCode::kInvalidArgument,
-                                     HasSubstr("line 2: expected key = value")));
+  EXPECT_THAT(Resolve(env),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("line 2: expected key = value")));
 }
 
 TEST(CredentialsChainTest, NothingConfiguredIsUnauthenticated) {
@@ -166,9 +168,8 @@ class MetadataFake {
     o.io_threads = 1;
     server_ = std::move(server::HttpServer::Start(o, [this](server::HttpRequest&& r,
                                                             server::Responder respond) {
-                          respond(Handle(r));
-                        }))
-                  .value();
+                respond(Handle(r));
+              })).value();
   }
   server::HttpResponse Handle(const server::HttpRequest& r) {
     std::lock_guard<std::mutex> lock(mu);
