@@ -36,16 +36,15 @@ Status CheckLength(std::string_view op, std::string_view field, std::string_view
                    size_t max) {
   if (v.size() < min || v.size() > max) {
     return Bad(op, field,
-               "must be " + std::to_string(min) + "-" + std::to_string(max) +
-                   " characters, got " + std::to_string(v.size()));
+               "must be " + std::to_string(min) + "-" + std::to_string(max) + " characters, got " +
+                   std::to_string(v.size()));
   }
   return OkStatus();
 }
 
 Status CheckGameSessionId(std::string_view op, std::string_view v) {
   if (v.empty() || v.size() > 512 || !AllOf(v, ArnChar)) {
-    return Bad(op, "GameSessionId",
-               "must be 1-512 characters of [A-Za-z0-9:/-], got " + Quote(v));
+    return Bad(op, "GameSessionId", "must be 1-512 characters of [A-Za-z0-9:/-], got " + Quote(v));
   }
   return OkStatus();
 }
@@ -201,12 +200,14 @@ Status ValidateStartGameSessionPlacement(const StartGameSessionPlacementRequest&
     return Bad(op, "MaximumPlayerSessionCount", "must not be negative");
   }
   if (!r.game_session_name.empty()) {
-    GLFM_RETURN_IF_ERROR(CheckLength(op, "GameSessionName", r.game_session_name, 1, kMaxNameLength));
+    GLFM_RETURN_IF_ERROR(
+        CheckLength(op, "GameSessionName", r.game_session_name, 1, kMaxNameLength));
   }
   GLFM_RETURN_IF_ERROR(CheckGameProperties(op, r.game_properties));
   if (r.game_session_data.size() > kMaxGameSessionDataLength) {
-    return Bad(op, "GameSessionData",
-               "must be at most 4096 characters, got " + std::to_string(r.game_session_data.size()));
+    return Bad(
+        op, "GameSessionData",
+        "must be at most 4096 characters, got " + std::to_string(r.game_session_data.size()));
   }
   for (const auto& l : r.player_latencies) {
     GLFM_RETURN_IF_ERROR(CheckPlayerId(op, "PlayerLatencies PlayerId", l.player_id));
@@ -428,9 +429,9 @@ Result<Page<GameSession>> GameLiftClient::DescribeGameSessions(const GameSession
     j["FleetId"] = f.fleet_id;
   }
   if (!f.status_filter.empty()) {
-    GLFM_RETURN_IF_ERROR(CheckOneOf(op, "StatusFilter", f.status_filter,
-                                    {"ACTIVE", "ACTIVATING", "TERMINATED", "TERMINATING",
-                                     "ERROR"}));
+    GLFM_RETURN_IF_ERROR(
+        CheckOneOf(op, "StatusFilter", f.status_filter,
+                   {"ACTIVE", "ACTIVATING", "TERMINATED", "TERMINATING", "ERROR"}));
     j["StatusFilter"] = f.status_filter;
   }
   if (!f.location.empty()) {
@@ -522,8 +523,7 @@ Result<std::vector<PlayerSession>> GameLiftClient::CreatePlayerSessions(
   constexpr std::string_view op = "CreatePlayerSessions";
   GLFM_RETURN_IF_ERROR(CheckGameSessionId(op, game_session_id));
   if (player_ids.empty() || player_ids.size() > kMaxPlayerIdsPerCall) {
-    return Bad(op, "PlayerIds",
-               "must hold 1-25 players, got " + std::to_string(player_ids.size()));
+    return Bad(op, "PlayerIds", "must hold 1-25 players, got " + std::to_string(player_ids.size()));
   }
   std::set<std::string_view> ids;
   for (const auto& p : player_ids) {
@@ -547,8 +547,8 @@ Result<std::vector<PlayerSession>> GameLiftClient::CreatePlayerSessions(
     j["PlayerDataMap"] = std::move(m);
   }
   GLFM_ASSIGN_OR_RETURN(std::string body, client_->Call(op, j.Dump()));
-  GLFM_ASSIGN_OR_RETURN(auto page,
-                        DecodePage<PlayerSession>(op, body, "PlayerSessions", &DecodePlayerSession));
+  GLFM_ASSIGN_OR_RETURN(
+      auto page, DecodePage<PlayerSession>(op, body, "PlayerSessions", &DecodePlayerSession));
   return std::move(page.items);
 }
 
@@ -558,7 +558,8 @@ Result<Page<PlayerSession>> GameLiftClient::DescribePlayerSessions(
   int ids = !r.game_session_id.empty() + !r.player_id.empty() + !r.player_session_id.empty();
   if (ids != 1) {
     return InvalidArgumentError(
-        std::string(op) + ": exactly one of GameSessionId, PlayerId and PlayerSessionId must be set");
+        std::string(op) +
+        ": exactly one of GameSessionId, PlayerId and PlayerSessionId must be set");
   }
   Json j = Json::MakeObject();
   if (!r.game_session_id.empty()) {
@@ -608,8 +609,7 @@ Result<GameSession> GameLiftClient::UpdateGameSession(const UpdateGameSessionReq
   }
   if (!r.player_session_creation_policy.empty()) {
     GLFM_RETURN_IF_ERROR(CheckOneOf(op, "PlayerSessionCreationPolicy",
-                                    r.player_session_creation_policy,
-                                    {"ACCEPT_ALL", "DENY_ALL"}));
+                                    r.player_session_creation_policy, {"ACCEPT_ALL", "DENY_ALL"}));
     j["PlayerSessionCreationPolicy"] = r.player_session_creation_policy;
   }
   if (!r.protection_policy.empty()) {

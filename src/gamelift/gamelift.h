@@ -175,9 +175,9 @@ struct DescribePlayerSessionsRequest {
 struct UpdateGameSessionRequest {
   std::string game_session_id;
   std::optional<int> maximum_player_session_count;
-  std::string name;                                // empty: unchanged
-  std::string player_session_creation_policy;      // ACCEPT_ALL / DENY_ALL; empty: unchanged
-  std::string protection_policy;                   // NoProtection / FullProtection
+  std::string name;                            // empty: unchanged
+  std::string player_session_creation_policy;  // ACCEPT_ALL / DENY_ALL; empty: unchanged
+  std::string protection_policy;               // NoProtection / FullProtection
   std::optional<std::vector<GameProperty>> game_properties;
 };
 

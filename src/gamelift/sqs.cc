@@ -16,9 +16,9 @@ Status Bad(std::string_view op, std::string_view field, const std::string& what)
 
 Status CheckRange(std::string_view op, std::string_view field, int v, int lo, int hi) {
   if (v < lo || v > hi) {
-    return Bad(op, field,
-               "must be " + std::to_string(lo) + "-" + std::to_string(hi) + ", got " +
-                   std::to_string(v));
+    return Bad(
+        op, field,
+        "must be " + std::to_string(lo) + "-" + std::to_string(hi) + ", got " + std::to_string(v));
   }
   return OkStatus();
 }
@@ -46,8 +46,8 @@ std::string Md5Hex(std::string_view data) {
 Status ValidateReceiveMessage(const ReceiveMessageRequest& r) {
   constexpr std::string_view op = "ReceiveMessage";
   GLFM_RETURN_IF_ERROR(CheckQueueUrl(op, r.queue_url));
-  GLFM_RETURN_IF_ERROR(
-      CheckRange(op, "MaxNumberOfMessages", r.max_number_of_messages, 1, kSqsMaxMessagesPerReceive));
+  GLFM_RETURN_IF_ERROR(CheckRange(op, "MaxNumberOfMessages", r.max_number_of_messages, 1,
+                                  kSqsMaxMessagesPerReceive));
   GLFM_RETURN_IF_ERROR(
       CheckRange(op, "WaitTimeSeconds", r.wait_time_seconds, 0, kSqsMaxWaitSeconds));
   if (r.visibility_timeout != -1) {
@@ -76,8 +76,8 @@ Status ValidateBatch(std::string_view op, const std::string& queue_url,
     bool id_ok = !e.id.empty() && e.id.size() <= 80;
     for (char c : e.id) id_ok = id_ok && BatchIdChar(c);
     if (!id_ok) {
-      return Bad(op, "Entries Id", "must be 1-80 characters of [A-Za-z0-9_-], got \"" +
-                                       e.id.substr(0, 80) + "\"");
+      return Bad(op, "Entries Id",
+                 "must be 1-80 characters of [A-Za-z0-9_-], got \"" + e.id.substr(0, 80) + "\"");
     }
     if (!ids.insert(e.id).second) return Bad(op, "Entries Id", "\"" + e.id + "\" appears twice");
     if (e.receipt_handle.empty()) {
@@ -137,8 +137,7 @@ Result<std::vector<SqsMessage>> SqsClient::ReceiveMessage(const ReceiveMessageRe
 }
 
 Result<BatchResult> SqsClient::Batch(std::string_view op, const std::string& queue_url,
-                                     const std::vector<BatchEntry>& entries,
-                                     bool with_visibility) {
+                                     const std::vector<BatchEntry>& entries, bool with_visibility) {
   GLFM_RETURN_IF_ERROR(ValidateBatch(op, queue_url, entries, with_visibility));
   Json j = Json::MakeObject();
   j["QueueUrl"] = queue_url;

@@ -69,7 +69,7 @@ struct BatchResult {
 struct SendMessageRequest {
   std::string queue_url;
   std::string message_body;
-  int delay_seconds = -1;  // -1: the queue's default; else 0-900
+  int delay_seconds = -1;                // -1: the queue's default; else 0-900
   std::string message_group_id;          // FIFO queues
   std::string message_deduplication_id;  // FIFO queues
 };
