@@ -15,6 +15,13 @@
 #include "glfm/codec.h"
 #include "testing/status_matchers.h"
 
+// The botocore-validating build registers its tests under their own suite name, so ctest
+// lists both binaries' tests without clashes.
+#ifdef GLFM_VALIDATE_WITH_BOTOCORE
+#define OpsTest OpsBotocoreTest
+#define Md5Test Md5BotocoreTest
+#endif
+
 namespace glfm::gamelift {
 namespace {
 
