@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio.hpp>
+#include <cstdlib>
 #include <future>
 #include <thread>
 
@@ -414,6 +415,50 @@ TEST(HttpDateTest, ParsesImfFixdate) {
   ASSERT_OK(t);
   EXPECT_EQ(FormatAmzDate(*t), "20261125T040000Z");
   EXPECT_THAT(ParseHttpDate("yesterday"), StatusCodeIs(StatusCode::kInvalidArgument));
+}
+
+}  // namespace
+}  // namespace glfm::aws
+
+namespace glfm::aws {
+namespace {
+
+// libcurl takes proxies from the environment: a plain-http request goes through
+// http_proxy, here a loopback fake that sees the absolute-form target.
+TEST(TransportProxyTest, UsesHttpProxyFromTheEnvironment) {
+  testing::FakeAws proxy;
+  std::string saved_no_proxy[2];
+  const char* names[2] = {"no_proxy", "NO_PROXY"};
+  for (int i = 0; i < 2; ++i) {
+    if (const char* v = std::getenv(names[i])) saved_no_proxy[i] = v;
+    unsetenv(names[i]);
+  }
+  setenv("http_proxy", proxy.url().c_str(), 1);
+  auto transport = std::move(NewCurlTransport({})).value();
+  HttpCall call;
+  call.url = "http://gamelift.example.invalid/";
+  call.body = "{}";
+  auto r = transport->SendAndWait(call);
+  unsetenv("http_proxy");
+  for (int i = 0; i < 2; ++i) {
+    if (!saved_no_proxy[i].empty()) setenv(names[i], saved_no_proxy[i].c_str(), 1);
+  }
+  ASSERT_OK(r);
+  auto reqs = proxy.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].request.target, "http://gamelift.example.invalid/");
+}
+
+TEST(TransportTest, RejectsHeaderInjectionAndBadOptions) {
+  auto transport = std::move(NewCurlTransport({})).value();
+  HttpCall call;
+  call.url = "http://127.0.0.1:1/";
+  call.headers = {{"X-Amz-Target", "GameLift.X\r\nEvil: 1"}};
+  EXPECT_THAT(transport->SendAndWait(call),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("line break")));
+  CurlTransportOptions bad;
+  bad.threads = 0;
+  EXPECT_THAT(NewCurlTransport(bad), StatusCodeIs(StatusCode::kInvalidArgument));
 }
 
 }  // namespace
