@@ -6,8 +6,9 @@
 //
 // Send() never blocks: it queues the request and returns; `done` runs later, exactly once,
 // on a transport thread (or at once on the caller's thread for a call rejected up front: a
-// header with a line break, or a transport shut down). So an HTTP-server IO thread may call Send() directly. `done` must be
-// quick and must not call SendAndWait() (hand work to another thread instead).
+// header with a line break, or a transport shut down). So an HTTP-server IO thread may call Send()
+// directly. `done` must be quick and must not call SendAndWait() (hand work to another thread
+// instead).
 //
 // Thread-safety: Send() and SendAndWait() may be called from any thread concurrently.
 // Destroying the transport fails every unfinished request with CANCELLED, then joins its
