@@ -4,15 +4,12 @@
 // Label: integration (runs the openssl CLI).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <boost/asio.hpp>
 #include <filesystem>
-#include <thread>
+#include <memory>
 
 #include "aws/http_transport.h"
+#include "aws/testing/child_process.h"
 #include "testing/status_matchers.h"
 
 namespace glfm::aws {
@@ -20,6 +17,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// `openssl s_server -www` on 127.0.0.1 with a fresh self-signed certificate for that address.
 class TlsServer {
  public:
   TlsServer() {
@@ -32,51 +30,20 @@ class TlsServer {
         "-addext subjectAltName=IP:127.0.0.1 -keyout " +
         key_ + " -out " + cert_ + " >/dev/null 2>&1";
     if (std::system(gen.c_str()) != 0) return;
-    {
-      boost::asio::io_context ioc;
-      boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
-      port_ = a.local_endpoint().port();
-    }
-    int fds[2];
-    if (pipe(fds) != 0) return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(fds[1], 1);
-      dup2(fds[1], 2);
-      close(fds[0]);
-      std::string accept = "127.0.0.1:" + std::to_string(port_);
-      execlp("openssl", "openssl", "s_server", "-accept", accept.c_str(), "-cert", cert_.c_str(),
-             "-key", key_.c_str(), "-www", nullptr);
-      _exit(127);
-    }
-    close(fds[1]);
-    out_ = fdopen(fds[0], "r");
-    char line[512];
+    port_ = testing::FreeLoopbackPort();
     // s_server prints ACCEPT once it listens.
-    while (fgets(line, sizeof(line), out_) != nullptr) {
-      if (std::string(line).find("ACCEPT") != std::string::npos) {
-        ready_ = true;
-        break;
-      }
-    }
-    drain_ = std::thread([this] {
-      char buf[512];
-      while (fgets(buf, sizeof(buf), out_) != nullptr) {
-      }
-    });
+    child_ = std::make_unique<testing::ChildProcess>(
+        std::vector<std::string>{"openssl", "s_server", "-accept",
+                                 "127.0.0.1:" + std::to_string(port_), "-cert", cert_, "-key", key_,
+                                 "-www"},
+        "ACCEPT");
   }
   ~TlsServer() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      int status;
-      waitpid(pid_, &status, 0);
-    }
-    if (drain_.joinable()) drain_.join();
-    if (out_ != nullptr) fclose(out_);
+    child_.reset();
     std::error_code ec;
     fs::remove_all(dir_, ec);
   }
-  bool ready() const { return ready_; }
+  bool ready() const { return child_ != nullptr && child_->ready(); }
   std::string url() const { return "https://127.0.0.1:" + std::to_string(port_) + "/"; }
   const std::string& cert() const { return cert_; }
 
@@ -84,10 +51,7 @@ class TlsServer {
   fs::path dir_;
   std::string cert_, key_;
   uint16_t port_ = 0;
-  pid_t pid_ = -1;
-  FILE* out_ = nullptr;
-  bool ready_ = false;
-  std::thread drain_;
+  std::unique_ptr<testing::ChildProcess> child_;
 };
 
 TEST(TlsTest, VerifiesCertificatesAndHonoursTheCaBundle) {

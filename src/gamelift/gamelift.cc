@@ -127,6 +127,17 @@ Status CheckLimit(std::string_view op, int limit, int max) {
   return OkStatus();
 }
 
+// Checks and adds Limit (0: unset; `max` 0: no upper bound) and NextToken to a request.
+Status AddPaging(std::string_view op, int limit, int max, const std::string& next_token, Json& j) {
+  GLFM_RETURN_IF_ERROR(CheckLimit(op, limit, max));
+  if (limit > 0) j["Limit"] = limit;
+  if (!next_token.empty()) {
+    GLFM_RETURN_IF_ERROR(CheckLength(op, "NextToken", next_token, 1, 1024));
+    j["NextToken"] = next_token;
+  }
+  return OkStatus();
+}
+
 Json PropertiesJson(const std::vector<GameProperty>& props) {
   Json::Array a;
   for (const auto& p : props) {
@@ -438,12 +449,7 @@ Result<Page<GameSession>> GameLiftClient::DescribeGameSessions(const GameSession
     GLFM_RETURN_IF_ERROR(CheckLocation(op, "Location", f.location));
     j["Location"] = f.location;
   }
-  GLFM_RETURN_IF_ERROR(CheckLimit(op, limit, 0));
-  if (limit > 0) j["Limit"] = limit;
-  if (!next_token.empty()) {
-    GLFM_RETURN_IF_ERROR(CheckLength(op, "NextToken", next_token, 1, 1024));
-    j["NextToken"] = next_token;
-  }
+  GLFM_RETURN_IF_ERROR(AddPaging(op, limit, 0, next_token, j));
   GLFM_ASSIGN_OR_RETURN(std::string body, client_->Call(op, j.Dump()));
   return DecodePage<GameSession>(op, body, "GameSessions", &DecodeGameSession);
 }
@@ -490,12 +496,7 @@ Result<Page<GameSession>> GameLiftClient::SearchGameSessions(const SearchGameSes
     GLFM_RETURN_IF_ERROR(CheckLength(op, "SortExpression", r.sort_expression, 1, 1024));
     j["SortExpression"] = r.sort_expression;
   }
-  GLFM_RETURN_IF_ERROR(CheckLimit(op, r.limit, 20));
-  if (r.limit > 0) j["Limit"] = r.limit;
-  if (!r.next_token.empty()) {
-    GLFM_RETURN_IF_ERROR(CheckLength(op, "NextToken", r.next_token, 1, 1024));
-    j["NextToken"] = r.next_token;
-  }
+  GLFM_RETURN_IF_ERROR(AddPaging(op, r.limit, 20, r.next_token, j));
   GLFM_ASSIGN_OR_RETURN(std::string body, client_->Call(op, j.Dump()));
   return DecodePage<GameSession>(op, body, "GameSessions", &DecodeGameSession);
 }
@@ -582,12 +583,7 @@ Result<Page<PlayerSession>> GameLiftClient::DescribePlayerSessions(
                                     {"RESERVED", "ACTIVE", "COMPLETED", "TIMEDOUT"}));
     j["PlayerSessionStatusFilter"] = r.status_filter;
   }
-  GLFM_RETURN_IF_ERROR(CheckLimit(op, r.limit, 0));
-  if (r.limit > 0) j["Limit"] = r.limit;
-  if (!r.next_token.empty()) {
-    GLFM_RETURN_IF_ERROR(CheckLength(op, "NextToken", r.next_token, 1, 1024));
-    j["NextToken"] = r.next_token;
-  }
+  GLFM_RETURN_IF_ERROR(AddPaging(op, r.limit, 0, r.next_token, j));
   GLFM_ASSIGN_OR_RETURN(std::string body, client_->Call(op, j.Dump()));
   return DecodePage<PlayerSession>(op, body, "PlayerSessions", &DecodePlayerSession);
 }

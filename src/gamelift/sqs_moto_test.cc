@@ -4,13 +4,10 @@
 // request body is also checked by botocore's ParamValidator. Label: integration.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <boost/asio.hpp>
 #include <set>
 
+#include "aws/testing/child_process.h"
 #include "aws/testing/request_log.h"
 #include "gamelift/sqs.h"
 #include "testing/status_matchers.h"
@@ -23,60 +20,16 @@ using ::testing::HasSubstr;
 // moto_server on 127.0.0.1:<free port>; ready once it prints its "Running on" line.
 class MotoServer {
  public:
-  MotoServer() {
-    {
-      boost::asio::io_context ioc;
-      boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
-      port_ = a.local_endpoint().port();
-    }
-    int fds[2];
-    if (pipe(fds) != 0) return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(fds[1], 2);
-      dup2(fds[1], 1);
-      close(fds[0]);
-      std::string port = std::to_string(port_);
-      execlp("moto_server", "moto_server", "-H", "127.0.0.1", "-p", port.c_str(), nullptr);
-      _exit(127);
-    }
-    close(fds[1]);
-    // Read its output until it says it listens (or exits).
-    FILE* out = fdopen(fds[0], "r");
-    char line[1024];
-    while (fgets(line, sizeof(line), out) != nullptr) {
-      log_ += line;
-      if (std::string(line).find("Running on") != std::string::npos) {
-        ready_ = true;
-        break;
-      }
-    }
-    // Keep draining its output so it never blocks on a full pipe.
-    drain_ = std::thread([out] {
-      char buf[1024];
-      while (fgets(buf, sizeof(buf), out) != nullptr) {
-      }
-      fclose(out);
-    });
-  }
-  ~MotoServer() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      int status;
-      waitpid(pid_, &status, 0);
-    }
-    if (drain_.joinable()) drain_.join();
-  }
-  bool ready() const { return ready_; }
-  const std::string& log() const { return log_; }
+  MotoServer()
+      : port_(aws::testing::FreeLoopbackPort()),
+        child_({"moto_server", "-H", "127.0.0.1", "-p", std::to_string(port_)}, "Running on") {}
+  bool ready() const { return child_.ready(); }
+  const std::string& log() const { return child_.log(); }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
 
  private:
-  uint16_t port_ = 0;
-  pid_t pid_ = -1;
-  bool ready_ = false;
-  std::string log_;
-  std::thread drain_;
+  uint16_t port_;
+  aws::testing::ChildProcess child_;
 };
 
 class SqsMotoTest : public ::testing::Test {
