@@ -98,6 +98,7 @@ class AwsClient {
   Result<std::string> Call(std::string_view operation, std::string body, CallInfo* info = nullptr);
 
   // Runs Call() on a worker thread of this client and hands the outcome to `done` there.
+  // Never blocks the caller. Destroying the client first finishes the calls already queued.
   void CallAsync(std::string operation, std::string body,
                  std::function<void(Result<std::string>)> done);
 
