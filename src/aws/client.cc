@@ -1,5 +1,6 @@
 #include "aws/client.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <ctime>
 #include <deque>
@@ -170,7 +171,8 @@ AwsClient::AwsClient(AwsClientOptions options)
 
 AwsClient::~AwsClient() = default;
 
-Result<std::string> AwsClient::Call(std::string_view operation, std::string body, CallInfo* info) {
+Result<std::string> AwsClient::Call(std::string_view operation, std::string body, CallInfo* info,
+                                    std::chrono::milliseconds min_attempt_timeout) {
   const ServiceSpec& svc = *options_.service;
   std::string what = std::string(svc.name) + "." + std::string(operation);
   if (options_.on_request) options_.on_request(operation, body);
@@ -185,7 +187,9 @@ Result<std::string> AwsClient::Call(std::string_view operation, std::string body
     HttpCall call;
     call.url = url;
     call.body = body;
-    call.timeout = options_.attempt_timeout;
+    call.timeout = options_.attempt_timeout.count() == 0
+                       ? options_.attempt_timeout
+                       : std::max(options_.attempt_timeout, min_attempt_timeout);
     call.headers.reserve(8);
     call.headers.emplace_back("Host", host_);
     call.headers.emplace_back("Content-Type", std::string(svc.content_type));

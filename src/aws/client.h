@@ -95,7 +95,10 @@ class AwsClient {
   // Errors: the service's error mapped per docs/errors.md ("GameLift.DescribeAlias:
   // NotFoundException: ..."), a transport error after the retries, or the credentials
   // provider's error.
-  Result<std::string> Call(std::string_view operation, std::string body, CallInfo* info = nullptr);
+  // `min_attempt_timeout` raises a configured attempt_timeout for this call (a long poll
+  // needs its wait time plus a margin); it never lowers the transport's default.
+  Result<std::string> Call(std::string_view operation, std::string body, CallInfo* info = nullptr,
+                           std::chrono::milliseconds min_attempt_timeout = {});
 
   // Runs Call() on a worker thread of this client and hands the outcome to `done` there.
   // Never blocks the caller. Destroying the client first finishes the calls already queued.

@@ -107,7 +107,9 @@ Result<std::vector<SqsMessage>> SqsClient::ReceiveMessage(const ReceiveMessageRe
     j["MessageAttributeNames"] =
         Json(Json::Array(r.message_attribute_names.begin(), r.message_attribute_names.end()));
   }
-  GLFM_ASSIGN_OR_RETURN(std::string body, client_->Call(op, j.Dump()));
+  // The long poll holds the answer for up to the wait time: give each attempt that plus 10 s.
+  auto min_timeout = std::chrono::seconds(r.wait_time_seconds + 10);
+  GLFM_ASSIGN_OR_RETURN(std::string body, client_->Call(op, j.Dump(), nullptr, min_timeout));
   GLFM_ASSIGN_OR_RETURN(Json out, wire::ParseBody(op, body));
   wire::Decoder d("Message");
   std::vector<SqsMessage> messages;
