@@ -53,6 +53,11 @@ std::string ToLower(std::string_view s) {
   return out;
 }
 
+bool EqualsIgnoreCase(std::string_view a, std::string_view lower) {
+  return a.size() == lower.size() && std::equal(a.begin(), a.end(), lower.begin(),
+                                                [](char x, char y) { return LowerAscii(x) == y; });
+}
+
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 // Trims `v` and collapses inner whitespace runs to one space (botocore: ' '.join(v.split())).
@@ -113,13 +118,13 @@ std::string_view FindHeader(const Headers& headers, std::string_view lower_name)
 
 bool HasHeader(const Headers& headers, std::string_view lower_name) {
   for (const auto& [k, v] : headers) {
-    if (ToLower(k) == lower_name) return true;
+    if (EqualsIgnoreCase(k, lower_name)) return true;
   }
   return false;
 }
 
 void RemoveHeader(Headers& headers, std::string_view lower_name) {
-  std::erase_if(headers, [&](const auto& kv) { return ToLower(kv.first) == lower_name; });
+  std::erase_if(headers, [&](const auto& kv) { return EqualsIgnoreCase(kv.first, lower_name); });
 }
 
 Status CheckParams(const SigningParams& p) {
@@ -302,9 +307,8 @@ bool ShouldSignHeader(std::string_view name) {
                                                "upgrade",
                                                "user-agent",
                                                "x-amzn-trace-id"};
-  std::string lower = ToLower(name);
   for (auto s : kSkip) {
-    if (lower == s) return false;
+    if (EqualsIgnoreCase(name, s)) return false;
   }
   return true;
 }
