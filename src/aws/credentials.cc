@@ -137,7 +137,14 @@ class DefaultChain final : public CredentialsProvider {
         (!cached_->expiration || now < *cached_->expiration - o_.refresh_before_expiry)) {
       return *cached_;
     }
+    if (!cached_.has_value() && negative_until_.has_value() && now < *negative_until_) {
+      return negative_;
+    }
     Result<Credentials> fresh = Resolve();
+    if (!fresh.ok() && fresh.status().code() == StatusCode::kUnauthenticated) {
+      negative_ = fresh.status();
+      negative_until_ = now + o_.negative_cache;
+    }
     if (fresh.ok()) {
       if (!cached_.has_value() || cached_->source != fresh->source) {
         log::Info("aws credentials resolved", {{"source", fresh->source}});
@@ -307,6 +314,9 @@ class DefaultChain final : public CredentialsProvider {
   CredentialsChainOptions o_;
   std::mutex mu_;
   std::optional<Credentials> cached_;  // GUARDED_BY(mu_)
+  // The last "nothing found" and until when it stands.
+  Status negative_;                                                      // GUARDED_BY(mu_)
+  std::optional<std::chrono::system_clock::time_point> negative_until_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace

@@ -82,6 +82,9 @@ struct CredentialsChainOptions {
   std::function<std::chrono::system_clock::time_point()> now;  // default: system clock
   std::chrono::seconds refresh_before_expiry{300};
   std::chrono::milliseconds metadata_timeout{2000};
+  // How long "no credentials anywhere" is remembered, so that calls without credentials do
+  // not each probe the instance metadata service again.
+  std::chrono::seconds negative_cache{10};
 };
 
 // Returns the default chain described above.

@@ -307,6 +307,30 @@ TEST_F(MetadataTest, FailedRefreshKeepsUnexpiredCredentials) {
   EXPECT_THAT(chain->Get(), StatusCodeIs(StatusCode::kUnavailable));
 }
 
+TEST(CredentialsChainTest, RemembersNothingFoundForAWhile) {
+  TempDir dir;
+  auto keys = std::make_shared<bool>(false);
+  auto now = std::make_shared<Timestamp>(*ParseRfc3339("2026-11-25T03:00:00Z"));
+  CredentialsChainOptions o;
+  o.env = [keys, home = dir.path()](std::string_view n) -> std::optional<std::string> {
+    if (n == "HOME") return home;
+    if (n == "AWS_EC2_METADATA_DISABLED") return "true";
+    if (*keys && n == "AWS_ACCESS_KEY_ID") return "LATEKEY";
+    if (*keys && n == "AWS_SECRET_ACCESS_KEY") return "LATESECRET";
+    return std::nullopt;
+  };
+  o.now = [now] { return *now; };
+  auto chain = NewDefaultCredentialsChain(std::move(o));
+  EXPECT_THAT(chain->Get(), StatusCodeIs(StatusCode::kUnauthenticated));
+  *keys = true;
+  *now += std::chrono::seconds(5);
+  EXPECT_THAT(chain->Get(), StatusCodeIs(StatusCode::kUnauthenticated));
+  *now += std::chrono::seconds(6);
+  auto c = chain->Get();
+  ASSERT_OK(c);
+  EXPECT_EQ(c->access_key_id, "LATEKEY");
+}
+
 TEST(IniTest, RejectsSettingsOutsideSections) {
   EXPECT_THAT(ParseIni("key = v\n"),
               StatusIs(StatusCode::kInvalidArgument, "line 1: setting outside any [section]"));
