@@ -609,7 +609,15 @@ Status VerifySignature(std::string_view method, std::string_view path, std::stri
   }
   CanonicalHeaderSet set = CanonicalizeHeaders(headers, &auth.signed_headers);
   std::string_view content_sha = FindHeader(headers, "x-amz-content-sha256");
-  std::string payload_hash = content_sha.empty() ? Sha256Hex(body) : std::string(content_sha);
+  std::string payload_hash = Sha256Hex(body);
+  if (!content_sha.empty() && content_sha != "UNSIGNED-PAYLOAD") {
+    if (content_sha != payload_hash) {
+      return UnauthenticatedError(
+          "The provided x-amz-content-sha256 header does not match what was computed");
+    }
+  } else if (content_sha == "UNSIGNED-PAYLOAD") {
+    payload_hash = std::string(content_sha);
+  }
   RequestParts parts{method, path, query, &headers, payload_hash, true};
   std::string canonical = CanonicalRequest(parts, set);
   std::string sts =

@@ -191,7 +191,9 @@ Result<ParsedAuthorization> ParseAuthorization(std::string_view value);
 // constant time. `path` as received on the wire. Errors: invalid-argument for a malformed
 // or incomplete header (missing X-Amz-Date, host not signed, scope date != X-Amz-Date day);
 // unauthenticated "signature does not match" on a mismatch (AWS's
-// SignatureDoesNotMatch / InvalidSignatureException).
+// SignatureDoesNotMatch / InvalidSignatureException), or when an x-amz-content-sha256 header
+// disagrees with the body. It does not compare X-Amz-Date with the clock: rejecting a skewed
+// request (RequestTimeTooSkewed) is the caller's policy.
 Status VerifySignature(std::string_view method, std::string_view path, std::string_view query,
                        const Headers& headers, std::string_view body,
                        const ParsedAuthorization& auth, std::string_view secret_access_key);

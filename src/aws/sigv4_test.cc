@@ -124,7 +124,7 @@ TEST_P(SuiteTest, HeaderAndQueryVariantsMatch) {
               HasSubstr("Authorization:" + signed_r->authorization + "\n"));
 
   // The verifier accepts what the signer produced, from the parsed header alone.
-  if (p.normalize_path && !p.add_content_sha256_header) {
+  if (p.normalize_path) {
     auto parsed = ParseAuthorization(signed_r->authorization);
     ASSERT_OK(parsed);
     EXPECT_OK(VerifySignature(req.method, req.path, req.query, headers, req.body, *parsed,
@@ -226,6 +226,20 @@ TEST(SigV4Test, VerifierRejectsTamperingAndWrongKey) {
   std::erase_if(no_date, [](const auto& kv) { return kv.first == "X-Amz-Date"; });
   EXPECT_THAT(VerifySignature("POST", "/", "", no_date, "{}", *parsed, "SECRET"),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("X-Amz-Date")));
+}
+
+TEST(SigV4Test, VerifierChecksTheContentHashHeader) {
+  Credentials c{"AKID", "SECRET", "", std::nullopt, ""};
+  Headers h = JsonHeaders();
+  SigningParams p = Params(c);
+  p.add_content_sha256_header = true;
+  auto r = SignRequest("POST", "/", "", h, "body", p);
+  ASSERT_OK(r);
+  auto parsed = ParseAuthorization(r->authorization);
+  ASSERT_OK(parsed);
+  EXPECT_OK(VerifySignature("POST", "/", "", h, "body", *parsed, "SECRET"));
+  EXPECT_THAT(VerifySignature("POST", "/", "", h, "other", *parsed, "SECRET"),
+              StatusIs(StatusCode::kUnauthenticated, HasSubstr("x-amz-content-sha256")));
 }
 
 TEST(SigV4Test, ParseAuthorizationNamesTheBadPart) {
