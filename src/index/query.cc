@@ -58,6 +58,13 @@ Result<double> ToDouble(std::string_view s) {
 // Parses a date bound: RFC 3339, or a bare YYYY-MM-DD meaning midnight UTC (the Nakama docs
 // write `created:>"2021-12-25"`).
 Result<int64_t> ParseDateNs(std::string_view text) {
+  // Dates are nanoseconds in an int64: years 1678 through 2261 only.
+  int year = 0;
+  if (text.size() < 4 ||
+      std::from_chars(text.data(), text.data() + 4, year).ptr != text.data() + 4 || year < 1678 ||
+      year > 2261) {
+    return InvalidArgumentError("bad date");
+  }
   std::string full(text);
   if (text.size() == 10) full.append("T00:00:00Z");
   GLFM_ASSIGN_OR_RETURN(Timestamp t, ParseRfc3339(full));

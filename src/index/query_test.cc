@@ -157,6 +157,9 @@ TEST(ParseQueryTest, ErrorsNamePositionAndToken) {
   EXPECT_THAT(ParseQuery("a:>x"),
               StatusIs(StatusCode::kInvalidArgument,
                        "query: expected a number or a quoted date, got \"x\" at position 4"));
+  EXPECT_THAT(ParseQuery(R"(t:<="1012-02-01")"),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "query: invalid date (want RFC 3339) \"1012-02-01\" at position 5"));
   EXPECT_THAT(ParseQuery(R"(t:>"yesterday")"),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("invalid date")));
   EXPECT_THAT(ParseQuery("a:b~3"),
