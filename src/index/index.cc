@@ -3,6 +3,7 @@
 #include <re2/re2.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <deque>
@@ -260,7 +261,13 @@ Result<std::vector<OrderField>> ParseOrder(const std::vector<std::string>& order
 struct InstanceIndex::Impl {
   explicit Impl(IndexOptions o) : options(o), by_default_order(DefaultLess{this}) {}
 
-  // Orders slots by value.player_count, then create_time descending, then id.
+  // Orders by value.player_count, then create_time descending, then id. The two numbers live
+  // in the set's nodes so that a lookup reads the documents only on a tie.
+  struct OrderKey {
+    int32_t player_count;
+    int64_t create_ns;
+    uint32_t slot;
+  };
   struct Probe {
     int32_t player_count;
     int64_t create_ns;
@@ -269,19 +276,19 @@ struct InstanceIndex::Impl {
   struct DefaultLess {
     using is_transparent = void;
     const Impl* impl;
-    Probe P(uint32_t slot) const {
-      const Doc& d = impl->docs[slot];
-      return {d.player_count, d.create_ns, d.info->id};
-    }
-    static bool Less(const Probe& a, const Probe& b) {
+    std::string_view Id(uint32_t slot) const { return impl->docs[slot].info->id; }
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
       if (a.player_count != b.player_count) return a.player_count < b.player_count;
       if (a.create_ns != b.create_ns) return a.create_ns > b.create_ns;
-      return a.id < b.id;
+      return IdOf(a) < IdOf(b);
     }
-    bool operator()(uint32_t a, uint32_t b) const { return Less(P(a), P(b)); }
-    bool operator()(uint32_t a, const Probe& b) const { return Less(P(a), b); }
-    bool operator()(const Probe& a, uint32_t b) const { return Less(a, P(b)); }
+    std::string_view IdOf(const OrderKey& k) const { return Id(k.slot); }
+    static std::string_view IdOf(const Probe& p) { return p.id; }
   };
+  static OrderKey KeyFor(const Doc& d, uint32_t slot) {
+    return {d.player_count, d.create_ns, slot};
+  }
 
   struct Term {
     std::string text;
@@ -290,18 +297,35 @@ struct InstanceIndex::Impl {
 
   IndexOptions options;
   mutable std::shared_mutex mu;
+  // SetPlayerCount's updates not applied yet (slot, count, update time), guarded by
+  // pending_mu. They are applied under `mu` held exclusively by the next query, Get, writer
+  // or when kMaxPending accumulate, so the hot path never waits for readers to drain.
+  struct PendingCount {
+    uint32_t slot;
+    int32_t player_count;
+    int64_t update_ns;
+  };
+  static constexpr size_t kMaxPending = 512;
+  std::mutex pending_mu;
+  std::vector<PendingCount> pending;
+  std::vector<PendingCount> applying;  // only touched with `mu` held exclusively
+  std::atomic<size_t> pending_size{0};
   std::vector<Doc> docs;
   std::vector<uint32_t> free_slots;
-  std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> ids;
+  // Keys view the id inside docs[slot].info.
+  std::unordered_map<std::string_view, uint32_t, StringHash, std::equal_to<>> ids;
   std::vector<std::string> field_names;
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> field_ids;
   std::deque<Term> terms;
   std::vector<uint32_t> free_terms;
   std::unordered_map<std::string_view, uint32_t, StringHash, std::equal_to<>> term_ids;
   std::unordered_map<uint64_t, std::vector<uint32_t>> postings;
-  std::set<uint32_t, DefaultLess> by_default_order;
+  std::set<OrderKey, DefaultLess> by_default_order;
   uint64_t seq = 0;
   uint32_t f_player_count = 0, f_create_time = 0, f_update_time = 0;
+  // value.id is answered from `ids` and the snapshot rather than from postings.
+  uint32_t f_id = 0;
+  uint32_t f_status = 0, f_value_create_time = 0, f_ip_address = 0, f_dns_name = 0, f_port = 0;
 
   static uint64_t PostingKey(uint32_t field, uint32_t term) {
     return (uint64_t(field) << 32) | term;
@@ -412,22 +436,22 @@ struct InstanceIndex::Impl {
       }
     }
   }
+  std::vector<FieldValue> scratch;
   std::vector<FieldValue> Flatten(const InstanceInfo& info, int64_t update_ns) {
-    std::vector<FieldValue> out;
-    out.reserve(16);
+    std::vector<FieldValue>& out = scratch;
+    out.clear();
     int64_t create_ns = ToNs(info.create_time);
-    AddKeyword(out, FieldId("value.id"), info.id);
-    AddKeyword(out, FieldId("value.status"), info.status);
+    AddKeyword(out, f_status, info.status);
     AddNumber(out, f_player_count, info.player_count);
     AddDate(out, f_create_time, create_ns);
-    AddDate(out, FieldId("value.create_time"), create_ns);
+    AddDate(out, f_value_create_time, create_ns);
     AddDate(out, f_update_time, update_ns);
-    AddKeyword(out, FieldId("value.connection_info.ip_address"), info.connection_info.ip_address);
-    AddKeyword(out, FieldId("value.connection_info.dns_name"), info.connection_info.dns_name);
-    AddNumber(out, FieldId("value.connection_info.port"), info.connection_info.port);
+    AddKeyword(out, f_ip_address, info.connection_info.ip_address);
+    AddKeyword(out, f_dns_name, info.connection_info.dns_name);
+    AddNumber(out, f_port, info.connection_info.port);
     std::string path = "value.metadata";
     AddJson(out, path, info.metadata);
-    return out;
+    return std::vector<FieldValue>(out.begin(), out.end());
   }
 
   void Post(uint32_t slot, FieldValue& v) {
@@ -462,9 +486,57 @@ struct InstanceIndex::Impl {
     d.fields.clear();
   }
 
+  // Applies the pending player counts in arrival order. Requires `mu` held exclusively.
+  void ApplyPendingLocked() {
+    {
+      std::lock_guard guard(pending_mu);
+      applying.swap(pending);
+      pending_size.store(0, std::memory_order_relaxed);
+    }
+    for (const PendingCount& p : applying) {
+      Doc& d = docs[p.slot];
+      ++seq;
+      // The snapshot keeps its old count; readers patch it (Snapshot), so this path neither
+      // copies nor frees an InstanceInfo.
+      for (FieldValue& v : d.fields) {
+        if (v.field == f_player_count && v.kind == Kind::kNumber) v.num = p.player_count;
+        if (v.field == f_update_time && v.kind == Kind::kDate) v.ns = p.update_ns;
+      }
+      if (d.player_count != p.player_count) {
+        by_default_order.erase(KeyFor(d, p.slot));
+        d.player_count = p.player_count;
+        by_default_order.insert(KeyFor(d, p.slot));
+        d.order_seq = seq;
+      }
+      d.seq = seq;
+    }
+    applying.clear();
+  }
+  // Applies pending player counts before a read, so that a read sees every update that
+  // returned before it began.
+  void SyncForRead() {
+    if (pending_size.load(std::memory_order_acquire) == 0) return;
+    std::unique_lock lock(mu);
+    ApplyPendingLocked();
+  }
+
+  // Returns the instance as the index knows it: the stored snapshot, or a copy with the
+  // player count SetPlayerCount recorded since.
+  static std::shared_ptr<const InstanceInfo> Snapshot(const Doc& d) {
+    if (d.info->player_count == d.player_count) return d.info;
+    auto copy = std::make_shared<InstanceInfo>(*d.info);
+    copy->player_count = d.player_count;
+    return copy;
+  }
+
   // The key of `d` for one order field.
   KeyVal KeyOf(const Doc& d, uint32_t field) const {
     KeyVal k;
+    if (field == f_id) {
+      k.rank = 2;
+      k.str = d.info->id;
+      return k;
+    }
     for (const FieldValue& v : d.fields) {
       if (v.field != field) continue;
       if (v.kind == Kind::kNumber) {
@@ -480,6 +552,26 @@ struct InstanceIndex::Impl {
       return k;
     }
     return k;
+  }
+
+  // Matches a keyword that is not in the term dictionary (value.id).
+  static bool MatchText(const Bound& b, std::string_view text) {
+    const Clause& c = *b.clause;
+    switch (c.kind) {
+      case ClauseKind::kMatchAll:
+        return true;
+      case ClauseKind::kTerm:
+      case ClauseKind::kNumber:
+        return text == c.text;
+      case ClauseKind::kWildcard:
+        return WildcardMatch(c.pattern, c.wild, text);
+      case ClauseKind::kRegex:
+        return RE2::FullMatch(text, *c.regex);
+      case ClauseKind::kFuzzy:
+        return WithinEditDistance(c.text, text, c.fuzziness);
+      default:
+        return false;
+    }
   }
 
   bool MatchValue(const Bound& b, const FieldValue& v) const {
@@ -516,6 +608,10 @@ struct InstanceIndex::Impl {
   bool MatchClause(const Bound& b, const Doc& d) const {
     if (b.clause->kind == ClauseKind::kMatchAll) return true;
     if (b.field == kNone) return false;
+    if (b.field == f_id || b.field == kAnyField) {
+      if (MatchText(b, d.info->id)) return true;
+      if (b.field == f_id) return false;
+    }
     for (const FieldValue& v : d.fields) {
       if ((b.field == kAnyField || v.field == b.field) && MatchValue(b, v)) return true;
     }
@@ -557,6 +653,12 @@ InstanceIndex::InstanceIndex(IndexOptions options) : impl_(std::make_unique<Impl
   impl_->f_player_count = impl_->FieldId("value.player_count");
   impl_->f_create_time = impl_->FieldId("create_time");
   impl_->f_update_time = impl_->FieldId("update_time");
+  impl_->f_id = impl_->FieldId("value.id");
+  impl_->f_status = impl_->FieldId("value.status");
+  impl_->f_value_create_time = impl_->FieldId("value.create_time");
+  impl_->f_ip_address = impl_->FieldId("value.connection_info.ip_address");
+  impl_->f_dns_name = impl_->FieldId("value.connection_info.dns_name");
+  impl_->f_port = impl_->FieldId("value.connection_info.port");
 }
 
 InstanceIndex::~InstanceIndex() = default;
@@ -564,7 +666,9 @@ InstanceIndex::~InstanceIndex() = default;
 Status InstanceIndex::Upsert(InstanceInfo info, Timestamp update_time) {
   if (info.id.empty()) return InvalidArgumentError("instance id: empty");
   Impl& m = *impl_;
+  std::shared_ptr<const InstanceInfo> old;  // freed after the lock is released
   std::unique_lock lock(m.mu);
+  m.ApplyPendingLocked();
   auto it = m.ids.find(info.id);
   uint32_t slot;
   bool fresh = it == m.ids.end();
@@ -590,7 +694,7 @@ Status InstanceIndex::Upsert(InstanceInfo info, Timestamp update_time) {
   int64_t create_ns = ToNs(info.create_time);
   bool key_changed = fresh || d.player_count != info.player_count || d.create_ns != create_ns;
   if (!fresh) {
-    if (key_changed) m.by_default_order.erase(slot);
+    if (key_changed) m.by_default_order.erase(Impl::KeyFor(d, slot));
     m.Unindex(d);
   }
   d.fields = std::move(fields);
@@ -601,52 +705,38 @@ Status InstanceIndex::Upsert(InstanceInfo info, Timestamp update_time) {
   d.create_ns = create_ns;
   d.seq = m.seq;
   if (key_changed) d.order_seq = m.seq;
-  if (fresh) m.ids.emplace(info.id, slot);
+  old = std::move(d.info);
   d.info = std::make_shared<const InstanceInfo>(std::move(info));
-  if (key_changed) m.by_default_order.insert(slot);
+  if (fresh) {
+    m.ids.emplace(d.info->id, slot);
+  } else {
+    auto node = m.ids.extract(it);
+    node.key() = d.info->id;
+    m.ids.insert(std::move(node));
+  }
+  if (key_changed) m.by_default_order.insert(Impl::KeyFor(d, slot));
   return OkStatus();
 }
 
 Status InstanceIndex::SetPlayerCount(std::string_view id, int player_count, Timestamp update_time) {
   Impl& m = *impl_;
-  // Build the new snapshot outside the lock: copying an InstanceInfo allocates.
-  std::shared_ptr<const InstanceInfo> old;
+  int64_t update_ns = ToNs(update_time);
+  bool drain = false;
   {
+    // Shared: the slot stays valid until the update is applied, because Upsert and Delete
+    // apply pending updates (exclusively) before they change any slot.
     std::shared_lock lock(m.mu);
     auto it = m.ids.find(id);
     if (it == m.ids.end()) return NotFoundError("instance " + std::string(id) + " not found");
-    old = m.docs[it->second].info;
+    std::lock_guard guard(m.pending_mu);
+    m.pending.push_back({it->second, player_count, update_ns});
+    drain = m.pending.size() >= Impl::kMaxPending;
+    m.pending_size.store(m.pending.size(), std::memory_order_release);
   }
-  auto fresh = std::make_shared<InstanceInfo>(*old);
-  fresh->player_count = player_count;
-  std::unique_lock lock(m.mu);
-  auto it = m.ids.find(id);
-  if (it == m.ids.end()) return NotFoundError("instance " + std::string(id) + " not found");
-  uint32_t slot = it->second;
-  Doc& d = m.docs[slot];
-  if (d.info != old) {
-    // Replaced meanwhile: apply the count to the newer snapshot (rare; under the lock).
-    fresh = std::make_shared<InstanceInfo>(*d.info);
-    fresh->player_count = player_count;
+  if (drain) {
+    std::unique_lock lock(m.mu);
+    m.ApplyPendingLocked();
   }
-  ++m.seq;
-  int64_t update_ns = ToNs(update_time);
-  for (FieldValue& v : d.fields) {
-    if (v.field == m.f_player_count && v.kind == Kind::kNumber) v.num = player_count;
-  }
-  for (FieldValue& v : d.fields) {
-    if (v.field == m.f_update_time && v.kind == Kind::kDate) v.ns = update_ns;
-  }
-  if (d.player_count != player_count) {
-    m.by_default_order.erase(slot);
-    d.player_count = player_count;
-    d.info = std::move(fresh);
-    m.by_default_order.insert(slot);
-    d.order_seq = m.seq;
-  } else {
-    d.info = std::move(fresh);
-  }
-  d.seq = m.seq;
   return OkStatus();
 }
 
@@ -654,12 +744,13 @@ bool InstanceIndex::Delete(std::string_view id) {
   Impl& m = *impl_;
   std::shared_ptr<const InstanceInfo> dropped;  // released after the lock
   std::unique_lock lock(m.mu);
+  m.ApplyPendingLocked();
   auto it = m.ids.find(id);
   if (it == m.ids.end()) return false;
   uint32_t slot = it->second;
   Doc& d = m.docs[slot];
   ++m.seq;
-  m.by_default_order.erase(slot);
+  m.by_default_order.erase(Impl::KeyFor(d, slot));
   m.Unindex(d);
   m.ids.erase(it);
   dropped = std::move(d.info);
@@ -669,9 +760,10 @@ bool InstanceIndex::Delete(std::string_view id) {
 }
 
 std::shared_ptr<const InstanceInfo> InstanceIndex::Get(std::string_view id) const {
+  impl_->SyncForRead();
   std::shared_lock lock(impl_->mu);
   auto it = impl_->ids.find(id);
-  return it == impl_->ids.end() ? nullptr : impl_->docs[it->second].info;
+  return it == impl_->ids.end() ? nullptr : Impl::Snapshot(impl_->docs[it->second]);
 }
 
 size_t InstanceIndex::size() const {
@@ -702,6 +794,7 @@ Result<QueryResult> InstanceIndex::Query(std::string_view query_text, int limit,
   }
   bool default_order = IsDefaultOrder(order);
 
+  impl_->SyncForRead();
   const Impl& m = *impl_;
   std::shared_lock lock(m.mu);
   uint64_t snapshot = cursor ? cursor->snapshot : m.seq;
@@ -719,12 +812,24 @@ Result<QueryResult> InstanceIndex::Query(std::string_view query_text, int limit,
 
   // The most selective must-term posting list, if any.
   const std::vector<uint32_t>* best = nullptr;
+  std::vector<uint32_t> id_slot(1);
   bool empty_must = false;
   double selectivity = 1;
   size_t n = m.ids.size();
   for (const Bound& b : bound) {
     if (b.clause->occur != Occur::kMust || b.clause->kind != ClauseKind::kTerm ||
         b.field == kAnyField) {
+      continue;
+    }
+    if (b.field == m.f_id) {
+      auto id_it = m.ids.find(b.clause->text);
+      if (id_it == m.ids.end()) {
+        empty_must = true;
+        break;
+      }
+      id_slot[0] = id_it->second;
+      best = &id_slot;
+      selectivity = 0;
       continue;
     }
     if (b.field == kNone || b.term == kNone) {
@@ -736,7 +841,9 @@ Result<QueryResult> InstanceIndex::Query(std::string_view query_text, int limit,
       empty_must = true;
       break;
     }
-    if (best == nullptr || it->second.size() < best->size()) best = &it->second;
+    if (best != &id_slot && (best == nullptr || it->second.size() < best->size())) {
+      best = &it->second;
+    }
     selectivity *= n == 0 ? 1 : double(it->second.size()) / double(n);
   }
   QueryResult result;
@@ -769,13 +876,13 @@ Result<QueryResult> InstanceIndex::Query(std::string_view query_text, int limit,
     }
     const Doc* last = nullptr;
     for (; it != m.by_default_order.end(); ++it) {
-      const Doc& d = m.docs[*it];
+      const Doc& d = m.docs[it->slot];
       if (excluded(d) || !m.Matches(q, bound, d)) continue;
       if (static_cast<int>(result.instances.size()) == limit) {
         result.cursor = make_cursor(*last);
         break;
       }
-      result.instances.push_back(d.info);
+      result.instances.push_back(Impl::Snapshot(d));
       last = &d;
     }
     return result;
@@ -811,7 +918,8 @@ Result<QueryResult> InstanceIndex::Query(std::string_view query_text, int limit,
   };
   size_t take = std::min<size_t>(hits.size(), static_cast<size_t>(limit));
   std::partial_sort(hits.begin(), hits.begin() + take, hits.end(), less);
-  for (size_t i = 0; i < take; ++i) result.instances.push_back(m.docs[hits[i].slot].info);
+  for (size_t i = 0; i < take; ++i)
+    result.instances.push_back(Impl::Snapshot(m.docs[hits[i].slot]));
   if (hits.size() > take) result.cursor = make_cursor(m.docs[hits[take - 1].slot]);
   return result;
 }

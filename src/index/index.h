@@ -22,10 +22,13 @@
 // for orders other than the default, any field) changed after it, or that arrived after it.
 //
 // Concurrency: one std::shared_mutex. Query, Get and size take it shared, so any number of
-// readers run in parallel; Upsert and Delete take it exclusively and are short (no I/O, no
-// allocation proportional to the index). Instances come back as shared_ptr<const
-// InstanceInfo> snapshots that stay valid after the index changes. Every method may be
-// called from any thread.
+// readers run in parallel; Upsert and Delete take it exclusively and are short (no I/O).
+// SetPlayerCount, the hot path, only takes it shared: it queues the new count (under a small
+// mutex of its own) and the queue is applied, exclusively and in arrival order, by the next
+// Query, Get, Upsert or Delete (or once 512 are queued). Every read therefore sees every
+// update that returned before the read began. Instances come back as
+// shared_ptr<const InstanceInfo> snapshots that stay valid after the index changes. Every
+// method may be called from any thread.
 #pragma once
 
 #include <cstddef>
