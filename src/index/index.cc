@@ -503,9 +503,12 @@ struct InstanceIndex::Impl {
         if (v.field == f_update_time && v.kind == Kind::kDate) v.ns = p.update_ns;
       }
       if (d.player_count != p.player_count) {
-        by_default_order.erase(KeyFor(d, p.slot));
+        // Move the node rather than free one and allocate another.
+        auto node = by_default_order.extract(KeyFor(d, p.slot));
+        GLFM_CHECK(!node.empty());
         d.player_count = p.player_count;
-        by_default_order.insert(KeyFor(d, p.slot));
+        node.value().player_count = p.player_count;
+        by_default_order.insert(std::move(node));
         d.order_seq = seq;
       }
       d.seq = seq;
@@ -861,9 +864,39 @@ Result<QueryResult> InstanceIndex::Query(std::string_view query_text, int limit,
     return EncodeCursor(c);
   };
 
+  // A must-clause with a wildcard, regex or fuzzy term on one field can find its candidates
+  // in the term dictionary (one pass over the distinct keywords) instead of every instance.
+  const Bound* term_scan = nullptr;
+  for (const Bound& b : bound) {
+    ClauseKind k = b.clause->kind;
+    if (b.clause->occur == Occur::kMust && b.field != kAnyField && b.field != kNone &&
+        b.field != m.f_id &&
+        (k == ClauseKind::kWildcard || k == ClauseKind::kRegex || k == ClauseKind::kFuzzy)) {
+      term_scan = &b;
+      break;
+    }
+  }
+  std::vector<uint32_t> scanned;
+  auto scan_terms = [&] {
+    for (uint32_t t = 0; t < m.terms.size(); ++t) {
+      if (m.terms[t].refs == 0) continue;
+      FieldValue v{};
+      v.kind = Kind::kKeyword;
+      v.term = t;
+      if (!m.MatchValue(*term_scan, v)) continue;
+      auto it = m.postings.find(Impl::PostingKey(term_scan->field, t));
+      if (it != m.postings.end())
+        scanned.insert(scanned.end(), it->second.begin(), it->second.end());
+    }
+    std::sort(scanned.begin(), scanned.end());
+    scanned.erase(std::unique(scanned.begin(), scanned.end()), scanned.end());
+  };
+
   // Plan A: walk the default order from the cursor, filtering, when the expected walk is
-  // shorter than the smallest posting list.
+  // shorter than the smallest posting list. With a term-scan alternative the walk has a
+  // budget; past it the query goes on as plan B.
   double expected_walk = double(limit + 1) / std::max(selectivity, 1e-9);
+  bool walk_done = false;
   if (default_order && (best == nullptr || expected_walk < double(best->size()) * 4)) {
     auto it = m.by_default_order.begin();
     if (cursor) {
@@ -875,7 +908,14 @@ Result<QueryResult> InstanceIndex::Query(std::string_view query_text, int limit,
       it = m.by_default_order.upper_bound(probe);
     }
     const Doc* last = nullptr;
+    size_t visited = 0;
+    walk_done = true;
     for (; it != m.by_default_order.end(); ++it) {
+      if (++visited > m.options.walk_budget && term_scan != nullptr && best == nullptr) {
+        walk_done = false;
+        result.instances.clear();
+        break;
+      }
       const Doc& d = m.docs[it->slot];
       if (excluded(d) || !m.Matches(q, bound, d)) continue;
       if (static_cast<int>(result.instances.size()) == limit) {
@@ -885,7 +925,11 @@ Result<QueryResult> InstanceIndex::Query(std::string_view query_text, int limit,
       result.instances.push_back(Impl::Snapshot(d));
       last = &d;
     }
-    return result;
+    if (walk_done) return result;
+  }
+  if (best == nullptr && term_scan != nullptr) {
+    scan_terms();
+    best = &scanned;
   }
 
   // Plan B: candidates from the posting list (or every instance), filtered, then the first

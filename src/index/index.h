@@ -49,6 +49,9 @@ struct IndexOptions {
   // resource-exhausted and changes nothing; updating an id already present always works.
   // GameLift's default quota is far below this.
   size_t max_entries = 1'000'000;
+  // Tuning: how many instances a default-order query with a must wildcard, regex or fuzzy
+  // clause examines before it finds its candidates through the keyword dictionary instead.
+  size_t walk_budget = 20'000;
 };
 
 // One field of an order: `value.player_count` ascending, `-create_time` descending.

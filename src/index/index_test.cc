@@ -527,7 +527,10 @@ std::vector<std::string> RandomOrder(std::mt19937& rng) {
 
 TEST(IndexDifferentialTest, MatchesBruteForceOverRandomDocumentsQueriesAndOrders) {
   std::mt19937 rng(12345);
+  // A second index with a tiny walk budget takes the keyword-dictionary path for wildcard,
+  // regex and fuzzy must-clauses.
   InstanceIndex index;
+  InstanceIndex scanning(IndexOptions{.walk_budget = 3});
   Model model;
   int next_id = 0;
   for (int i = 0; i < 600; ++i) {
@@ -535,6 +538,7 @@ TEST(IndexDifferentialTest, MatchesBruteForceOverRandomDocumentsQueriesAndOrders
     Timestamp up = At(rng() % 3);
     model.docs[info.id] = {info, up};
     ASSERT_OK(index.Upsert(info, up));
+    ASSERT_OK(scanning.Upsert(info, up));
   }
   int checked = 0, nonempty = 0;
   for (int round = 0; round < kRounds; ++round) {
@@ -547,17 +551,21 @@ TEST(IndexDifferentialTest, MatchesBruteForceOverRandomDocumentsQueriesAndOrders
       Timestamp up = At(rng() % 3);
       model.docs[victim] = {info, up};
       ASSERT_OK(index.Upsert(info, up));
+      ASSERT_OK(scanning.Upsert(info, up));
     } else if (action == 1) {
+      scanning.Delete(victim);
       EXPECT_EQ(index.Delete(victim), model.docs.erase(victim) == 1);
     } else if (action == 2) {
       InstanceInfo info = RandomInstance(rng, next_id++);
       model.docs[info.id] = {info, At(1)};
       ASSERT_OK(index.Upsert(info, At(1)));
+      ASSERT_OK(scanning.Upsert(info, At(1)));
     } else if (model.docs.count(victim)) {
       int pc = rng() % 9;
       model.docs[victim].first.player_count = pc;
       model.docs[victim].second = At(2);
       ASSERT_OK(index.SetPlayerCount(victim, pc, At(2)));
+      ASSERT_OK(scanning.SetPlayerCount(victim, pc, At(2)));
     }
 
     std::string text = RandomQuery(rng);
@@ -572,6 +580,11 @@ TEST(IndexDifferentialTest, MatchesBruteForceOverRandomDocumentsQueriesAndOrders
     auto all = index.Query(text, InstanceIndex::kMaxLimit, "", order_spec);
     ASSERT_OK(all) << text;
     ASSERT_EQ(Ids(*all), want) << "query: " << text << " round " << round;
+    auto scanned = scanning.Query(text, 1 + rng() % 20, "", order_spec);
+    ASSERT_OK(scanned);
+    std::vector<std::string> want_prefix(
+        want.begin(), want.begin() + std::min(want.size(), scanned->instances.size()));
+    ASSERT_EQ(Ids(*scanned), want_prefix) << "scanning query: " << text;
     EXPECT_TRUE(all->cursor.empty());
     int limit = 1 + rng() % 40;
     std::vector<std::string> paged;
