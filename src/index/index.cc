@@ -313,12 +313,12 @@ struct InstanceIndex::Impl {
   std::vector<Doc> docs;
   std::vector<uint32_t> free_slots;
   // Keys view the id inside docs[slot].info.
-  std::unordered_map<std::string_view, uint32_t, StringHash, std::equal_to<>> ids;
+  std::unordered_map<std::string_view, uint32_t> ids;  // std::hash caches hash codes
   std::vector<std::string> field_names;
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> field_ids;
   std::deque<Term> terms;
   std::vector<uint32_t> free_terms;
-  std::unordered_map<std::string_view, uint32_t, StringHash, std::equal_to<>> term_ids;
+  std::unordered_map<std::string_view, uint32_t> term_ids;
   std::unordered_map<uint64_t, std::vector<uint32_t>> postings;
   std::set<OrderKey, DefaultLess> by_default_order;
   uint64_t seq = 0;
@@ -907,10 +907,40 @@ Result<QueryResult> InstanceIndex::Query(std::string_view query_text, int limit,
       Impl::Probe probe{static_cast<int32_t>(pcv), ct.ns, cursor->id};
       it = m.by_default_order.upper_bound(probe);
     }
+    // A must date range on create_time: within one player_count the default order is
+    // create_time descending, so the walk jumps to each group's window and past its end.
+    bool window = false;
+    int64_t lo = std::numeric_limits<int64_t>::min(), hi = std::numeric_limits<int64_t>::max();
+    for (const Bound& b : bound) {
+      const Clause& c = *b.clause;
+      if (c.occur == Occur::kMust && c.kind == ClauseKind::kDateRange &&
+          (b.field == m.f_create_time || b.field == m.f_value_create_time)) {
+        window = true;
+        // Inclusive bounds; nanoseconds are integers.
+        if (c.has_min) lo = std::max(lo, c.min_inclusive ? c.min_ns : c.min_ns + 1);
+        if (c.has_max) hi = std::min(hi, c.max_inclusive ? c.max_ns : c.max_ns - 1);
+      }
+    }
     const Doc* last = nullptr;
     size_t visited = 0;
     walk_done = true;
-    for (; it != m.by_default_order.end(); ++it) {
+    const auto end = m.by_default_order.end();
+    for (; it != end; ++it) {
+      while (window && it != end) {
+        if (it->create_ns > hi) {
+          it = m.by_default_order.lower_bound(Impl::Probe{it->player_count, hi, {}});
+        } else if (it->create_ns < lo) {
+          if (it->player_count == std::numeric_limits<int32_t>::max()) {
+            it = end;
+          } else {
+            it = m.by_default_order.lower_bound(
+                Impl::Probe{it->player_count + 1, std::numeric_limits<int64_t>::max(), {}});
+          }
+        } else {
+          break;
+        }
+      }
+      if (it == end) break;
       if (++visited > m.options.walk_budget && term_scan != nullptr && best == nullptr) {
         walk_done = false;
         result.instances.clear();
