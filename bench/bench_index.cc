@@ -1,4 +1,4 @@
-// bench_index [sessions=1000000]: the instance index at scale (issue 3).
+// bench_index [sessions=1000000] [nosql]: the instance index at scale (issue 3).
 //
 // Builds the index from N sessions with realistic metadata (mode: 5 values, map: 20,
 // region: 10, player_count 0..16, 95% ACTIVE, a GameSessionName), then prints
@@ -286,7 +286,7 @@ int main(int argc, char** argv) {
   }
 
   // SQLite over the same data: json_extract with expression indexes.
-  {
+  if (argc <= 2 || std::string(argv[2]) != "nosql") {
     sqlite3* db = nullptr;
     Check(sqlite3_open(":memory:", &db), db, "open");
     Check(sqlite3_exec(db,

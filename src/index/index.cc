@@ -1,5 +1,6 @@
 #include "index/index.h"
 
+#include <absl/container/btree_set.h>
 #include <re2/re2.h>
 
 #include <algorithm>
@@ -320,7 +321,8 @@ struct InstanceIndex::Impl {
   std::vector<uint32_t> free_terms;
   std::unordered_map<std::string_view, uint32_t> term_ids;
   std::unordered_map<uint64_t, std::vector<uint32_t>> postings;
-  std::set<OrderKey, DefaultLess> by_default_order;
+  // A B-tree: a lookup touches a handful of nodes where a red-black tree touches twenty.
+  absl::btree_set<OrderKey, DefaultLess> by_default_order;
   uint64_t seq = 0;
   uint32_t f_player_count = 0, f_create_time = 0, f_update_time = 0;
   // value.id is answered from `ids` and the snapshot rather than from postings.
