@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <deque>
 #include <limits>
@@ -904,7 +905,9 @@ Result<QueryResult> InstanceIndex::Query(std::string_view query_text, int limit,
     if (cursor) {
       const KeyVal& pc = cursor->keys[0];
       const KeyVal& ct = cursor->keys[1];
-      if (pc.rank != 0 || ct.rank != 1) return InvalidArgumentError("cursor: malformed");
+      if (pc.rank != 0 || ct.rank != 1 || !std::isfinite(pc.num)) {
+        return InvalidArgumentError("cursor: malformed");
+      }
       double pcv = std::clamp(pc.num, -2147483648.0, 2147483647.0);
       Impl::Probe probe{static_cast<int32_t>(pcv), ct.ns, cursor->id};
       it = m.by_default_order.upper_bound(probe);
