@@ -40,13 +40,16 @@ enum class Kind : uint8_t { kKeyword, kNumber, kDate };
 struct FieldValue {
   uint32_t field;
   Kind kind;
-  uint32_t term;  // kKeyword
-  uint32_t pos;   // kKeyword: index in the posting list
   union {
+    struct {
+      uint32_t term;  // kKeyword
+      uint32_t pos;   // kKeyword: index in the posting list
+    };
     double num;  // kNumber
     int64_t ns;  // kDate
   };
 };
+static_assert(sizeof(FieldValue) == 16);
 
 struct Doc {
   std::shared_ptr<const InstanceInfo> info;  // null when the slot is free
@@ -328,7 +331,7 @@ struct InstanceIndex::Impl {
   uint32_t f_player_count = 0, f_create_time = 0, f_update_time = 0;
   // value.id is answered from `ids` and the snapshot rather than from postings.
   uint32_t f_id = 0;
-  uint32_t f_status = 0, f_value_create_time = 0, f_ip_address = 0, f_dns_name = 0, f_port = 0;
+  uint32_t f_status = 0, f_ip_address = 0, f_dns_name = 0, f_port = 0;
 
   static uint64_t PostingKey(uint32_t field, uint32_t term) {
     return (uint64_t(field) << 32) | term;
@@ -447,7 +450,6 @@ struct InstanceIndex::Impl {
     AddKeyword(out, f_status, info.status);
     AddNumber(out, f_player_count, info.player_count);
     AddDate(out, f_create_time, create_ns);
-    AddDate(out, f_value_create_time, create_ns);
     AddDate(out, f_update_time, update_ns);
     AddKeyword(out, f_ip_address, info.connection_info.ip_address);
     AddKeyword(out, f_dns_name, info.connection_info.dns_name);
@@ -661,7 +663,6 @@ InstanceIndex::InstanceIndex(IndexOptions options) : impl_(std::make_unique<Impl
   impl_->f_update_time = impl_->FieldId("update_time");
   impl_->f_id = impl_->FieldId("value.id");
   impl_->f_status = impl_->FieldId("value.status");
-  impl_->f_value_create_time = impl_->FieldId("value.create_time");
   impl_->f_ip_address = impl_->FieldId("value.connection_info.ip_address");
   impl_->f_dns_name = impl_->FieldId("value.connection_info.dns_name");
   impl_->f_port = impl_->FieldId("value.connection_info.port");
@@ -919,7 +920,7 @@ Result<QueryResult> InstanceIndex::Query(std::string_view query_text, int limit,
     for (const Bound& b : bound) {
       const Clause& c = *b.clause;
       if (c.occur == Occur::kMust && c.kind == ClauseKind::kDateRange &&
-          (b.field == m.f_create_time || b.field == m.f_value_create_time)) {
+          b.field == m.f_create_time) {
         window = true;
         // Inclusive bounds; nanoseconds are integers.
         if (c.has_min) lo = std::max(lo, c.min_inclusive ? c.min_ns : c.min_ns + 1);

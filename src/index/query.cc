@@ -76,7 +76,9 @@ struct Alias {
 };
 constexpr Alias kAliases[] = {
     {"value.playerCount", "value.player_count"},
-    {"value.createTime", "value.create_time"},
+    // The same instant as the top-level create_time; indexed once.
+    {"value.createTime", "create_time"},
+    {"value.create_time", "create_time"},
     {"value.connectionInfo.ipAddress", "value.connection_info.ip_address"},
     {"value.connectionInfo.dnsName", "value.connection_info.dns_name"},
     {"value.connectionInfo.port", "value.connection_info.port"},
