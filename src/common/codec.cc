@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cstdio>
 #include <ctime>
+#include <limits>
 
 namespace glfm {
 namespace {
@@ -178,6 +179,14 @@ Result<Timestamp> ParseRfc3339(std::string_view s) {
     return bad();
   }
   auto tp = sys_days(ymd) + hours(hour) + minutes(min) + seconds(sec) - seconds(offset_sec);
+  // Timestamp counts int64 nanoseconds: about 1677-09-21 to 2262-04-11. Check in seconds
+  // before converting, so an out-of-range date is an error and not an overflow.
+  constexpr int64_t kMaxSeconds = std::numeric_limits<int64_t>::max() / 1000000000 - 1;
+  int64_t secs = tp.time_since_epoch().count();
+  if (secs > kMaxSeconds || secs < -kMaxSeconds) {
+    return InvalidArgumentError("RFC 3339 timestamp \"" + std::string(s) +
+                                "\" is outside the years 1678-2261");
+  }
   return time_point_cast<Clock::duration>(tp + nanoseconds(frac_ns));
 }
 

@@ -77,6 +77,10 @@ TEST(Rfc3339Test, ParsesOffsetsAndFractions) {
   EXPECT_EQ(FormatRfc3339(*ParseRfc3339("2024-01-01T00:00:00.123456789Z")),
             "2024-01-01T00:00:00.123456789Z");
   EXPECT_EQ(FormatRfc3339(*b), "2024-01-01T00:00:00Z");
+  EXPECT_THAT(ParseRfc3339("1012-02-01T00:00:00Z"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("outside the years 1678-2261")));
+  EXPECT_THAT(ParseRfc3339("9999-12-31T23:59:59Z"), StatusCodeIs(StatusCode::kInvalidArgument));
+  EXPECT_OK(ParseRfc3339("2261-12-31T23:59:59Z"));
   for (const char* bad : {"2024-13-01T00:00:00Z", "2024-02-30T00:00:00Z", "2024-01-01",
                           "2024-01-01T00:00:00", "2024-01-01T00:00:00+0100"}) {
     EXPECT_THAT(ParseRfc3339(bad), StatusCodeIs(StatusCode::kInvalidArgument)) << bad;
