@@ -211,7 +211,8 @@ int main() {
   if (pin) {
     nginx_args = {"taskset", "-c", "0"};
   }
-  for (std::string a : {"nginx", "-p", dir.c_str(), "-c", (dir + "/nginx.conf").c_str()}) {
+  std::string conf_path = dir + "/nginx.conf";
+  for (const std::string& a : std::vector<std::string>{"nginx", "-p", dir, "-c", conf_path}) {
     nginx_args.push_back(a);
   }
   Child nginx = Child::Spawn(nginx_args, false);
@@ -221,10 +222,9 @@ int main() {
   if (pin) {
     glfm_args = {"taskset", "-c", "0"};
   }
-  for (std::string a :
-       {glfm_bin, std::string("serve"), std::string("--listen"), std::string("127.0.0.1:0"),
-        std::string("--io-threads"), std::string("1"), std::string("--data-dir"),
-        dir + "/glfm-data", std::string("--log-format"), std::string("json")}) {
+  for (const std::string& a :
+       std::vector<std::string>{glfm_bin, "serve", "--listen", "127.0.0.1:0", "--io-threads", "1",
+                                "--data-dir", dir + "/glfm-data", "--log-format", "json"}) {
     glfm_args.push_back(a);
   }
   Child glfm = Child::Spawn(glfm_args, true);
