@@ -437,9 +437,15 @@ Result<std::string> PercentDecode(std::string_view s, bool plus_as_space) {
     char c = s[i];
     if (c == '%') {
       auto hex = [](char h) -> int {
-        if (h >= '0' && h <= '9') return h - '0';
-        if (h >= 'a' && h <= 'f') return h - 'a' + 10;
-        if (h >= 'A' && h <= 'F') return h - 'A' + 10;
+        if (h >= '0' && h <= '9') {
+          return h - '0';
+        }
+        if (h >= 'a' && h <= 'f') {
+          return h - 'a' + 10;
+        }
+        if (h >= 'A' && h <= 'F') {
+          return h - 'A' + 10;
+        }
         return -1;
       };
       if (i + 2 >= s.size()) {

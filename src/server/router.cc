@@ -69,8 +69,7 @@ HttpResponse ErrorResponse(const Status& status) {
 }
 
 Router::Router(metrics::Registry& registry)
-    : registry_(registry),
-      requests_(registry.AddCounter("glfm_http_requests_total",
+    : requests_(registry.AddCounter("glfm_http_requests_total",
                                     "HTTP requests answered, by route pattern, method and status.",
                                     {"route", "method", "code"})),
       latency_(registry.AddHistogram(

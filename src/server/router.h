@@ -77,7 +77,6 @@ class Router {
   void Answer(const Route* route, std::string_view route_label, const HttpRequest& request,
               HttpResponse&& response, const Responder& respond) const;
 
-  metrics::Registry& registry_;
   metrics::Family<metrics::Counter>& requests_;
   metrics::Family<metrics::Histogram>& latency_;
   metrics::Histogram& unmatched_latency_;
