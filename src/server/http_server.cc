@@ -73,13 +73,15 @@ struct Shared {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<Worker> worker, std::shared_ptr<Shared> shared)
-      : stream_(std::move(socket)), worker_(std::move(worker)), shared_(std::move(shared)) {
+      : stream_(std::in_place, std::move(socket)),
+        worker_(std::move(worker)),
+        shared_(std::move(shared)) {
     beast::error_code ec;
-    auto ep = stream_.socket().remote_endpoint(ec);
+    auto ep = stream_->socket().remote_endpoint(ec);
     if (!ec) {
       remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
     }
-    stream_.socket().set_option(tcp::no_delay(true), ec);
+    stream_->socket().set_option(tcp::no_delay(true), ec);
   }
 
   ~Session() {
@@ -98,12 +100,18 @@ class Session : public std::enable_shared_from_this<Session> {
   // After the IO threads have stopped: closes the connection whatever its state.
   void CloseNow() { Close(); }
 
+  // After the IO threads have stopped, before the io_context dies: destroys the socket and its
+  // timer, which belong to the io_context. A Responder that a handler still holds keeps the
+  // Session alive past the server; its destructor must then find nothing tied to the dead
+  // io_context.
+  void DropStream() { stream_.reset(); }
+
   // On the worker thread: closes the connection if it is waiting for a request.
   void CloseIfIdle() {
     if (idle_) {
       beast::error_code ec;
-      stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-      stream_.socket().close(ec);
+      stream_->socket().shutdown(tcp::socket::shutdown_both, ec);
+      stream_->socket().close(ec);
     }
   }
 
@@ -117,9 +125,9 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->body_limit(shared_->options.max_body_bytes);
     parser_->header_limit(64 * 1024);
-    stream_.expires_after(shared_->options.idle_timeout);
+    stream_->expires_after(shared_->options.idle_timeout);
     http::async_read_header(
-        stream_, buffer_, *parser_,
+        *stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
   }
 
@@ -128,9 +136,9 @@ class Session : public std::enable_shared_from_this<Session> {
       return OnReadError(ec);
     }
     idle_ = false;
-    stream_.expires_after(shared_->options.read_timeout);
+    stream_->expires_after(shared_->options.read_timeout);
     http::async_read(
-        stream_, buffer_, *parser_,
+        *stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); });
   }
 
@@ -187,7 +195,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) {
       return OnReadError(ec);
     }
-    stream_.expires_never();
+    stream_->expires_never();
     HttpRequest req = MakeRequest();
     req.body = std::move(parser_->get().body());
     keep_alive_ = parser_->get().keep_alive();
@@ -225,8 +233,8 @@ class Session : public std::enable_shared_from_this<Session> {
     bool keep = keep_alive_ && !shared_->stopping;
     msg->keep_alive(keep);
     msg->prepare_payload();
-    stream_.expires_after(shared_->options.read_timeout);
-    http::async_write(stream_, *msg,
+    stream_->expires_after(shared_->options.read_timeout);
+    http::async_write(*stream_, *msg,
                       [self = shared_from_this(), msg, keep](beast::error_code ec, size_t) {
                         self->shared_->in_flight--;
                         if (ec || !keep) {
@@ -238,11 +246,12 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Close() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.socket().close(ec);
+    stream_->socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_->socket().close(ec);
   }
 
-  beast::tcp_stream stream_;
+  // Reset by DropStream() while the io_context is still alive (see ~HttpServerImpl).
+  std::optional<beast::tcp_stream> stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<Worker> worker_;
@@ -272,10 +281,20 @@ class HttpServerImpl final : public HttpServer {
   ~HttpServerImpl() override {
     Shutdown(std::chrono::milliseconds(0));
     for (auto& w : workers_) {
+      std::vector<std::shared_ptr<Session>> live;
       {
         std::lock_guard<std::mutex> lock(w->mu);
         w->alive = false;
+        for (auto& [ptr, weak] : w->sessions) {
+          if (auto session = weak.lock()) {
+            live.push_back(std::move(session));
+          }
+        }
       }
+      for (auto& session : live) {
+        session->DropStream();
+      }
+      live.clear();
       w->acceptor.reset();
       w->ioc.reset();  // destroys queued handlers and the sessions they hold
     }
