@@ -27,19 +27,19 @@ class Json {
   enum class Type { kNull, kBool, kNumber, kString, kArray, kObject };
 
   Json() = default;
-  Json(std::nullptr_t) {}                          // NOLINT: implicit by design
-  Json(bool b) : rep_(b) {}                        // NOLINT
-  Json(int i) : rep_(static_cast<int64_t>(i)) {}  // NOLINT
+  Json(std::nullptr_t) {}                              // NOLINT: implicit by design
+  Json(bool b) : rep_(b) {}                            // NOLINT
+  Json(int i) : rep_(static_cast<int64_t>(i)) {}       // NOLINT
   Json(unsigned i) : rep_(static_cast<int64_t>(i)) {}  // NOLINT
-  Json(int64_t i) : rep_(i) {}                     // NOLINT
+  Json(int64_t i) : rep_(i) {}                         // NOLINT
   // Stays an integer when it fits in int64, else becomes a double.
-  Json(uint64_t u);                                // NOLINT
-  Json(double d) : rep_(d) {}                      // NOLINT
-  Json(std::string s) : rep_(std::move(s)) {}      // NOLINT
+  Json(uint64_t u);                                   // NOLINT
+  Json(double d) : rep_(d) {}                         // NOLINT
+  Json(std::string s) : rep_(std::move(s)) {}         // NOLINT
   Json(std::string_view s) : rep_(std::string(s)) {}  // NOLINT
-  Json(const char* s) : rep_(std::string(s)) {}   // NOLINT
-  Json(Array a) : rep_(std::move(a)) {}            // NOLINT
-  Json(Object o) : rep_(std::move(o)) {}           // NOLINT
+  Json(const char* s) : rep_(std::string(s)) {}       // NOLINT
+  Json(Array a) : rep_(std::move(a)) {}               // NOLINT
+  Json(Object o) : rep_(std::move(o)) {}              // NOLINT
 
   // Returns an empty object / array.
   static Json MakeObject() { return Json(Object{}); }

@@ -109,10 +109,9 @@ class [[nodiscard]] Result {
   Result(const T& value) : rep_(std::in_place_index<1>, value) {}  // NOLINT: implicit by design
   Result(T&& value) : rep_(std::in_place_index<1>, std::move(value)) {}  // NOLINT
   template <typename U,
-            typename = std::enable_if_t<std::is_constructible_v<T, U&&> &&
-                                        !std::is_same_v<std::decay_t<U>, Status> &&
-                                        !std::is_same_v<std::decay_t<U>, Result<T>> &&
-                                        !std::is_same_v<std::decay_t<U>, T>>>
+            typename = std::enable_if_t<
+                std::is_constructible_v<T, U&&> && !std::is_same_v<std::decay_t<U>, Status> &&
+                !std::is_same_v<std::decay_t<U>, Result<T>> && !std::is_same_v<std::decay_t<U>, T>>>
   Result(U&& value) : rep_(std::in_place_index<1>, std::forward<U>(value)) {}  // NOLINT
   // Constructs from an error. An OK status is a programming error and aborts.
   Result(Status status) : rep_(std::in_place_index<0>, std::move(status)) {  // NOLINT
@@ -178,11 +177,11 @@ Status AsStatus(const Result<T>& r) {
 
 // Evaluates `expr` (a Status or Result) and returns its status from the enclosing function
 // when it is not OK.
-#define GLFM_RETURN_IF_ERROR(expr)                                                \
-  do {                                                                            \
+#define GLFM_RETURN_IF_ERROR(expr)                                                  \
+  do {                                                                              \
     if (auto glfm_status_ = ::glfm::internal::AsStatus(expr); !glfm_status_.ok()) { \
-      return glfm_status_;                                                        \
-    }                                                                             \
+      return glfm_status_;                                                          \
+    }                                                                               \
   } while (false)
 
 // Evaluates `rexpr` (a Result<T>); on error returns its status, otherwise moves the value

@@ -6,11 +6,10 @@
 #include <cstdio>
 #include <cstdlib>
 
-#define GLFM_CHECK(cond)                                                                 \
-  do {                                                                                   \
-    if (!(cond)) [[unlikely]] {                                                          \
-      std::fprintf(stderr, "glfm: invariant broken at %s:%d: %s\n", __FILE__, __LINE__, \
-                   #cond);                                                               \
-      std::abort();                                                                      \
-    }                                                                                    \
+#define GLFM_CHECK(cond)                                                                        \
+  do {                                                                                          \
+    if (!(cond)) [[unlikely]] {                                                                 \
+      std::fprintf(stderr, "glfm: invariant broken at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+      std::abort();                                                                             \
+    }                                                                                           \
   } while (false)

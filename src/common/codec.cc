@@ -20,8 +20,8 @@ std::string Join(std::string_view path, std::string_view field) {
 
 Status TypeError(std::string_view path, std::string_view field, std::string_view expected,
                  const Json& got) {
-  return InvalidArgumentError(Join(path, field) + ": expected " + std::string(expected) +
-                              ", got " + std::string(got.TypeName()));
+  return InvalidArgumentError(Join(path, field) + ": expected " + std::string(expected) + ", got " +
+                              std::string(got.TypeName()));
 }
 
 Status RequireObject(const Json& json, std::string_view path) {
@@ -52,8 +52,8 @@ Status ReadInt(const Json& obj, std::string_view path, std::string_view field, i
   if (v == nullptr || v->is_null()) {
     return OkStatus();
   }
-  if (!v->is_number() || (!v->is_integer() && v->as_double() != static_cast<double>(
-                                                                     v->as_int64()))) {
+  if (!v->is_number() ||
+      (!v->is_integer() && v->as_double() != static_cast<double>(v->as_int64()))) {
     return TypeError(path, field, "an integer", *v);
   }
   int64_t i = v->as_int64();
@@ -84,9 +84,12 @@ int ParseDigits(std::string_view s, size_t pos, size_t n, bool& ok) {
 
 std::string_view CreateStatusName(CreateStatus status) {
   switch (status) {
-    case CreateStatus::kSuccess: return "success";
-    case CreateStatus::kTimeout: return "timeout";
-    case CreateStatus::kError: return "error";
+    case CreateStatus::kSuccess:
+      return "success";
+    case CreateStatus::kTimeout:
+      return "timeout";
+    case CreateStatus::kError:
+      return "error";
   }
   return "error";
 }
@@ -126,9 +129,8 @@ Result<Timestamp> ParseRfc3339(std::string_view s) {
   };
   bool ok = true;
   // YYYY-MM-DDTHH:MM:SS
-  if (s.size() < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't' &&
-                                                         s[10] != ' ') ||
-      s[13] != ':' || s[16] != ':') {
+  if (s.size() < 20 || s[4] != '-' || s[7] != '-' ||
+      (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':' || s[16] != ':') {
     return bad();
   }
   int year = ParseDigits(s, 0, 4, ok), mon = ParseDigits(s, 5, 2, ok),
@@ -297,8 +299,8 @@ Result<JoinInfo> JoinInfoFromJson(const Json& json, std::string_view path) {
     const auto& arr = s->as_array();
     for (size_t i = 0; i < arr.size(); ++i) {
       GLFM_ASSIGN_OR_RETURN(
-          auto si, SessionInfoFromJson(arr[i], Join(path, "session_info[" + std::to_string(i) +
-                                                              "]")));
+          auto si,
+          SessionInfoFromJson(arr[i], Join(path, "session_info[" + std::to_string(i) + "]")));
       v.session_info.push_back(std::move(si));
     }
   }

@@ -47,9 +47,9 @@ TEST(CodecTest, DecodingErrorsNameFieldAndType) {
   EXPECT_THAT(JoinInfoFromJson(*j),
               StatusIs(StatusCode::kInvalidArgument,
                        "instance_info.connection_info.port: expected an integer, got string"));
-  EXPECT_THAT(InstanceInfoFromJson(*Json::Parse(R"({"player_count":1.5})")),
-              StatusIs(StatusCode::kInvalidArgument,
-                       "player_count: expected an integer, got number"));
+  EXPECT_THAT(
+      InstanceInfoFromJson(*Json::Parse(R"({"player_count":1.5})")),
+      StatusIs(StatusCode::kInvalidArgument, "player_count: expected an integer, got number"));
   EXPECT_THAT(InstanceInfoFromJson(*Json::Parse(R"({"metadata":[1]})")),
               StatusIs(StatusCode::kInvalidArgument, "metadata: expected an object, got array"));
   EXPECT_THAT(InstanceInfoFromJson(*Json::Parse(R"({"create_time":"yesterday"})")),

@@ -34,12 +34,15 @@ TEST(JsonTest, RoundTripsThroughDump) {
 }
 
 TEST(JsonTest, ControlCharactersAreEscaped) {
-  EXPECT_EQ(Json(std::string("a\x01" "b")).Dump(), R"("a\u0001b")");
+  EXPECT_EQ(Json(std::string("a\x01"
+                             "b"))
+                .Dump(),
+            R"("a\u0001b")");
 }
 
 TEST(JsonTest, InvalidJsonIsInvalidArgument) {
-  EXPECT_THAT(Json::Parse("{\"a\":"), StatusIs(StatusCode::kInvalidArgument,
-                                               HasSubstr("invalid JSON")));
+  EXPECT_THAT(Json::Parse("{\"a\":"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("invalid JSON")));
   EXPECT_THAT(Json::Parse(""), StatusCodeIs(StatusCode::kInvalidArgument));
   EXPECT_THAT(Json::Parse("[1,]"), StatusCodeIs(StatusCode::kInvalidArgument));
 }

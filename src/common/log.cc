@@ -20,19 +20,26 @@ thread_local std::string t_request_id;
 
 bool ResolveJson(Format f) {
   switch (f) {
-    case Format::kText: return false;
-    case Format::kJson: return true;
-    case Format::kAuto: return isatty(STDERR_FILENO) == 0;
+    case Format::kText:
+      return false;
+    case Format::kJson:
+      return true;
+    case Format::kAuto:
+      return isatty(STDERR_FILENO) == 0;
   }
   return false;
 }
 
 std::string_view LevelName(Level l) {
   switch (l) {
-    case Level::kDebug: return "debug";
-    case Level::kInfo: return "info";
-    case Level::kWarn: return "warn";
-    case Level::kError: return "error";
+    case Level::kDebug:
+      return "debug";
+    case Level::kInfo:
+      return "info";
+    case Level::kWarn:
+      return "warn";
+    case Level::kError:
+      return "error";
   }
   return "info";
 }
@@ -58,18 +65,43 @@ void Configure(Format format, Level min_level) {
   g_min_level = static_cast<int>(min_level);
 }
 
+bool Enabled(Level level) {
+  return static_cast<int>(level) >= g_min_level.load(std::memory_order_relaxed);
+}
+
 bool ParseLevel(std::string_view t, Level& out) {
-  if (t == "debug") { out = Level::kDebug; return true; }
-  if (t == "info") { out = Level::kInfo; return true; }
-  if (t == "warn" || t == "warning") { out = Level::kWarn; return true; }
-  if (t == "error") { out = Level::kError; return true; }
+  if (t == "debug") {
+    out = Level::kDebug;
+    return true;
+  }
+  if (t == "info") {
+    out = Level::kInfo;
+    return true;
+  }
+  if (t == "warn" || t == "warning") {
+    out = Level::kWarn;
+    return true;
+  }
+  if (t == "error") {
+    out = Level::kError;
+    return true;
+  }
   return false;
 }
 
 bool ParseFormat(std::string_view t, Format& out) {
-  if (t == "auto") { out = Format::kAuto; return true; }
-  if (t == "text") { out = Format::kText; return true; }
-  if (t == "json") { out = Format::kJson; return true; }
+  if (t == "auto") {
+    out = Format::kAuto;
+    return true;
+  }
+  if (t == "text") {
+    out = Format::kText;
+    return true;
+  }
+  if (t == "json") {
+    out = Format::kJson;
+    return true;
+  }
   return false;
 }
 

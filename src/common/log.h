@@ -34,6 +34,8 @@ struct Field {
 
 // Sets the format (kAuto: text when stderr is a terminal, else JSON) and the minimum level.
 void Configure(Format format, Level min_level);
+// Returns true when a line at `level` would be written (to skip building costly fields).
+bool Enabled(Level level);
 // Parses "debug" / "info" / "warn" / "error"; false when unknown.
 bool ParseLevel(std::string_view text, Level& out);
 // Parses "auto" / "text" / "json"; false when unknown.

@@ -47,9 +47,8 @@ bool SaneRequestId(std::string_view id) {
 }
 
 HttpResponse DefaultBodyTooLarge(const HttpRequest&, size_t limit) {
-  return HttpResponse::Json(
-      413, "{\"code\":3,\"message\":\"request body over the limit of " + std::to_string(limit) +
-               " bytes\"}");
+  return HttpResponse::Json(413, "{\"code\":3,\"message\":\"request body over the limit of " +
+                                     std::to_string(limit) + " bytes\"}");
 }
 
 class Session;
@@ -60,7 +59,7 @@ struct Worker {
   std::optional<tcp::acceptor> acceptor;
   std::thread thread;
   std::mutex mu;
-  bool alive = true;                                  // guarded by mu
+  bool alive = true;                                    // guarded by mu
   std::map<Session*, std::weak_ptr<Session>> sessions;  // guarded by mu
 };
 
@@ -74,13 +73,15 @@ struct Shared {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<Worker> worker, std::shared_ptr<Shared> shared)
-      : stream_(std::move(socket)), worker_(std::move(worker)), shared_(std::move(shared)) {
+      : stream_(std::in_place, std::move(socket)),
+        worker_(std::move(worker)),
+        shared_(std::move(shared)) {
     beast::error_code ec;
-    auto ep = stream_.socket().remote_endpoint(ec);
+    auto ep = stream_->socket().remote_endpoint(ec);
     if (!ec) {
       remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
     }
-    stream_.socket().set_option(tcp::no_delay(true), ec);
+    stream_->socket().set_option(tcp::no_delay(true), ec);
   }
 
   ~Session() {
@@ -96,12 +97,21 @@ class Session : public std::enable_shared_from_this<Session> {
     ReadHeader();
   }
 
+  // After the IO threads have stopped: closes the connection whatever its state.
+  void CloseNow() { Close(); }
+
+  // After the IO threads have stopped, before the io_context dies: destroys the socket and its
+  // timer, which belong to the io_context. A Responder that a handler still holds keeps the
+  // Session alive past the server; its destructor must then find nothing tied to the dead
+  // io_context.
+  void DropStream() { stream_.reset(); }
+
   // On the worker thread: closes the connection if it is waiting for a request.
   void CloseIfIdle() {
     if (idle_) {
       beast::error_code ec;
-      stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-      stream_.socket().close(ec);
+      stream_->socket().shutdown(tcp::socket::shutdown_both, ec);
+      stream_->socket().close(ec);
     }
   }
 
@@ -115,11 +125,10 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->body_limit(shared_->options.max_body_bytes);
     parser_->header_limit(64 * 1024);
-    stream_.expires_after(shared_->options.idle_timeout);
-    http::async_read_header(stream_, buffer_, *parser_,
-                            [self = shared_from_this()](beast::error_code ec, size_t) {
-                              self->OnHeader(ec);
-                            });
+    stream_->expires_after(shared_->options.idle_timeout);
+    http::async_read_header(
+        *stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
   }
 
   void OnHeader(beast::error_code ec) {
@@ -127,11 +136,10 @@ class Session : public std::enable_shared_from_this<Session> {
       return OnReadError(ec);
     }
     idle_ = false;
-    stream_.expires_after(shared_->options.read_timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       self->OnBody(ec);
-                     });
+    stream_->expires_after(shared_->options.read_timeout);
+    http::async_read(
+        *stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); });
   }
 
   void OnReadError(beast::error_code ec) {
@@ -187,7 +195,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) {
       return OnReadError(ec);
     }
-    stream_.expires_never();
+    stream_->expires_never();
     HttpRequest req = MakeRequest();
     req.body = std::move(parser_->get().body());
     keep_alive_ = parser_->get().keep_alive();
@@ -225,8 +233,8 @@ class Session : public std::enable_shared_from_this<Session> {
     bool keep = keep_alive_ && !shared_->stopping;
     msg->keep_alive(keep);
     msg->prepare_payload();
-    stream_.expires_after(shared_->options.read_timeout);
-    http::async_write(stream_, *msg,
+    stream_->expires_after(shared_->options.read_timeout);
+    http::async_write(*stream_, *msg,
                       [self = shared_from_this(), msg, keep](beast::error_code ec, size_t) {
                         self->shared_->in_flight--;
                         if (ec || !keep) {
@@ -238,11 +246,12 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Close() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.socket().close(ec);
+    stream_->socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_->socket().close(ec);
   }
 
-  beast::tcp_stream stream_;
+  // Reset by DropStream() while the io_context is still alive (see ~HttpServerImpl).
+  std::optional<beast::tcp_stream> stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<Worker> worker_;
@@ -256,7 +265,9 @@ class HttpServerImpl final : public HttpServer {
  public:
   HttpServerImpl(std::shared_ptr<Shared> shared, std::string host, uint16_t port,
                  std::vector<std::shared_ptr<Worker>> workers)
-      : shared_(std::move(shared)), host_(std::move(host)), port_(port),
+      : shared_(std::move(shared)),
+        host_(std::move(host)),
+        port_(port),
         workers_(std::move(workers)) {
     for (auto& w : workers_) {
       Accept(w);
@@ -270,10 +281,20 @@ class HttpServerImpl final : public HttpServer {
   ~HttpServerImpl() override {
     Shutdown(std::chrono::milliseconds(0));
     for (auto& w : workers_) {
+      std::vector<std::shared_ptr<Session>> live;
       {
         std::lock_guard<std::mutex> lock(w->mu);
         w->alive = false;
+        for (auto& [ptr, weak] : w->sessions) {
+          if (auto session = weak.lock()) {
+            live.push_back(std::move(session));
+          }
+        }
       }
+      for (auto& session : live) {
+        session->DropStream();
+      }
+      live.clear();
       w->acceptor.reset();
       w->ioc.reset();  // destroys queued handlers and the sessions they hold
     }
@@ -292,16 +313,22 @@ class HttpServerImpl final : public HttpServer {
       return;
     }
     shared_->stopping = true;
+    // Each IO thread closes its acceptor and its idle connections. Wait until all have done
+    // so (bounded by `grace`): an IO thread stopped before running this would leave its
+    // listening socket open, and new clients would hang in its backlog.
+    auto closed = std::make_shared<std::atomic<size_t>>(0);
     for (auto& w : workers_) {
-      net::post(*w->ioc, [w] {
+      net::post(*w->ioc, [w, closed] {
         beast::error_code ec;
         w->acceptor->close(ec);
         CloseIdle(*w);
+        closed->fetch_add(1);
       });
     }
     auto deadline = std::chrono::steady_clock::now() + grace;
-    while (shared_->in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    while ((closed->load() < workers_.size() || shared_->in_flight.load() > 0) &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     for (auto& w : workers_) {
       w->ioc->stop();
@@ -309,6 +336,24 @@ class HttpServerImpl final : public HttpServer {
     for (auto& w : workers_) {
       if (w->thread.joinable()) {
         w->thread.join();
+      }
+    }
+    // The IO threads are gone: close what is left from here, so that no client waits on a
+    // socket nobody serves (the grace period is over).
+    for (auto& w : workers_) {
+      beast::error_code ec;
+      w->acceptor->close(ec);
+      std::vector<std::shared_ptr<Session>> live;
+      {
+        std::lock_guard<std::mutex> lock(w->mu);
+        for (auto& [ptr, weak] : w->sessions) {
+          if (auto session = weak.lock()) {
+            live.push_back(std::move(session));
+          }
+        }
+      }
+      for (auto& session : live) {
+        session->CloseNow();
       }
     }
     shut_down_ = true;
@@ -331,20 +376,19 @@ class HttpServerImpl final : public HttpServer {
   }
 
   void Accept(const std::shared_ptr<Worker>& w) {
-    w->acceptor->async_accept(
-        [this, w](beast::error_code ec, tcp::socket socket) {
-          if (ec) {
-            if (ec == net::error::operation_aborted || shared_->stopping) {
-              return;
-            }
-            log::Warn("accept failed", {{"error", ec.message()}});
-          } else {
-            std::make_shared<Session>(std::move(socket), w, shared_)->Start();
-          }
-          if (!shared_->stopping) {
-            Accept(w);
-          }
-        });
+    w->acceptor->async_accept([this, w](beast::error_code ec, tcp::socket socket) {
+      if (ec) {
+        if (ec == net::error::operation_aborted || shared_->stopping) {
+          return;
+        }
+        log::Warn("accept failed", {{"error", ec.message()}});
+      } else {
+        std::make_shared<Session>(std::move(socket), w, shared_)->Start();
+      }
+      if (!shared_->stopping) {
+        Accept(w);
+      }
+    });
   }
 
   std::shared_ptr<Shared> shared_;
@@ -412,9 +456,15 @@ Result<std::string> PercentDecode(std::string_view s, bool plus_as_space) {
     char c = s[i];
     if (c == '%') {
       auto hex = [](char h) -> int {
-        if (h >= '0' && h <= '9') return h - '0';
-        if (h >= 'a' && h <= 'f') return h - 'a' + 10;
-        if (h >= 'A' && h <= 'F') return h - 'A' + 10;
+        if (h >= '0' && h <= '9') {
+          return h - '0';
+        }
+        if (h >= 'a' && h <= 'f') {
+          return h - 'a' + 10;
+        }
+        if (h >= 'A' && h <= 'F') {
+          return h - 'A' + 10;
+        }
         return -1;
       };
       if (i + 2 >= s.size()) {
@@ -436,7 +486,7 @@ Result<std::string> PercentDecode(std::string_view s, bool plus_as_space) {
 }
 
 Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options,
-                                                     Handler handler) {
+                                                      Handler handler) {
   if (options.io_threads < 1 || options.io_threads > 256) {
     return InvalidArgumentError("io_threads must be 1-256, got " +
                                 std::to_string(options.io_threads));
@@ -464,8 +514,8 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& o
     }
     if (!ec) {
       int one = 1;
-      if (::setsockopt(w->acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one,
-                       sizeof one) != 0) {
+      if (::setsockopt(w->acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) !=
+          0) {
         ec = boost::system::error_code(errno, boost::system::system_category());
       }
     }

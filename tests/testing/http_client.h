@@ -38,8 +38,8 @@ class HttpClient {
     boost::beast::error_code ec;
     if (!stream_) {
       stream_.emplace(ioc_);
-      stream_->connect(
-          boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address(host_), port_), ec);
+      stream_->connect(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address(host_), port_),
+                       ec);
       if (ec) {
         out.error = ec.message();
         stream_.reset();

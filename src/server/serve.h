@@ -1,0 +1,66 @@
+// Service: what `glfm serve` runs — the HTTP server on the configured address with the
+// router, the operational routes and any routes other modules add.
+//
+// Routes it always has:
+//   GET  /healthz   200 {"status":"ok"} while the process serves (liveness)
+//   GET  /readyz    200 {"status":"ready"} when every readiness check passes, else 503 with
+//                   {"code":14,"message":"not ready: <check>: <why>; ..."}; 503 once shutting down
+//   GET  /metrics   Prometheus text 0.0.4 of metrics::Registry::Default()
+//   POST /v1/validate/instance_info
+//                   parses the body as an InstanceInfo (glfm/codec.h); 204 when valid, else
+//                   400 {"code":3,"message":"player_count: expected an integer, got string"}.
+//                   A dry run for clients, and the JSON-POST route of bench_http_vs_nginx.
+//
+// Thread-safety: Start, Shutdown and the accessors from one controlling thread;
+// AddReadinessCheck from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "config/config.h"
+#include "glfm/status.h"
+#include "server/router.h"
+
+namespace glfm::server {
+
+// Returns glfm's version ("0.1.0").
+std::string_view Version();
+
+class Service {
+ public:
+  // Starts serving `config.server` with the operational routes plus the ones `add_routes`
+  // adds (called once, before the server accepts). Errors: as HttpServer::Start.
+  static Result<std::unique_ptr<Service>> Start(
+      const config::Config& config, const std::function<void(Router&)>& add_routes = {});
+  ~Service();
+
+  uint16_t port() const;
+  // "http://HOST:PORT" with the bound port.
+  std::string url() const;
+
+  // Adds a check that /readyz runs on every call; it must be cheap and must not block
+  // (e.g. read an atomic flag). A non-OK status makes /readyz answer 503 with its message.
+  void AddReadinessCheck(std::string name, std::function<Status()> check);
+
+  // Makes /readyz answer 503, stops accepting, lets in-flight requests finish for up to
+  // `grace`, then stops. Idempotent.
+  void Shutdown(std::chrono::milliseconds grace);
+
+ private:
+  struct State;
+  explicit Service(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+// Runs `glfm serve` until SIGINT or SIGTERM: configures logging, creates the data directory,
+// starts the Service (the first log line is "listening on http://HOST:PORT"), then shuts down
+// gracefully. Returns the process exit code: 0 after a clean shutdown, 1 when it cannot start.
+// Blocks SIGINT and SIGTERM in the calling thread (and so in every thread it starts).
+int RunServe(const config::Config& config);
+
+}  // namespace glfm::server
