@@ -39,8 +39,10 @@ class Emulator:
         path = os.path.join(self.dir.name, "world.yaml")
         with open(path, "w") as f:
             f.write(world)
+        # `glfm` runs the emulator as its `emulator` subcommand; glfm_emulator runs it alone.
+        sub = ["emulator"] if os.path.basename(binary) == "glfm" else []
         self.proc = subprocess.Popen(
-            [binary, "--listen", "127.0.0.1:0", "--world", path] +
+            [binary] + sub + ["--listen", "127.0.0.1:0", "--world", path] +
             (["--manual-clock"] if manual_clock else []),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline().strip()

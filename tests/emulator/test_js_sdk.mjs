@@ -24,7 +24,9 @@ const world = harness.split('FAST_WORLD = """')[1].split('"""')[0];
 const dir = mkdtempSync(join(tmpdir(), "glfm-emu-js-"));
 writeFileSync(join(dir, "world.yaml"), world);
 
-const proc = spawn(binary, ["--listen", "127.0.0.1:0", "--world", join(dir, "world.yaml")], {
+// `glfm` runs the emulator as its `emulator` subcommand; glfm_emulator runs it alone.
+const sub = binary.endsWith("/glfm") ? ["emulator"] : [];
+const proc = spawn(binary, [...sub, "--listen", "127.0.0.1:0", "--world", join(dir, "world.yaml")], {
   stdio: ["ignore", "pipe", "inherit"],
 });
 const url = await new Promise((resolve, reject) => {
