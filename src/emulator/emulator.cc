@@ -5,6 +5,7 @@
 
 #include "common/log.h"
 #include "emulator/emulator_impl.h"
+#include "emulator/sigv4_verifier.h"
 #include "emulator/wire.h"
 
 namespace glfm::emulator {
@@ -857,6 +858,9 @@ Emulator::Emulator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Emulator::~Emulator() { Stop(); }
 
 Result<std::unique_ptr<Emulator>> Emulator::Start(EmulatorOptions options) {
+  if (!options.verify_signature && !options.world.signing_keys.empty()) {
+    options.verify_signature = MakeSigV4Verifier(options.world.signing_keys);
+  }
   auto impl = std::make_unique<Impl>(std::move(options));
   GLFM_RETURN_IF_ERROR(impl->Start());
   return std::unique_ptr<Emulator>(new Emulator(std::move(impl)));

@@ -182,6 +182,7 @@ Status ParseWorldNode(const YAML::Node& root, World& w) {
   if (YAML::Node f = root["faults"]) {
     GLFM_RETURN_IF_ERROR(ParseFaultsNode(f, w.faults));
   }
+  GLFM_RETURN_IF_ERROR(Read(root, "signing_keys", "", w.signing_keys));
   return ValidateWorld(w);
 }
 

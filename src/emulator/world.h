@@ -105,6 +105,10 @@ struct World {
   std::vector<SqsQueueSpec> queues;
   Timings timings;
   Faults faults;
+  // Access key id -> secret access key. Non-empty turns signature checking on: every request
+  // must carry a valid SigV4 signature made with one of these keys (YAML `signing_keys`).
+  // Empty (the default) accepts any credentials.
+  std::map<std::string, std::string> signing_keys;
 };
 
 // Returns the built-in default world described at the top of this file.

@@ -491,6 +491,37 @@ class ManualClockTest(unittest.TestCase):
             emu.close()
 
 
+class SignatureCheckTest(unittest.TestCase):
+    """With `signing_keys` in the world, only requests SigV4-signed with a known key pass."""
+
+    def test_only_requests_signed_with_a_known_key_are_accepted(self):
+        world = harness.FAST_WORLD + "signing_keys:\n  AKIDGOOD: good-secret\n"
+        emu = harness.Emulator(BINARY, world=world)
+        try:
+            def clients(key, secret):
+                kw = dict(region_name="us-east-1", endpoint_url=emu.url,
+                          aws_access_key_id=key, aws_secret_access_key=secret)
+                return (boto3.client("gamelift", config=NO_RETRY, **kw),
+                        boto3.client("sqs", config=NO_RETRY, **kw))
+            gl, sqs = clients("AKIDGOOD", "good-secret")
+            self.assertEqual(gl.describe_alias(AliasId="alias-local")["Alias"]["AliasId"],
+                             "alias-local")
+            self.assertIn("glfm-placement-events",
+                          sqs.get_queue_url(QueueName="glfm-placement-events")["QueueUrl"])
+            for key, secret, why in [("AKIDGOOD", "wrong-secret", "does not match"),
+                                     ("AKIDOTHER", "good-secret", "AKIDOTHER is not known")]:
+                gl, sqs = clients(key, secret)
+                with self.assertRaises(ClientError) as e:
+                    gl.describe_alias(AliasId="alias-local")
+                self.assertEqual(e.exception.response["Error"]["Code"], "UnauthorizedException")
+                self.assertIn(why, e.exception.response["Error"]["Message"])
+                with self.assertRaises(ClientError) as e:
+                    sqs.get_queue_url(QueueName="glfm-placement-events")
+                self.assertEqual(e.exception.response["Error"]["Code"], "SignatureDoesNotMatch")
+        finally:
+            emu.close()
+
+
 if __name__ == "__main__":
     BINARY = sys.argv.pop(1)
     print("boto3", boto3.__version__, "botocore", botocore.__version__)
