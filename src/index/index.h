@@ -1,0 +1,114 @@
+// InstanceIndex: the in-memory, queryable index of live game sessions (InstanceInfo).
+//
+// The fleet core upserts an instance whenever it learns of one (placement events, Get,
+// status RPCs, reconciliation) and deletes it when it ends; List answers from Query. The
+// query language is Nakama's storage-index syntax (index/query.h, docs/queries.md) over this
+// document per instance:
+//
+//   value.id, value.status, value.player_count, value.create_time,
+//   value.connection_info.{ip_address, dns_name, port}, value.metadata.<path>
+//   create_time, update_time (top level)
+//
+// Strings and booleans (`T`/`F`) are keywords matched whole and case-sensitively; numbers are
+// numbers; create_time/update_time (and value.create_time) are dates; array elements are
+// indexed each under the array's path; nested objects flatten to dotted paths. The README's
+// camelCase spellings (value.playerCount, value.connectionInfo.ipAddress, ...) are aliases.
+//
+// Results come in an explicit order (default: value.player_count ascending, then create_time
+// descending — emptiest first, then newest), ties broken by id, with an opaque keyset cursor.
+// Paging with a cursor over an unchanged set never skips or repeats an instance. When the
+// set changes between pages no instance is repeated: the cursor remembers the index's change
+// sequence at the first page, and later pages leave out instances whose sort position (or,
+// for orders other than the default, any field) changed after it, or that arrived after it.
+//
+// Concurrency: one std::shared_mutex. Query, Get and size take it shared, so any number of
+// readers run in parallel; Upsert and Delete take it exclusively and are short (no I/O).
+// SetPlayerCount, the hot path, only takes it shared: it queues the new count (under a small
+// mutex of its own) and the queue is applied, exclusively and in arrival order, by the next
+// Query, Get, Upsert or Delete (or once 512 are queued). Every read therefore sees every
+// update that returned before the read began. Instances come back as
+// shared_ptr<const InstanceInfo> snapshots that stay valid after the index changes. Every
+// method may be called from any thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "glfm/status.h"
+#include "glfm/types.h"
+
+namespace glfm::index {
+
+struct IndexOptions {
+  // The most instances the index holds. Upserting a new id into a full index fails with
+  // resource-exhausted and changes nothing; updating an id already present always works.
+  // GameLift's default quota is far below this.
+  size_t max_entries = 1'000'000;
+};
+
+// One field of an order: `value.player_count` ascending, `-create_time` descending.
+struct OrderField {
+  std::string field;  // canonical name
+  bool descending = false;
+
+  friend bool operator==(const OrderField&, const OrderField&) = default;
+};
+
+// Parses an order list ("value.player_count", "-create_time"); an empty list is the default
+// order. Errors: invalid-argument naming an empty or malformed entry.
+Result<std::vector<OrderField>> ParseOrder(const std::vector<std::string>& order);
+
+// The default order: value.player_count, -create_time.
+const std::vector<OrderField>& DefaultOrder();
+
+struct QueryResult {
+  std::vector<std::shared_ptr<const InstanceInfo>> instances;
+  // Empty when there is nothing after this page.
+  std::string cursor;
+};
+
+class InstanceIndex {
+ public:
+  static constexpr int kMaxLimit = 10000;
+
+  explicit InstanceIndex(IndexOptions options = {});
+  ~InstanceIndex();
+  InstanceIndex(const InstanceIndex&) = delete;
+  InstanceIndex& operator=(const InstanceIndex&) = delete;
+
+  // Inserts or replaces the instance with `info.id`, last changed at `update_time`.
+  // Errors: invalid-argument for an empty id; resource-exhausted when the id is new and the
+  // index already holds max_entries instances.
+  Status Upsert(InstanceInfo info, Timestamp update_time);
+
+  // Sets the player count of instance `id` (the hot path of join/leave reports), keeping the
+  // rest. Errors: not-found when no instance has `id`.
+  Status SetPlayerCount(std::string_view id, int player_count, Timestamp update_time);
+
+  // Removes the instance with `id`; returns whether it was present.
+  bool Delete(std::string_view id);
+
+  // Returns the instance with `id`, or nullptr.
+  std::shared_ptr<const InstanceInfo> Get(std::string_view id) const;
+
+  // Returns how many instances the index holds.
+  size_t size() const;
+
+  // Returns up to `limit` instances matching `query` in `order` (empty = default), starting
+  // after `cursor` (empty = the first page). Errors: invalid-argument for a query that does
+  // not parse (naming position and token), a limit outside 1..10000, a bad order, or a
+  // cursor that is malformed or was issued for a different query, limit or order.
+  Result<QueryResult> Query(std::string_view query, int limit, std::string_view cursor = {},
+                            const std::vector<std::string>& order = {}) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace glfm::index

@@ -1,0 +1,688 @@
+#include "index/index.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <random>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "glfm/codec.h"
+#include "index/query.h"
+#include "testing/status_matchers.h"
+
+namespace glfm::index {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+Timestamp At(int64_t seconds) { return Timestamp(std::chrono::seconds(seconds)); }
+
+InstanceInfo Make(std::string id, int players, int64_t created, std::string mode,
+                  std::string region, std::string status = "ACTIVE") {
+  InstanceInfo info;
+  info.id = std::move(id);
+  info.player_count = players;
+  info.create_time = At(created);
+  info.status = std::move(status);
+  info.connection_info = {"10.0.0.1", "", 7777};
+  Json props = Json::MakeObject();
+  props["mode"] = mode;
+  props["region"] = region;
+  info.metadata["GameProperties"] = props;
+  return info;
+}
+
+std::vector<std::string> Ids(const QueryResult& r) {
+  std::vector<std::string> out;
+  for (const auto& i : r.instances) out.push_back(i->id);
+  return out;
+}
+
+std::vector<std::string> Find(const InstanceIndex& index, std::string_view q, int limit = 100,
+                              const std::vector<std::string>& order = {}) {
+  auto r = index.Query(q, limit, "", order);
+  EXPECT_OK(r) << q;
+  return r.ok() ? Ids(*r) : std::vector<std::string>{};
+}
+
+class IndexTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_OK(index_.Upsert(Make("a", 2, 100, "ranked", "eu-west-1"), At(1000)));
+    ASSERT_OK(index_.Upsert(Make("b", 0, 200, "casual", "eu-west-1"), At(1000)));
+    ASSERT_OK(index_.Upsert(Make("c", 2, 300, "ranked", "us-east-1"), At(1000)));
+    ASSERT_OK(index_.Upsert(Make("d", 8, 400, "free", "us-east-1", "ACTIVATING"), At(1000)));
+  }
+  InstanceIndex index_;
+};
+
+TEST_F(IndexTest, DefaultOrderIsEmptiestThenNewest) {
+  EXPECT_THAT(Find(index_, ""), ElementsAre("b", "c", "a", "d"));
+  EXPECT_THAT(Find(index_, "*"), ElementsAre("b", "c", "a", "d"));
+}
+
+TEST_F(IndexTest, NakamaQuerySyntaxExamples) {
+  // heroiclabs.com/docs/nakama/concepts/multiplayer/query-syntax: strings, numbers, numeric
+  // ranges, date ranges; whole-value matching; MUST, MUST NOT, SHOULD; boost.
+  EXPECT_THAT(Find(index_, "value.metadata.GameProperties.region:eu-west-1"),
+              ElementsAre("b", "a"));
+  EXPECT_THAT(Find(index_, "value.player_count:2"), ElementsAre("c", "a"));
+  EXPECT_THAT(Find(index_, "value.player_count:<=2"), ElementsAre("b", "c", "a"));
+  EXPECT_THAT(Find(index_, R"(create_time:>"1970-01-01T00:04:00Z")"), ElementsAre("c", "d"));
+  EXPECT_THAT(Find(index_, R"(create_time:>"1970-01-01")"), ElementsAre("b", "c", "a", "d"));
+  // mode:free does not match freeforall.
+  ASSERT_OK(index_.Upsert(Make("e", 1, 500, "freeforall", "ap"), At(1000)));
+  EXPECT_THAT(Find(index_, "value.metadata.GameProperties.mode:free"), ElementsAre("d"));
+  // MUST and MUST NOT.
+  EXPECT_THAT(Find(index_,
+                   "+value.metadata.GameProperties.region:eu-west-1 "
+                   "+value.player_count:>=1 +value.player_count:<=10"),
+              ElementsAre("a"));
+  EXPECT_THAT(Find(index_, "-value.metadata.GameProperties.region:eu-west-1"),
+              ElementsAre("e", "c", "d"));
+  // SHOULD alone: at least one; next to a MUST: optional.
+  EXPECT_THAT(Find(index_,
+                   "value.metadata.GameProperties.mode:casual "
+                   "value.metadata.GameProperties.mode:free"),
+              ElementsAre("b", "d"));
+  EXPECT_THAT(Find(index_, "+value.status:ACTIVE value.metadata.GameProperties.mode:casual"),
+              ElementsAre("b", "e", "c", "a"));
+  // Boost changes scores, which the explicit order ignores.
+  EXPECT_THAT(Find(index_, "value.metadata.GameProperties.region:eu-west-1^5"),
+              ElementsAre("b", "a"));
+  // The status is indexed (the original did not index it).
+  EXPECT_THAT(Find(index_, "+value.status:ACTIVATING"), ElementsAre("d"));
+  // Unqualified terms search every field.
+  EXPECT_THAT(Find(index_, "+ranked"), ElementsAre("c", "a"));
+}
+
+TEST_F(IndexTest, ArraysBooleansNestedAndAliases) {
+  InstanceInfo info = Make("x", 3, 50, "ranked", "eu");
+  info.metadata["tags"] = Json(Json::Array{Json(5), Json(10), Json(15)});
+  info.metadata["open"] = true;
+  info.metadata["deep"]["er"] = "yes";
+  info.connection_info.dns_name = "x.example.com";
+  ASSERT_OK(index_.Upsert(info, At(1)));
+  EXPECT_THAT(Find(index_, "+value.metadata.tags:10"), ElementsAre("x"));
+  EXPECT_THAT(Find(index_, "+value.metadata.tags:>14"), ElementsAre("x"));
+  EXPECT_THAT(Find(index_, "+value.metadata.open:T"), ElementsAre("x"));
+  EXPECT_THAT(Find(index_, "+value.metadata.open:F"), IsEmpty());
+  EXPECT_THAT(Find(index_, "+value.metadata.deep.er:yes"), ElementsAre("x"));
+  EXPECT_THAT(Find(index_, "+value.playerCount:3"), ElementsAre("x"));
+  EXPECT_THAT(Find(index_, "+value.connectionInfo.dnsName:*.example.com"), ElementsAre("x"));
+  EXPECT_THAT(Find(index_, "+value.connection_info.port:7777 +value.id:x"), ElementsAre("x"));
+  EXPECT_THAT(Find(index_, "+value.id:/[xy]/"), ElementsAre("x"));
+  EXPECT_THAT(Find(index_, "+value.metadata.GameProperties.mode:rankd~1 +value.id:x"),
+              ElementsAre("x"));
+}
+
+TEST_F(IndexTest, OrdersAndMissingValuesLast) {
+  InstanceInfo info = Make("m", 1, 10, "ranked", "eu");
+  info.metadata["level"] = 7;
+  ASSERT_OK(index_.Upsert(info, At(5)));
+  EXPECT_THAT(Find(index_, "", 100, {"-value.metadata.level", "value.id"}),
+              ElementsAre("m", "a", "b", "c", "d"));
+  EXPECT_THAT(Find(index_, "", 100, {"value.metadata.level", "-value.id"}),
+              ElementsAre("m", "d", "c", "b", "a"));
+  EXPECT_THAT(Find(index_, "", 100, {"-value.player_count", "create_time"}),
+              ElementsAre("d", "a", "c", "m", "b"));
+  EXPECT_THAT(index_.Query("", 10, "", {"-"}),
+              StatusIs(StatusCode::kInvalidArgument, "order[0]: invalid field \"-\""));
+}
+
+TEST_F(IndexTest, UpsertReplacesAndDeleteRemoves) {
+  ASSERT_OK(index_.Upsert(Make("a", 9, 100, "casual", "eu-west-1"), At(2000)));
+  EXPECT_THAT(Find(index_, "+value.metadata.GameProperties.mode:ranked"), ElementsAre("c"));
+  EXPECT_THAT(Find(index_, ""), ElementsAre("b", "c", "d", "a"));
+  EXPECT_TRUE(index_.Delete("c"));
+  EXPECT_FALSE(index_.Delete("c"));
+  EXPECT_EQ(index_.Get("c"), nullptr);
+  EXPECT_THAT(Find(index_, "+value.metadata.GameProperties.mode:ranked"), IsEmpty());
+  EXPECT_EQ(index_.size(), 3u);
+  ASSERT_OK(index_.SetPlayerCount("b", 5, At(3000)));
+  EXPECT_EQ(index_.Get("b")->player_count, 5);
+  EXPECT_THAT(Find(index_, ""), ElementsAre("b", "d", "a"));
+  EXPECT_THAT(Find(index_, R"(+update_time:>"1970-01-01T00:40:00Z")"), ElementsAre("b"));
+  EXPECT_THAT(index_.SetPlayerCount("zz", 1, At(1)),
+              StatusIs(StatusCode::kNotFound, "instance zz not found"));
+  EXPECT_THAT(index_.Upsert(InstanceInfo{}, At(1)),
+              StatusIs(StatusCode::kInvalidArgument, "instance id: empty"));
+}
+
+TEST(IndexLimitsTest, FullIndexRefusesNewIdsOnly) {
+  InstanceIndex index(IndexOptions{.max_entries = 2});
+  ASSERT_OK(index.Upsert(Make("a", 0, 1, "m", "r"), At(1)));
+  ASSERT_OK(index.Upsert(Make("b", 0, 1, "m", "r"), At(1)));
+  EXPECT_THAT(index.Upsert(Make("c", 0, 1, "m", "r"), At(1)),
+              StatusIs(StatusCode::kResourceExhausted,
+                       "instance index is full (2 instances); cannot add c"));
+  EXPECT_OK(index.Upsert(Make("a", 3, 1, "m", "r"), At(2)));
+  EXPECT_EQ(index.size(), 2u);
+  EXPECT_TRUE(index.Delete("a"));
+  EXPECT_OK(index.Upsert(Make("c", 0, 1, "m", "r"), At(1)));
+}
+
+TEST_F(IndexTest, LimitAndQueryErrors) {
+  EXPECT_THAT(index_.Query("", 0),
+              StatusIs(StatusCode::kInvalidArgument, "limit: must be between 1 and 10000, got 0"));
+  EXPECT_THAT(index_.Query("", 10001), StatusCodeIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(index_.Query("a:(b", 10),
+              StatusIs(StatusCode::kInvalidArgument, "query: unexpected \"(\" at position 3"));
+}
+
+TEST_F(IndexTest, CursorPagesAndIsTiedToQueryLimitAndOrder) {
+  auto p1 = index_.Query("", 3);
+  ASSERT_OK(p1);
+  EXPECT_THAT(Ids(*p1), ElementsAre("b", "c", "a"));
+  ASSERT_FALSE(p1->cursor.empty());
+  auto p2 = index_.Query("", 3, p1->cursor);
+  ASSERT_OK(p2);
+  EXPECT_THAT(Ids(*p2), ElementsAre("d"));
+  EXPECT_TRUE(p2->cursor.empty());
+  EXPECT_THAT(index_.Query("+value.status:ACTIVE", 3, p1->cursor),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("different query")));
+  EXPECT_THAT(index_.Query("", 4, p1->cursor), StatusCodeIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(index_.Query("", 3, p1->cursor, {"value.id"}),
+              StatusCodeIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(index_.Query("", 3, "not a cursor!"),
+              StatusIs(StatusCode::kInvalidArgument, "cursor: malformed"));
+  std::string cut = p1->cursor.substr(0, p1->cursor.size() - 3);
+  EXPECT_THAT(index_.Query("", 3, cut), StatusCodeIs(StatusCode::kInvalidArgument));
+}
+
+// ---- Differential test against a brute-force evaluator ----------------------------------
+
+// The sanitizer (Debug) build runs the randomized tests on a smaller budget.
+#if defined(__SANITIZE_ADDRESS__) || !defined(NDEBUG)
+constexpr int kRounds = 300;
+constexpr int kPagingTrials = 12;
+#else
+constexpr int kRounds = 2500;
+constexpr int kPagingTrials = 60;
+#endif
+
+// A value of the brute-force document: 'k' keyword, 'n' number, 'd' date.
+struct BValue {
+  char kind;
+  std::string s;
+  double n = 0;
+  int64_t ns = 0;
+};
+using BDoc = std::vector<std::pair<std::string, BValue>>;
+
+void BFlatten(const std::string& path, const Json& j, BDoc& out) {
+  switch (j.type()) {
+    case Json::Type::kNull:
+      return;
+    case Json::Type::kBool:
+      out.push_back({path, {'k', j.as_bool() ? "T" : "F"}});
+      return;
+    case Json::Type::kNumber:
+      out.push_back({path, {'n', "", j.as_double()}});
+      return;
+    case Json::Type::kString:
+      out.push_back({path, {'k', j.as_string()}});
+      return;
+    case Json::Type::kArray:
+      for (const Json& e : j.as_array()) BFlatten(path, e, out);
+      return;
+    case Json::Type::kObject:
+      for (const auto& [k, v] : j.as_object()) BFlatten(path + "." + k, v, out);
+      return;
+  }
+}
+
+int64_t Ns(Timestamp t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+// Builds the document from the InstanceInfo JSON, independently of the index's flattening.
+BDoc BuildDoc(const InstanceInfo& info, Timestamp updated) {
+  BDoc d;
+  Json j = ToJson(info);
+  for (const auto& [k, v] : j.as_object()) {
+    if (k == "create_time") {
+      d.push_back({"value.create_time", {'d', "", 0, Ns(info.create_time)}});
+    } else {
+      BFlatten("value." + k, v, d);
+    }
+  }
+  d.push_back({"create_time", {'d', "", 0, Ns(info.create_time)}});
+  d.push_back({"update_time", {'d', "", 0, Ns(updated)}});
+  return d;
+}
+
+int Levenshtein(const std::string& a, const std::string& b) {
+  std::vector<std::vector<int>> dp(a.size() + 1, std::vector<int>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) dp[i][0] = static_cast<int>(i);
+  for (size_t j = 0; j <= b.size(); ++j) dp[0][j] = static_cast<int>(j);
+  for (size_t i = 1; i <= a.size(); ++i) {
+    for (size_t j = 1; j <= b.size(); ++j) {
+      dp[i][j] = std::min(
+          {dp[i - 1][j] + 1, dp[i][j - 1] + 1, dp[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    }
+  }
+  return dp[a.size()][b.size()];
+}
+
+const std::regex& CachedRegex(const std::string& re) {
+  static std::map<std::string, std::regex> cache;
+  auto it = cache.find(re);
+  if (it == cache.end()) it = cache.emplace(re, std::regex(re)).first;
+  return it->second;
+}
+
+bool BValueMatches(const Clause& c, const BValue& v) {
+  switch (c.kind) {
+    case ClauseKind::kMatchAll:
+      return true;
+    case ClauseKind::kTerm:
+      return v.kind == 'k' && v.s == c.text;
+    case ClauseKind::kNumber:
+      return (v.kind == 'n' && v.n == c.number) || (v.kind == 'k' && v.s == c.text);
+    case ClauseKind::kNumericRange:
+      return v.kind == 'n' && (!c.has_min || v.n > c.min || (c.min_inclusive && v.n == c.min)) &&
+             (!c.has_max || v.n < c.max || (c.max_inclusive && v.n == c.max));
+    case ClauseKind::kDateRange:
+      return v.kind == 'd' &&
+             (!c.has_min || v.ns > c.min_ns || (c.min_inclusive && v.ns == c.min_ns)) &&
+             (!c.has_max || v.ns < c.max_ns || (c.max_inclusive && v.ns == c.max_ns));
+    case ClauseKind::kWildcard: {
+      std::string re;
+      for (size_t i = 0; i < c.pattern.size(); ++i) {
+        if (c.wild[i]) {
+          re += c.pattern[i] == '*' ? ".*" : ".";
+        } else {
+          re += "[";
+          re += c.pattern[i];
+          re += "]";
+        }
+      }
+      return v.kind == 'k' && std::regex_match(v.s, CachedRegex(re));
+    }
+    case ClauseKind::kRegex:
+      return v.kind == 'k' && std::regex_match(v.s, CachedRegex(c.text));
+    case ClauseKind::kFuzzy:
+      return v.kind == 'k' && Levenshtein(v.s, c.text) <= c.fuzziness;
+  }
+  return false;
+}
+
+bool BMatches(const Query& q, const BDoc& d) {
+  int must = 0, should = 0, must_not = 0;
+  for (const Clause& c : q.clauses) {
+    bool hit = c.kind == ClauseKind::kMatchAll;
+    for (const auto& [path, v] : d) {
+      if (hit) break;
+      if ((c.field.empty() || c.field == path) && BValueMatches(c, v)) hit = true;
+    }
+    if (!hit) continue;
+    if (c.occur == Occur::kMust) ++must;
+    if (c.occur == Occur::kShould) ++should;
+    if (c.occur == Occur::kMustNot) ++must_not;
+  }
+  if (q.match_all) return true;
+  return must == q.must_count && must_not == 0 &&
+         (q.must_count > 0 || q.should_count == 0 || should > 0);
+}
+
+// Sort key: rank (0 number, 1 date, 2 keyword, 3 missing) and value.
+struct BKey {
+  int rank = 3;
+  double n = 0;
+  int64_t ns = 0;
+  std::string s;
+};
+
+BKey KeyFor(const BDoc& d, const std::string& field) {
+  for (const auto& [path, v] : d) {
+    if (path != field) continue;
+    if (v.kind == 'n') return {0, v.n, 0, ""};
+    if (v.kind == 'd') return {1, 0, v.ns, ""};
+    return {2, 0, 0, v.s};
+  }
+  return {};
+}
+
+struct Model {
+  std::map<std::string, std::pair<InstanceInfo, Timestamp>> docs;
+  mutable std::map<std::string, std::pair<std::pair<InstanceInfo, Timestamp>, BDoc>> built;
+
+  const BDoc& Doc(const std::string& id, const std::pair<InstanceInfo, Timestamp>& e) const {
+    auto it = built.find(id);
+    if (it == built.end() || !(it->second.first.first == e.first) ||
+        it->second.first.second != e.second) {
+      it = built.insert_or_assign(id, std::make_pair(e, BuildDoc(e.first, e.second))).first;
+    }
+    return it->second.second;
+  }
+
+  std::vector<std::string> Expected(const Query& q, const std::vector<OrderField>& order) const {
+    struct Row {
+      std::string id;
+      std::vector<BKey> keys;
+    };
+    std::vector<Row> rows;
+    for (const auto& [id, entry] : docs) {
+      const BDoc& d = Doc(id, entry);
+      if (!BMatches(q, d)) continue;
+      Row r{id, {}};
+      for (const OrderField& o : order) r.keys.push_back(KeyFor(d, o.field));
+      rows.push_back(std::move(r));
+    }
+    std::sort(rows.begin(), rows.end(), [&](const Row& a, const Row& b) {
+      for (size_t i = 0; i < order.size(); ++i) {
+        const BKey &x = a.keys[i], &y = b.keys[i];
+        if (x.rank == 3 || y.rank == 3) {
+          if (x.rank != y.rank) return y.rank == 3;
+          continue;
+        }
+        int c = 0;
+        if (x.rank != y.rank) {
+          c = x.rank < y.rank ? -1 : 1;
+        } else if (x.rank == 0) {
+          c = x.n < y.n ? -1 : x.n > y.n;
+        } else if (x.rank == 1) {
+          c = x.ns < y.ns ? -1 : x.ns > y.ns;
+        } else {
+          c = x.s < y.s ? -1 : x.s > y.s;
+        }
+        if (order[i].descending) c = -c;
+        if (c != 0) return c < 0;
+      }
+      return a.id < b.id;
+    });
+    std::vector<std::string> ids;
+    for (const Row& r : rows) ids.push_back(r.id);
+    return ids;
+  }
+};
+
+const char* const kModes[] = {"ranked", "casual", "free for all", "rankd", "Ranked"};
+const char* const kMaps[] = {"dust", "nuke", "de.train", "dust2"};
+const char* const kRegions[] = {"eu-west-1", "us-east-1", "ap-south-1"};
+const char* const kStatuses[] = {"ACTIVE", "ACTIVATING", "TERMINATING"};
+
+InstanceInfo RandomInstance(std::mt19937& rng, int id) {
+  auto pick = [&](auto& arr) { return std::string(arr[rng() % (sizeof(arr) / sizeof(arr[0]))]); };
+  InstanceInfo info;
+  info.id = "gs-" + std::to_string(id);
+  info.player_count = static_cast<int>(rng() % 9);
+  info.create_time = At(1000 + rng() % 20);  // many ties
+  info.status = pick(kStatuses);
+  info.connection_info = {"10.0.0." + std::to_string(rng() % 4), "", 7000 + int(rng() % 3)};
+  Json props = Json::MakeObject();
+  if (rng() % 8) props["mode"] = pick(kModes);
+  if (rng() % 4) props["map"] = pick(kMaps);
+  props["region"] = pick(kRegions);
+  info.metadata["GameProperties"] = props;
+  if (rng() % 2) info.metadata["GameSessionName"] = "room-" + std::to_string(rng() % 30);
+  if (rng() % 3 == 0) info.metadata["level"] = static_cast<int>(rng() % 11) - 5;
+  if (rng() % 5 == 0) info.metadata["level"] = (static_cast<int>(rng() % 11) - 5) / 2.0;
+  if (rng() % 3 == 0) info.metadata["open"] = rng() % 2 == 0;
+  if (rng() % 4 == 0) {
+    Json::Array tags;
+    for (int i = 0, n = rng() % 3 + 1; i < n; ++i) {
+      if (rng() % 2) {
+        tags.push_back(Json(std::string(1, char('a' + rng() % 3))));
+      } else {
+        tags.push_back(Json(static_cast<int>(rng() % 4)));
+      }
+    }
+    info.metadata["tags"] = Json(tags);
+  }
+  return info;
+}
+
+std::string RandomClause(std::mt19937& rng) {
+  auto pick = [&](auto& arr) { return std::string(arr[rng() % (sizeof(arr) / sizeof(arr[0]))]); };
+  auto num = [&]() { return std::to_string(static_cast<int>(rng() % 11) - 5); };
+  static const char* const kOps[] = {">", ">=", "<", "<="};
+  static const char* const kDates[] = {"\"1970-01-01T00:16:45Z\"", "\"1970-01-01T00:16:50Z\"",
+                                       "\"1970-01-01T00:16:40Z\"", "\"1970-01-01\""};
+  std::string field;
+  switch (rng() % 22) {
+    case 0:
+      return "value.metadata.GameProperties.mode:\"" + pick(kModes) + "\"";
+    case 1:
+      return "value.metadata.GameProperties.map:" + pick(kMaps);
+    case 2:
+      return "value.metadata.GameProperties.region:" + pick(kRegions);
+    case 3:
+      return "value.status:" + pick(kStatuses);
+    case 4:
+      return "value.player_count:" + std::string(pick(kOps)) + std::to_string(rng() % 9);
+    case 5:
+      return "value.playerCount:" + std::to_string(rng() % 9);
+    case 6:
+      return "value.metadata.level:" + std::string(pick(kOps)) + num();
+    case 7:
+      return "value.metadata.level:" + num();
+    case 8:
+      return "value.metadata.open:" + std::string(rng() % 2 ? "T" : "F");
+    case 9:
+      return "value.metadata.tags:" + std::string(rng() % 2 ? "a" : "1");
+    case 10:
+      return "create_time:" + std::string(pick(kOps)) + pick(kDates);
+    case 11:
+      return "value.metadata.GameSessionName:room-" + std::to_string(rng() % 3) + "*";
+    case 12:
+      return "value.metadata.GameSessionName:room-?";
+    case 13:
+      return "value.metadata.GameProperties.map:/d[a-z]+2?/";
+    case 14:
+      return "value.metadata.GameProperties.mode:ranked~" + std::to_string(rng() % 3);
+    case 15:
+      return pick(kRegions);  // any field
+    case 16:
+      return "value.metadata.GameProperties.mode:free\\ for\\ all";
+    case 17:
+      return "value.connection_info.port:" + std::to_string(7000 + rng() % 3);
+    case 18:
+      return "value.connectionInfo.ipAddress:10.0.0." + std::to_string(rng() % 4);
+    case 19:
+      return "value.metadata.GameProperties.region:" + pick(kRegions) + "^2";
+    case 20:
+      return "update_time:>=\"1970-01-01T00:00:0" + std::to_string(rng() % 3) + "Z\"";
+    default:
+      return "value.id:gs-" + std::to_string(rng() % 50);
+  }
+}
+
+std::string RandomQuery(std::mt19937& rng) {
+  int n = rng() % 5;
+  if (n == 0) return rng() % 2 ? "" : "*";
+  std::string q;
+  for (int i = 0; i < n; ++i) {
+    if (!q.empty()) q += " ";
+    int o = rng() % 3;
+    q += o == 0 ? "+" : (o == 1 ? "-" : "");
+    q += RandomClause(rng);
+  }
+  return q;
+}
+
+std::vector<std::string> RandomOrder(std::mt19937& rng) {
+  static const std::vector<std::vector<std::string>> kOrders = {
+      {},
+      {"value.player_count", "-create_time"},
+      {"-value.player_count"},
+      {"value.metadata.level", "-value.id"},
+      {"-value.metadata.level"},
+      {"value.metadata.GameProperties.map", "-update_time"},
+      {"value.metadata.tags", "create_time"},
+      {"-value.metadata.GameSessionName"},
+      {"value.status", "value.playerCount"},
+      {"value.nothing"},
+  };
+  return kOrders[rng() % kOrders.size()];
+}
+
+TEST(IndexDifferentialTest, MatchesBruteForceOverRandomDocumentsQueriesAndOrders) {
+  std::mt19937 rng(12345);
+  InstanceIndex index;
+  Model model;
+  int next_id = 0;
+  for (int i = 0; i < 600; ++i) {
+    InstanceInfo info = RandomInstance(rng, next_id++);
+    Timestamp up = At(rng() % 3);
+    model.docs[info.id] = {info, up};
+    ASSERT_OK(index.Upsert(info, up));
+  }
+  int checked = 0, nonempty = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    // Churn: replace, delete, insert, set counts.
+    int action = rng() % 4;
+    std::string victim = "gs-" + std::to_string(rng() % next_id);
+    if (action == 0 && model.docs.count(victim)) {
+      InstanceInfo info = RandomInstance(rng, 0);
+      info.id = victim;
+      Timestamp up = At(rng() % 3);
+      model.docs[victim] = {info, up};
+      ASSERT_OK(index.Upsert(info, up));
+    } else if (action == 1) {
+      EXPECT_EQ(index.Delete(victim), model.docs.erase(victim) == 1);
+    } else if (action == 2) {
+      InstanceInfo info = RandomInstance(rng, next_id++);
+      model.docs[info.id] = {info, At(1)};
+      ASSERT_OK(index.Upsert(info, At(1)));
+    } else if (model.docs.count(victim)) {
+      int pc = rng() % 9;
+      model.docs[victim].first.player_count = pc;
+      model.docs[victim].second = At(2);
+      ASSERT_OK(index.SetPlayerCount(victim, pc, At(2)));
+    }
+
+    std::string text = RandomQuery(rng);
+    std::vector<std::string> order_spec = RandomOrder(rng);
+    auto q = ParseQuery(text);
+    ASSERT_OK(q) << text;
+    auto order = ParseOrder(order_spec);
+    ASSERT_OK(order);
+    std::vector<std::string> want = model.Expected(*q, *order);
+
+    // One page with everything, then the same through pages of a random size.
+    auto all = index.Query(text, InstanceIndex::kMaxLimit, "", order_spec);
+    ASSERT_OK(all) << text;
+    ASSERT_EQ(Ids(*all), want) << "query: " << text << " round " << round;
+    EXPECT_TRUE(all->cursor.empty());
+    int limit = 1 + rng() % 40;
+    std::vector<std::string> paged;
+    std::string cursor;
+    for (int page = 0; page < 1000; ++page) {
+      auto r = index.Query(text, limit, cursor, order_spec);
+      ASSERT_OK(r) << text;
+      ASSERT_LE(static_cast<int>(r->instances.size()), limit);
+      for (auto& id : Ids(*r)) paged.push_back(id);
+      if (r->cursor.empty()) break;
+      ASSERT_EQ(static_cast<int>(r->instances.size()), limit);
+      cursor = r->cursor;
+    }
+    ASSERT_EQ(paged, want) << "paged query: " << text << " limit " << limit;
+    ++checked;
+    nonempty += !want.empty() && want.size() < model.docs.size();
+  }
+  EXPECT_EQ(checked, kRounds);
+  // The random queries select something, but not everything, most of the time.
+  EXPECT_GT(nonempty, kRounds * 2 / 5);
+}
+
+TEST(IndexDifferentialTest, PagingWhileTheSetChangesRepeatsNothing) {
+  std::mt19937 rng(777);
+  for (int trial = 0; trial < kPagingTrials; ++trial) {
+    InstanceIndex index;
+    Model model;
+    int next_id = 0;
+    for (int i = 0; i < 300; ++i) {
+      InstanceInfo info = RandomInstance(rng, next_id++);
+      model.docs[info.id] = {info, At(1)};
+      ASSERT_OK(index.Upsert(info, At(1)));
+    }
+    std::string text = RandomQuery(rng);
+    std::vector<std::string> order_spec = RandomOrder(rng);
+    auto q = ParseQuery(text);
+    ASSERT_OK(q);
+    int limit = 1 + rng() % 25;
+    std::set<std::string> seen;
+    std::string cursor;
+    for (int page = 0; page < 1000; ++page) {
+      auto r = index.Query(text, limit, cursor, order_spec);
+      ASSERT_OK(r);
+      for (const auto& inst : r->instances) {
+        EXPECT_TRUE(seen.insert(inst->id).second) << "repeated " << inst->id << " in " << text;
+        // Everything returned matches at the time it is returned.
+        auto it = model.docs.find(inst->id);
+        ASSERT_NE(it, model.docs.end());
+        EXPECT_TRUE(BMatches(*q, BuildDoc(it->second.first, it->second.second)));
+      }
+      if (r->cursor.empty()) break;
+      cursor = r->cursor;
+      for (int k = 0; k < 15; ++k) {
+        std::string victim = "gs-" + std::to_string(rng() % next_id);
+        switch (rng() % 3) {
+          case 0:
+            if (model.docs.count(victim)) {
+              int pc = rng() % 9;
+              model.docs[victim].first.player_count = pc;
+              model.docs[victim].second = At(5);
+              ASSERT_OK(index.SetPlayerCount(victim, pc, At(5)));
+            }
+            break;
+          case 1:
+            model.docs.erase(victim);
+            index.Delete(victim);
+            break;
+          default: {
+            InstanceInfo info = RandomInstance(rng, rng() % 2 ? next_id++ : rng() % next_id);
+            model.docs[info.id] = {info, At(6)};
+            ASSERT_OK(index.Upsert(info, At(6)));
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(IndexConcurrencyTest, ReadersRunWhileWritersUpsert) {
+  InstanceIndex index;
+  for (int i = 0; i < 500; ++i) {
+    std::string id = "g";
+    id.append(std::to_string(i));
+    ASSERT_OK(index.Upsert(Make(id, i % 8, i, i % 2 ? "ranked" : "casual", "eu"), At(1)));
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<int> errors{0};
+  std::thread writer([&] {
+    for (int n = 0; n < 20000; ++n) {
+      std::string id = "g";
+      id.append(std::to_string(n % 500));
+      if (!index.SetPlayerCount(id, n % 8, At(2)).ok()) errors++;
+      if (n % 97 == 0) {
+        index.Delete(id);
+        if (!index.Upsert(Make(id, 1, n, "ranked", "eu"), At(3)).ok()) errors++;
+      }
+    }
+    stop = true;
+  });
+  int queries = 0;
+  while (!stop || queries < 10) {
+    auto r = index.Query("+value.metadata.GameProperties.mode:ranked +value.player_count:<8", 10);
+    if (!r.ok()) errors++;
+    for (const auto& i : r->instances) {
+      if (i->metadata.Find("GameProperties")->Find("mode")->as_string() != "ranked") errors++;
+    }
+    ++queries;
+  }
+  writer.join();
+  EXPECT_EQ(errors.load(), 0);
+}
+
+}  // namespace
+}  // namespace glfm::index
