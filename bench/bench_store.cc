@@ -1,0 +1,214 @@
+// bench_store: acknowledged durable upserts/s of ~200-byte instances with 1, 8 and 64
+// concurrent writers (SQLite FULL, SQLite NORMAL, PostgreSQL), p50/p99 commit latency, and
+// the time to load 1M instances from the store (scan + decode into a vector of InstanceInfo).
+//
+// Prints `BENCH <name> <value> <unit>`. PostgreSQL is a throw-away server started here
+// (tests/testing/postgres.h); GLFM_SKIP_POSTGRES=1 skips it. GLFM_BENCH_SECONDS sets the
+// length of each throughput run (default 2), GLFM_BENCH_LOAD_N the load size (default 1M).
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "glfm/codec.h"
+#include "store/postgres_store.h"
+#include "store/sqlite_store.h"
+#include "testing/postgres.h"
+
+namespace {
+
+using glfm::InstanceInfo;
+using glfm::store::Store;
+using SteadyClock = std::chrono::steady_clock;
+
+InstanceInfo MakeInstance(int n) {
+  InstanceInfo i;
+  i.id = "arn:aws:gamelift:us-east-1::gamesession/fleet-0123/gsess-" + std::to_string(n);
+  i.connection_info = {"10.1.2.3", "", 7000 + n % 1000};
+  i.create_time = glfm::Timestamp(std::chrono::seconds(1700000000 + n));
+  i.player_count = n % 16;
+  i.status = "ACTIVE";
+  i.metadata["GameProperties"]["mode"] = glfm::Json("ranked");
+  return i;
+}
+
+void Bench(const std::string& name, double value, const char* unit) {
+  std::printf("BENCH %s %.6g %s\n", name.c_str(), value, unit);
+  std::fflush(stdout);
+}
+
+int EnvInt(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? std::atoi(v) : fallback;
+}
+
+// Runs `writers` threads upserting for `seconds`; prints throughput and latency.
+bool RunWriters(Store& store, const std::string& prefix, int writers, double seconds) {
+  std::atomic<bool> stop{false};
+  std::atomic<int> errors{0};
+  std::vector<std::vector<double>> latencies(static_cast<size_t>(writers));
+  std::vector<std::thread> threads;
+  auto start = SteadyClock::now();
+  for (int w = 0; w < writers; ++w) {
+    threads.emplace_back([&, w] {
+      auto& lat = latencies[static_cast<size_t>(w)];
+      lat.reserve(200000);
+      for (int i = 0; !stop.load(std::memory_order_relaxed); ++i) {
+        InstanceInfo info = MakeInstance(w * 1000003 + i % 100000);
+        auto t0 = SteadyClock::now();
+        glfm::Status s = store.UpsertInstance(info, glfm::Clock::now());
+        auto t1 = SteadyClock::now();
+        if (!s.ok()) {
+          if (errors.fetch_add(1) == 0) {
+            std::fprintf(stderr, "upsert failed: %s\n", s.ToString().c_str());
+          }
+          continue;
+        }
+        lat.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));  // the measured window
+  stop = true;
+  for (auto& t : threads) {
+    t.join();
+  }
+  double elapsed = std::chrono::duration<double>(SteadyClock::now() - start).count();
+  std::vector<double> all;
+  for (auto& l : latencies) {
+    all.insert(all.end(), l.begin(), l.end());
+  }
+  std::sort(all.begin(), all.end());
+  std::string n = prefix + "_w" + std::to_string(writers);
+  Bench(n + "_upserts_per_s", static_cast<double>(all.size()) / elapsed, "ops/s");
+  if (!all.empty()) {
+    Bench(n + "_commit_p50", all[all.size() / 2], "us");
+    Bench(n + "_commit_p99", all[std::min(all.size() - 1, all.size() * 99 / 100)], "us");
+  }
+  return errors.load() == 0;
+}
+
+// Fills the store with `n` instances (bulk batches), then times a full scan + decode.
+bool RunLoad(Store& store, const std::string& prefix, int n) {
+  constexpr int kChunk = 5000;
+  for (int base = 0; base < n; base += kChunk) {
+    std::vector<glfm::store::InstanceWrite> writes;
+    for (int i = base; i < std::min(n, base + kChunk); ++i) {
+      writes.push_back({MakeInstance(i), glfm::Clock::now()});
+    }
+    glfm::Status s = store.UpsertInstances(writes);
+    if (!s.ok()) {
+      std::fprintf(stderr, "fill failed: %s\n", s.ToString().c_str());
+      return false;
+    }
+  }
+  auto t0 = SteadyClock::now();
+  std::vector<InstanceInfo> loaded;
+  loaded.reserve(static_cast<size_t>(n));
+  std::string after;
+  for (;;) {
+    auto page = store.ScanInstances(after, 20000);
+    if (!page.ok()) {
+      std::fprintf(stderr, "scan failed: %s\n", page.status().ToString().c_str());
+      return false;
+    }
+    for (auto& s : page->instances) {
+      loaded.push_back(std::move(s.info));
+    }
+    if (page->done) {
+      break;
+    }
+    after = page->next_after_id;
+  }
+  double secs = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+  if (static_cast<int>(loaded.size()) != n) {
+    std::fprintf(stderr, "loaded %zu of %d\n", loaded.size(), n);
+    return false;
+  }
+  Bench(prefix + "_load_" + std::to_string(n) + "_s", secs, "s");
+  Bench(prefix + "_load_rate", n / secs, "instances/s");
+  return true;
+}
+
+}  // namespace
+
+int main() {
+  const double seconds = EnvInt("GLFM_BENCH_SECONDS", 2);
+  const int load_n = EnvInt("GLFM_BENCH_LOAD_N", 1000000);
+  const int writer_counts[] = {1, 8, 64};
+  bool ok = true;
+  Bench("store_instance_doc_bytes",
+        static_cast<double>(glfm::ToJson(MakeInstance(123456)).Dump().size()), "bytes");
+
+  char tmpl[] = "/tmp/glfm-bench-store-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) {
+    return 1;
+  }
+  std::string dir = tmpl;
+  for (auto sync : {glfm::store::SqliteOptions::Synchronous::kFull,
+                    glfm::store::SqliteOptions::Synchronous::kNormal}) {
+    if (EnvInt("GLFM_BENCH_ONLY_PG", 0) != 0) {
+      break;
+    }
+    bool full = sync == glfm::store::SqliteOptions::Synchronous::kFull;
+    glfm::store::SqliteOptions o;
+    o.path = dir + (full ? "/full.db" : "/normal.db");
+    o.synchronous = sync;
+    auto store = glfm::store::OpenSqliteStore(o);
+    if (!store.ok()) {
+      std::fprintf(stderr, "sqlite: %s\n", store.status().ToString().c_str());
+      return 1;
+    }
+    for (int w : writer_counts) {
+      ok = RunWriters(**store, full ? "store_sqlite_full" : "store_sqlite_normal", w, seconds) &&
+           ok;
+    }
+  }
+  if (EnvInt("GLFM_BENCH_ONLY_PG", 0) == 0) {
+    glfm::store::SqliteOptions o;
+    o.path = dir + "/load.db";
+    auto store = glfm::store::OpenSqliteStore(o);
+    ok = store.ok() && RunLoad(**store, "store_sqlite", load_n) && ok;
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+
+  if (glfm::testing::PostgresSkipRequested()) {
+    std::fprintf(stderr, "GLFM_SKIP_POSTGRES=1: PostgreSQL figures skipped\n");
+    return ok ? 0 : 1;
+  }
+  auto server = glfm::testing::PostgresServer::Start();
+  if (!server.ok()) {
+    std::fprintf(stderr, "cannot start PostgreSQL: %s\n", server.status().ToString().c_str());
+    return 1;
+  }
+  auto conninfo = (*server)->CreateDatabase();
+  if (!conninfo.ok()) {
+    std::fprintf(stderr, "%s\n", conninfo.status().ToString().c_str());
+    return 1;
+  }
+  glfm::store::PostgresOptions po;
+  po.conninfo = *conninfo;
+  po.notify_changes = EnvInt("GLFM_BENCH_PG_NOTIFY", 1) != 0;
+  po.commit_connections = EnvInt("GLFM_BENCH_PG_COMMITTERS", po.commit_connections);
+  auto pg = glfm::store::OpenPostgresStore(po);
+  if (!pg.ok()) {
+    std::fprintf(stderr, "postgres: %s\n", pg.status().ToString().c_str());
+    return 1;
+  }
+  for (int w : writer_counts) {
+    ok = RunWriters(**pg, "store_postgres", w, seconds) && ok;
+  }
+  // A database of its own: the writers above left rows behind.
+  auto load_conninfo = (*server)->CreateDatabase();
+  po.conninfo = load_conninfo.ok() ? *load_conninfo : po.conninfo;
+  pg->reset();
+  pg = glfm::store::OpenPostgresStore(po);
+  ok = pg.ok() && RunLoad(**pg, "store_postgres", load_n) && ok;
+  return ok ? 0 : 1;
+}

@@ -1,0 +1,50 @@
+// The SQLite store backend: the default, one file owned by one glfm process.
+//
+// The file runs in WAL mode with a busy timeout. Writes go through one committer thread
+// that batches the writes of concurrent callers into one transaction (group commit) and
+// acknowledges each caller only after its batch is durable; reads use their own
+// connections and never wait for the committer. The schema is versioned (PRAGMA
+// user_version) and migrated forward on open. The change feed is in-process only.
+//
+// Thread-safety: see store.h (any thread; the Store is internally synchronised).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "glfm/status.h"
+#include "store/store.h"
+
+namespace glfm::store {
+
+struct SqliteOptions {
+  // The database file; created (with its schema) when missing. Required.
+  std::string path;
+
+  enum class Synchronous {
+    // Every commit is fsynced: an acknowledged write survives a power loss. Default.
+    kFull,
+    // Commits are not fsynced one by one (only at WAL checkpoints): an acknowledged write
+    // survives a process crash, not a power loss.
+    kNormal,
+  };
+  Synchronous synchronous = Synchronous::kFull;
+
+  // How long a statement waits for a lock another connection holds. Default 5 s.
+  std::chrono::milliseconds busy_timeout{5000};
+
+  // Most writes committed in one transaction by the group committer. Default 1024.
+  int max_batch_ops = 1024;
+
+  // Migrate only up to this version (tests of the upgrade path). Default: the newest.
+  int target_schema_version = kSchemaVersion;
+};
+
+// Opens (creating when missing) the SQLite store at `options.path` and migrates its schema.
+// Errors: invalid-argument for an empty path or bad option; unavailable naming the path when
+// the file cannot be opened; failed-precondition naming both versions when the file's schema
+// is newer than this binary's; internal for other SQLite errors.
+Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options);
+
+}  // namespace glfm::store

@@ -1,0 +1,188 @@
+// The durable store: the source of truth for live instances and for placements (pending
+// Creates and their outcomes), with a change feed that lets other glfm nodes follow.
+//
+// Two backends implement the same interface and pass the same conformance suite
+// (store_conformance.cc):
+//   - SQLite (sqlite_store.h), the default: one file, WAL, one process owns it;
+//   - PostgreSQL 15 (postgres_store.h): several glfm nodes share one database.
+//
+// Durability: every write returns only after the transaction that holds it is durable
+// (committed and, for SQLite with synchronous=FULL and for PostgreSQL, fsynced). Concurrent
+// writers are batched into one transaction (group commit); a caller is acknowledged only
+// after its batch commits. A write that returns an error may or may not have been applied
+// when the error is unavailable (the connection broke mid-commit); every write is idempotent
+// or reports what happened (RecordPlacementOutcome), so retrying is safe.
+//
+// Thread-safety: a Store is safe to use from any number of threads at once. Change-feed
+// callbacks run on one store-owned thread, one event at a time, in commit order per node;
+// a callback may call any Store method (including writes) and may destroy its own
+// Subscription. Destroying a Store while calls are in flight on other threads is a bug;
+// destroy every Subscription before the Store.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "glfm/status.h"
+#include "glfm/types.h"
+
+namespace glfm::store {
+
+// The newest schema version this binary knows. Opening a database whose schema is newer
+// fails with failed-precondition naming both versions.
+inline constexpr int kSchemaVersion = 2;
+
+// An instance as stored: the InstanceInfo plus when glfm last wrote it.
+struct StoredInstance {
+  InstanceInfo info;
+  Timestamp update_time{};
+
+  friend bool operator==(const StoredInstance&, const StoredInstance&) = default;
+};
+
+// One page of ScanInstances, ordered by id (byte order).
+struct InstancePage {
+  std::vector<StoredInstance> instances;
+  // Pass as `after_id` for the next page; meaningful only when !done.
+  std::string next_after_id;
+  // True when no instance sorts after this page.
+  bool done = true;
+};
+
+// A placement: a Create that GameLift is placing. Created pending by the node that took the
+// Create (its owner); its outcome is recorded once, by whichever node learns it first; the
+// owner then delivers the outcome to the caller and marks it delivered.
+struct PlacementRecord {
+  std::string placement_id;  // 1-48 characters of [A-Za-z0-9-], never reused
+  std::string owner_node;    // the node holding the caller's callback
+  Timestamp deadline{};      // when the placement counts as timed out
+  std::string request_json;  // the Create request, as the fleet core encoded it
+  Timestamp create_time{};
+  // Set once the outcome is recorded.
+  std::optional<std::string> outcome_json;
+  Timestamp outcome_time{};  // meaningful when outcome_json is set
+  bool delivered = false;
+
+  bool pending() const { return !outcome_json.has_value(); }
+  friend bool operator==(const PlacementRecord&, const PlacementRecord&) = default;
+};
+
+// What changed. Events name ids only: a follower reads the current value with Get*.
+struct ChangeEvent {
+  enum class Kind {
+    kInstanceUpserted,
+    kInstanceDeleted,
+    kPlacementCreated,
+    kPlacementOutcome,  // an outcome was recorded; owner_node says whose it is
+    // The feed may have lost events (the PostgreSQL listener reconnected): a follower should
+    // reload what it mirrors. Carries no id.
+    kResync,
+  };
+  Kind kind = Kind::kResync;
+  std::string id;          // instance id or placement id
+  std::string owner_node;  // for placement events
+
+  friend bool operator==(const ChangeEvent&, const ChangeEvent&) = default;
+};
+
+// Returns "instance_upserted", "instance_deleted", "placement_created", "placement_outcome"
+// or "resync".
+std::string_view ChangeKindName(ChangeEvent::Kind kind);
+
+using ChangeCallback = std::function<void(const ChangeEvent& event)>;
+
+// A live registration on the change feed; destroying it unsubscribes. After the destructor
+// returns the callback is not running and will not run again (unless the destructor runs
+// inside that very callback, where it only prevents later calls).
+class Subscription {
+ public:
+  virtual ~Subscription() = default;
+};
+
+// One instance write for UpsertInstances.
+struct InstanceWrite {
+  InstanceInfo info;
+  Timestamp update_time{};
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Returns "sqlite" or "postgres".
+  virtual std::string_view backend() const = 0;
+
+  // --- instances ---
+
+  // Inserts or replaces the instance `info.id`, stamping `update_time`. The last committed
+  // write wins. Errors: invalid-argument for an empty id or one with control characters;
+  // unavailable when the database cannot be reached; internal for other database errors.
+  virtual Status UpsertInstance(const InstanceInfo& info, Timestamp update_time) = 0;
+
+  // Upserts every instance in one transaction (all or nothing); for bulk loads and sync.
+  // Errors: as UpsertInstance; invalid-argument names the index of the bad entry.
+  virtual Status UpsertInstances(const std::vector<InstanceWrite>& writes) = 0;
+
+  // Deletes the instance `id`. Returns true when it existed. Errors: invalid-argument for an
+  // empty id; unavailable; internal.
+  virtual Result<bool> DeleteInstance(std::string_view id) = 0;
+
+  // Returns the instance `id`. Errors: not-found naming the id; data-loss when the stored
+  // document does not decode; unavailable; internal.
+  virtual Result<StoredInstance> GetInstance(std::string_view id) = 0;
+
+  // Returns up to `limit` (1..100000) instances whose id sorts after `after_id` ("" for the
+  // first page), in id order. Errors: invalid-argument for a bad limit; data-loss naming the
+  // id whose document does not decode; unavailable; internal.
+  virtual Result<InstancePage> ScanInstances(std::string_view after_id, int limit) = 0;
+
+  // --- placements ---
+
+  // Records a new pending placement (outcome, delivered and outcome_time are ignored).
+  // Errors: invalid-argument for a malformed placement id (1-48 of [A-Za-z0-9-]), an empty
+  // owner node or request; already-exists when the id was used before; unavailable; internal.
+  virtual Status CreatePlacement(const PlacementRecord& placement) = 0;
+
+  // Records the outcome of `placement_id` unless one is recorded already: returns true when
+  // this call's outcome was stored (it won), false when an earlier outcome stands (it lost;
+  // nothing changed). Errors: not-found when no such placement exists; invalid-argument for
+  // an empty outcome; unavailable; internal.
+  virtual Result<bool> RecordPlacementOutcome(std::string_view placement_id,
+                                              std::string_view outcome_json,
+                                              Timestamp outcome_time) = 0;
+
+  // Returns the placement. Errors: not-found naming the id; unavailable; internal.
+  virtual Result<PlacementRecord> GetPlacement(std::string_view placement_id) = 0;
+
+  // Returns up to `limit` pending placements owned by `owner_node`, oldest deadline first.
+  virtual Result<std::vector<PlacementRecord>> ListPendingPlacementsByOwner(
+      std::string_view owner_node, int limit) = 0;
+
+  // Returns up to `limit` pending placements of any owner whose deadline is at or before
+  // `t`, oldest deadline first: the ones to time out.
+  virtual Result<std::vector<PlacementRecord>> ListPendingPlacementsDueBy(Timestamp t,
+                                                                          int limit) = 0;
+
+  // Returns up to `limit` placements owned by `owner_node` whose outcome is recorded but not
+  // yet delivered, oldest outcome first.
+  virtual Result<std::vector<PlacementRecord>> ListUndeliveredOutcomes(
+      std::string_view owner_node, int limit) = 0;
+
+  // Marks the outcome of `placement_id` delivered (idempotent). Errors: not-found; failed-
+  // precondition when no outcome is recorded yet; unavailable; internal.
+  virtual Status MarkPlacementDelivered(std::string_view placement_id) = 0;
+
+  // --- change feed ---
+
+  // Registers `callback` for every change committed from now on — by this node and, for
+  // PostgreSQL, by every node sharing the database. Errors: unavailable when the feed
+  // cannot start.
+  virtual Result<std::unique_ptr<Subscription>> Subscribe(ChangeCallback callback) = 0;
+};
+
+}  // namespace glfm::store

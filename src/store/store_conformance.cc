@@ -1,0 +1,415 @@
+// The conformance suite (see store_conformance.h): every backend must pass all of it.
+#include "store/store_conformance.h"
+
+#include <gmock/gmock.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "testing/status_matchers.h"
+
+namespace glfm::store {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+Timestamp FromUnix(int64_t seconds) { return Timestamp(std::chrono::seconds(seconds)); }
+
+InstanceInfo MakeInstance(const std::string& id, int players = 1) {
+  InstanceInfo i;
+  i.id = id;
+  i.connection_info = {"10.0.0.7", "ec2-10-0-0-7.compute.amazonaws.com", 7777};
+  i.create_time = FromUnix(1700000000);
+  i.player_count = players;
+  i.status = "ACTIVE";
+  i.metadata = Json::MakeObject();
+  i.metadata["GameSessionName"] = Json("room \"quoted\" \\ backslash");
+  i.metadata["GameProperties"]["mode"] = Json("ranked");
+  return i;
+}
+
+PlacementRecord MakePlacement(const std::string& id, const std::string& owner,
+                              int deadline_s) {
+  PlacementRecord p;
+  p.placement_id = id;
+  p.owner_node = owner;
+  p.deadline = FromUnix(1700000000 + deadline_s);
+  p.create_time = FromUnix(1700000000);
+  p.request_json = R"({"max_players":8})";
+  return p;
+}
+
+std::vector<std::string> Ids(const std::vector<PlacementRecord>& v) {
+  std::vector<std::string> out;
+  for (const auto& p : v) {
+    out.push_back(p.placement_id);
+  }
+  return out;
+}
+
+// Collects change events; Wait blocks until a predicate holds (or 10 s pass: a failure).
+class Collector {
+ public:
+  void Add(const ChangeEvent& e) {
+    std::lock_guard lock(mu_);
+    events_.push_back(e);
+    cv_.notify_all();
+  }
+  ChangeCallback Callback() {
+    return [this](const ChangeEvent& e) { Add(e); };
+  }
+  bool WaitForCount(size_t n) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(10), [&] { return events_.size() >= n; });
+  }
+  std::vector<ChangeEvent> events() {
+    std::lock_guard lock(mu_);
+    return events_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<ChangeEvent> events_;
+};
+
+TEST_P(StoreConformanceTest, UpsertThenGetReturnsTheInstance) {
+  InstanceInfo info = MakeInstance("arn:aws:gamelift:us-east-1::gamesession/fleet-1/a", 3);
+  Timestamp t = FromUnix(1700000100) + std::chrono::microseconds(123456);
+  ASSERT_OK(store_->UpsertInstance(info, t));
+  auto got = store_->GetInstance(info.id);
+  ASSERT_OK(got);
+  EXPECT_EQ(got->info, info);
+  EXPECT_EQ(got->update_time, t);
+}
+
+TEST_P(StoreConformanceTest, UpsertReplacesAndGetOfMissingIsNotFound) {
+  ASSERT_OK(store_->UpsertInstance(MakeInstance("gs-1", 1), FromUnix(1)));
+  ASSERT_OK(store_->UpsertInstance(MakeInstance("gs-1", 7), FromUnix(2)));
+  auto got = store_->GetInstance("gs-1");
+  ASSERT_OK(got);
+  EXPECT_EQ(got->info.player_count, 7);
+  EXPECT_EQ(got->update_time, FromUnix(2));
+  EXPECT_THAT(store_->GetInstance("gs-404"),
+              StatusIs(StatusCode::kNotFound, "instance gs-404 not found"));
+}
+
+TEST_P(StoreConformanceTest, BadInstanceIdsAreInvalidArgument) {
+  EXPECT_THAT(store_->UpsertInstance(MakeInstance(""), FromUnix(1)),
+              StatusIs(StatusCode::kInvalidArgument, "instance id must not be empty"));
+  EXPECT_THAT(store_->UpsertInstance(MakeInstance("a\nb"), FromUnix(1)),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("control characters")));
+  EXPECT_THAT(store_->DeleteInstance(""), StatusCodeIs(StatusCode::kInvalidArgument));
+}
+
+TEST_P(StoreConformanceTest, DeleteReportsWhetherTheInstanceExisted) {
+  ASSERT_OK(store_->UpsertInstance(MakeInstance("gs-1"), FromUnix(1)));
+  EXPECT_THAT(store_->DeleteInstance("gs-1"), IsOkAndHolds(true));
+  EXPECT_THAT(store_->DeleteInstance("gs-1"), IsOkAndHolds(false));
+  EXPECT_THAT(store_->GetInstance("gs-1"), StatusCodeIs(StatusCode::kNotFound));
+}
+
+TEST_P(StoreConformanceTest, ScanPagesThroughEveryInstanceInIdOrder) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 25; ++i) {
+    std::string id = "gs-";
+    id += static_cast<char>('a' + i);
+    id += std::to_string(i);
+    ids.push_back(std::move(id));
+  }
+  std::vector<std::string> shuffled = ids;
+  std::shuffle(shuffled.begin(), shuffled.end(), std::mt19937(7));
+  for (const auto& id : shuffled) {
+    ASSERT_OK(store_->UpsertInstance(MakeInstance(id), FromUnix(1)));
+  }
+  std::vector<std::string> seen;
+  std::vector<size_t> page_sizes;
+  std::string after;
+  for (int guard = 0; guard < 10; ++guard) {
+    auto page = store_->ScanInstances(after, 10);
+    ASSERT_OK(page);
+    page_sizes.push_back(page->instances.size());
+    for (const auto& s : page->instances) {
+      seen.push_back(s.info.id);
+    }
+    if (page->done) {
+      break;
+    }
+    after = page->next_after_id;
+  }
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(seen, ids);
+  EXPECT_THAT(page_sizes, ElementsAre(10, 10, 5));
+  EXPECT_THAT(store_->ScanInstances("", 0),
+              StatusIs(StatusCode::kInvalidArgument, "limit must be 1..100000, got 0"));
+}
+
+TEST_P(StoreConformanceTest, ScanOfAnExactMultipleEndsWithoutAnEmptyPage) {
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_OK(store_->UpsertInstance(MakeInstance("gs-" + std::to_string(i)), FromUnix(1)));
+  }
+  auto page = store_->ScanInstances("", 2);
+  ASSERT_OK(page);
+  EXPECT_FALSE(page->done);
+  EXPECT_EQ(page->next_after_id, "gs-1");
+  page = store_->ScanInstances(page->next_after_id, 2);
+  ASSERT_OK(page);
+  EXPECT_TRUE(page->done);
+  EXPECT_EQ(page->instances.size(), 2u);
+}
+
+TEST_P(StoreConformanceTest, UpsertInstancesIsAllOrNothing) {
+  std::vector<InstanceWrite> writes;
+  for (int i = 0; i < 100; ++i) {
+    writes.push_back({MakeInstance("bulk-" + std::to_string(i), i), FromUnix(5)});
+  }
+  ASSERT_OK(store_->UpsertInstances(writes));
+  EXPECT_THAT(store_->GetInstance("bulk-99"), IsOk());
+  std::vector<InstanceWrite> bad = {{MakeInstance("ok-1"), FromUnix(1)},
+                                    {MakeInstance(""), FromUnix(1)}};
+  EXPECT_THAT(store_->UpsertInstances(bad),
+              StatusIs(StatusCode::kInvalidArgument, "writes[1].id must not be empty"));
+  EXPECT_THAT(store_->GetInstance("ok-1"), StatusCodeIs(StatusCode::kNotFound));
+}
+
+TEST_P(StoreConformanceTest, ConcurrentWritersAreAllAcknowledgedAndStored) {
+  constexpr int kThreads = 16, kPerThread = 40;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        std::string id = "w";
+        id += std::to_string(t);
+        id += '-';
+        id += std::to_string(i);
+        if (!store_->UpsertInstance(MakeInstance(id, i), FromUnix(i)).ok()) {
+          ++failures;
+        }
+        // Every fourth write is deleted again by the same writer.
+        if (i % 4 == 0) {
+          auto deleted = store_->DeleteInstance(id);
+          if (!deleted.ok() || !*deleted) {
+            ++failures;
+          }
+        }
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  EXPECT_EQ(failures.load(), 0);
+  auto page = store_->ScanInstances("", 100000);
+  ASSERT_OK(page);
+  EXPECT_EQ(page->instances.size(), static_cast<size_t>(kThreads * kPerThread * 3 / 4));
+  for (const auto& s : page->instances) {
+    EXPECT_EQ(s.info, MakeInstance(s.info.id, s.info.player_count));
+  }
+}
+
+TEST_P(StoreConformanceTest, WritesSurviveReopening) {
+  ASSERT_OK(store_->UpsertInstance(MakeInstance("gs-keep", 4), FromUnix(9)));
+  ASSERT_OK(store_->CreatePlacement(MakePlacement("p-keep", "node-a", 30)));
+  store_.reset();
+  auto reopened = Open();
+  ASSERT_OK(reopened);
+  EXPECT_THAT((*reopened)->GetInstance("gs-keep"), IsOk());
+  EXPECT_THAT((*reopened)->GetPlacement("p-keep"), IsOk());
+}
+
+TEST_P(StoreConformanceTest, CreatePlacementStoresItOnce) {
+  PlacementRecord p = MakePlacement("p-1", "node-a", 30);
+  ASSERT_OK(store_->CreatePlacement(p));
+  auto got = store_->GetPlacement("p-1");
+  ASSERT_OK(got);
+  EXPECT_EQ(*got, p);
+  EXPECT_TRUE(got->pending());
+  EXPECT_THAT(store_->CreatePlacement(MakePlacement("p-1", "node-b", 60)),
+              StatusIs(StatusCode::kAlreadyExists, "placement p-1 already exists"));
+  EXPECT_EQ(store_->GetPlacement("p-1")->owner_node, "node-a");
+  EXPECT_THAT(store_->GetPlacement("p-2"),
+              StatusIs(StatusCode::kNotFound, "placement p-2 not found"));
+}
+
+TEST_P(StoreConformanceTest, CreatePlacementValidatesItsFields) {
+  EXPECT_THAT(store_->CreatePlacement(MakePlacement("bad id", "node-a", 1)),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "placement_id \"bad id\" may hold only [A-Za-z0-9-]"));
+  EXPECT_THAT(store_->CreatePlacement(MakePlacement(std::string(49, 'a'), "node-a", 1)),
+              StatusIs(StatusCode::kInvalidArgument, "placement_id must be 1-48 characters, got 49"));
+  EXPECT_THAT(store_->CreatePlacement(MakePlacement("p-1", "", 1)),
+              StatusIs(StatusCode::kInvalidArgument, "owner_node must not be empty"));
+  PlacementRecord no_request = MakePlacement("p-1", "node-a", 1);
+  no_request.request_json.clear();
+  EXPECT_THAT(store_->CreatePlacement(no_request),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("request_json")));
+  EXPECT_THAT(store_->GetPlacement("p-1"), StatusCodeIs(StatusCode::kNotFound));
+}
+
+TEST_P(StoreConformanceTest, FirstRecordedOutcomeWinsAndLaterWritersLearnTheyLost) {
+  ASSERT_OK(store_->CreatePlacement(MakePlacement("p-1", "node-a", 30)));
+  EXPECT_THAT(store_->RecordPlacementOutcome("p-1", R"({"status":"success"})", FromUnix(50)),
+              IsOkAndHolds(true));
+  EXPECT_THAT(store_->RecordPlacementOutcome("p-1", R"({"status":"timeout"})", FromUnix(60)),
+              IsOkAndHolds(false));
+  auto got = store_->GetPlacement("p-1");
+  ASSERT_OK(got);
+  EXPECT_EQ(got->outcome_json, R"({"status":"success"})");
+  EXPECT_EQ(got->outcome_time, FromUnix(50));
+  EXPECT_FALSE(got->pending());
+  EXPECT_THAT(store_->RecordPlacementOutcome("p-404", "{}", FromUnix(1)),
+              StatusIs(StatusCode::kNotFound, "placement p-404 not found"));
+  EXPECT_THAT(store_->RecordPlacementOutcome("p-1", "", FromUnix(1)),
+              StatusCodeIs(StatusCode::kInvalidArgument));
+}
+
+TEST_P(StoreConformanceTest, ConcurrentOutcomesHaveExactlyOneWinner) {
+  constexpr int kRounds = 5, kThreads = 8;
+  for (int round = 0; round < kRounds; ++round) {
+    std::string id = "race-" + std::to_string(round);
+    ASSERT_OK(store_->CreatePlacement(MakePlacement(id, "node-a", 30)));
+    std::atomic<int> winners{0}, errors{0};
+    std::atomic<int> winner{-1};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        auto won = store_->RecordPlacementOutcome(id, "{\"by\":" + std::to_string(t) + "}",
+                                                  FromUnix(t));
+        if (!won.ok()) {
+          ++errors;
+        } else if (*won) {
+          ++winners;
+          winner = t;
+        }
+      });
+    }
+    for (auto& t : threads) {
+      t.join();
+    }
+    EXPECT_EQ(errors.load(), 0);
+    ASSERT_EQ(winners.load(), 1);
+    EXPECT_EQ(store_->GetPlacement(id)->outcome_json,
+              "{\"by\":" + std::to_string(winner.load()) + "}");
+  }
+}
+
+TEST_P(StoreConformanceTest, ListsPendingPlacementsByOwnerAndByDeadline) {
+  ASSERT_OK(store_->CreatePlacement(MakePlacement("a-late", "node-a", 300)));
+  ASSERT_OK(store_->CreatePlacement(MakePlacement("a-early", "node-a", 10)));
+  ASSERT_OK(store_->CreatePlacement(MakePlacement("a-done", "node-a", 5)));
+  ASSERT_OK(store_->CreatePlacement(MakePlacement("b-mid", "node-b", 100)));
+  ASSERT_THAT(store_->RecordPlacementOutcome("a-done", "{}", FromUnix(1)), IsOkAndHolds(true));
+
+  auto by_a = store_->ListPendingPlacementsByOwner("node-a", 10);
+  ASSERT_OK(by_a);
+  EXPECT_THAT(Ids(*by_a), ElementsAre("a-early", "a-late"));
+  auto limited = store_->ListPendingPlacementsByOwner("node-a", 1);
+  ASSERT_OK(limited);
+  EXPECT_THAT(Ids(*limited), ElementsAre("a-early"));
+  auto due = store_->ListPendingPlacementsDueBy(FromUnix(1700000000 + 100), 10);
+  ASSERT_OK(due);
+  EXPECT_THAT(Ids(*due), ElementsAre("a-early", "b-mid"));
+  EXPECT_THAT(store_->ListPendingPlacementsByOwner("node-z", 10), IsOkAndHolds(ElementsAre()));
+  EXPECT_THAT(store_->ListPendingPlacementsDueBy(FromUnix(0), 0),
+              StatusCodeIs(StatusCode::kInvalidArgument));
+}
+
+TEST_P(StoreConformanceTest, OutcomesStayUndeliveredUntilMarked) {
+  ASSERT_OK(store_->CreatePlacement(MakePlacement("p-1", "node-a", 30)));
+  ASSERT_OK(store_->CreatePlacement(MakePlacement("p-2", "node-a", 30)));
+  ASSERT_OK(store_->CreatePlacement(MakePlacement("p-3", "node-b", 30)));
+  EXPECT_THAT(store_->MarkPlacementDelivered("p-1"),
+              StatusIs(StatusCode::kFailedPrecondition, "placement p-1 has no outcome to deliver"));
+  EXPECT_THAT(store_->MarkPlacementDelivered("p-404"),
+              StatusIs(StatusCode::kNotFound, "placement p-404 not found"));
+  ASSERT_THAT(store_->RecordPlacementOutcome("p-2", "{}", FromUnix(20)), IsOkAndHolds(true));
+  ASSERT_THAT(store_->RecordPlacementOutcome("p-1", "{}", FromUnix(10)), IsOkAndHolds(true));
+  ASSERT_THAT(store_->RecordPlacementOutcome("p-3", "{}", FromUnix(10)), IsOkAndHolds(true));
+  auto undelivered = store_->ListUndeliveredOutcomes("node-a", 10);
+  ASSERT_OK(undelivered);
+  EXPECT_THAT(Ids(*undelivered), ElementsAre("p-1", "p-2"));
+  ASSERT_OK(store_->MarkPlacementDelivered("p-1"));
+  ASSERT_OK(store_->MarkPlacementDelivered("p-1"));  // idempotent
+  EXPECT_TRUE(store_->GetPlacement("p-1")->delivered);
+  EXPECT_THAT(Ids(*store_->ListUndeliveredOutcomes("node-a", 10)), ElementsAre("p-2"));
+  EXPECT_THAT(Ids(*store_->ListPendingPlacementsByOwner("node-a", 10)), ElementsAre());
+}
+
+TEST_P(StoreConformanceTest, ChangeFeedReportsEveryCommittedChange) {
+  Collector collector;
+  auto sub = store_->Subscribe(collector.Callback());
+  ASSERT_OK(sub);
+  ASSERT_OK(store_->UpsertInstance(MakeInstance("gs-1"), FromUnix(1)));
+  ASSERT_THAT(store_->DeleteInstance("gs-1"), IsOkAndHolds(true));
+  ASSERT_THAT(store_->DeleteInstance("gs-1"), IsOkAndHolds(false));  // no event
+  ASSERT_OK(store_->CreatePlacement(MakePlacement("p-1", "node-a", 30)));
+  ASSERT_THAT(store_->RecordPlacementOutcome("p-1", "{}", FromUnix(1)), IsOkAndHolds(true));
+  ASSERT_THAT(store_->RecordPlacementOutcome("p-1", "{}", FromUnix(1)), IsOkAndHolds(false));
+  ASSERT_OK(store_->UpsertInstance(MakeInstance("gs-last"), FromUnix(1)));
+  ASSERT_TRUE(collector.WaitForCount(5));
+  using K = ChangeEvent::Kind;
+  EXPECT_THAT(collector.events(),
+              ElementsAre(ChangeEvent{K::kInstanceUpserted, "gs-1", ""},
+                          ChangeEvent{K::kInstanceDeleted, "gs-1", ""},
+                          ChangeEvent{K::kPlacementCreated, "p-1", "node-a"},
+                          ChangeEvent{K::kPlacementOutcome, "p-1", "node-a"},
+                          ChangeEvent{K::kInstanceUpserted, "gs-last", ""}));
+}
+
+TEST_P(StoreConformanceTest, UnsubscribedCallbacksStopHearing) {
+  Collector kept, dropped;
+  auto keep = store_->Subscribe(kept.Callback());
+  auto drop = store_->Subscribe(dropped.Callback());
+  ASSERT_OK(keep);
+  ASSERT_OK(drop);
+  ASSERT_OK(store_->UpsertInstance(MakeInstance("gs-1"), FromUnix(1)));
+  ASSERT_TRUE(dropped.WaitForCount(1));
+  drop->reset();
+  ASSERT_OK(store_->UpsertInstance(MakeInstance("gs-2"), FromUnix(1)));
+  ASSERT_TRUE(kept.WaitForCount(2));
+  EXPECT_EQ(dropped.events().size(), 1u);
+}
+
+TEST_P(StoreConformanceTest, ASchemaNewerThanTheBinaryIsFailedPrecondition) {
+  store_.reset();
+  ASSERT_OK(backend_->SetSchemaVersion(kSchemaVersion + 7));
+  auto reopened = Open();
+  EXPECT_THAT(reopened,
+              StatusIs(StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr("database schema version " +
+                                       std::to_string(kSchemaVersion + 7)),
+                             HasSubstr("newer than this glfm supports (" +
+                                       std::to_string(kSchemaVersion) + ")"))));
+}
+
+TEST_P(StoreConformanceTest, AnOldSchemaIsUpgradedKeepingItsData) {
+  // A fresh test database; SetUp opened it at the newest version, so use another one.
+  auto fresh = GetParam().make();
+  ASSERT_OK(fresh);
+  backend_ = std::move(*fresh);
+  store_.reset();
+  {
+    auto v1 = backend_->Open(1);
+    ASSERT_OK(v1);
+    ASSERT_OK((*v1)->UpsertInstance(MakeInstance("gs-old", 2), FromUnix(3)));
+  }
+  auto upgraded = backend_->Open();
+  ASSERT_OK(upgraded);
+  EXPECT_THAT((*upgraded)->GetInstance("gs-old"), IsOk());
+  EXPECT_OK((*upgraded)->CreatePlacement(MakePlacement("p-new", "node-a", 3)));
+  upgraded->reset();
+  // Opening again is a no-op migration.
+  EXPECT_THAT(backend_->Open(), IsOk());
+}
+
+}  // namespace
+}  // namespace glfm::store

@@ -1,0 +1,348 @@
+#include "store/store_internal.h"
+
+#include <utility>
+
+#include "common/check.h"
+#include "glfm/codec.h"
+#include "glfm/json.h"
+
+namespace glfm::store {
+
+std::string_view ChangeKindName(ChangeEvent::Kind kind) {
+  switch (kind) {
+    case ChangeEvent::Kind::kInstanceUpserted:
+      return "instance_upserted";
+    case ChangeEvent::Kind::kInstanceDeleted:
+      return "instance_deleted";
+    case ChangeEvent::Kind::kPlacementCreated:
+      return "placement_created";
+    case ChangeEvent::Kind::kPlacementOutcome:
+      return "placement_outcome";
+    case ChangeEvent::Kind::kResync:
+      return "resync";
+  }
+  return "resync";
+}
+
+namespace internal {
+
+int64_t ToNanos(Timestamp t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+Timestamp FromNanos(int64_t ns) {
+  return Timestamp(std::chrono::duration_cast<Timestamp::duration>(std::chrono::nanoseconds(ns)));
+}
+
+namespace {
+bool HasControl(std::string_view s) {
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) {
+      return true;
+    }
+  }
+  return false;
+}
+}  // namespace
+
+Status ValidateInstanceId(std::string_view id, std::string_view field) {
+  if (id.empty()) {
+    return InvalidArgumentError(std::string(field) + " must not be empty");
+  }
+  if (id.size() > 2048) {
+    return InvalidArgumentError(std::string(field) + " is longer than 2048 bytes");
+  }
+  if (HasControl(id)) {
+    return InvalidArgumentError(std::string(field) + " must not contain control characters");
+  }
+  return OkStatus();
+}
+
+Status ValidatePlacementId(std::string_view id) {
+  if (id.empty() || id.size() > 48) {
+    return InvalidArgumentError("placement_id must be 1-48 characters, got " +
+                                std::to_string(id.size()));
+  }
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-';
+    if (!ok) {
+      return InvalidArgumentError("placement_id \"" + std::string(id) +
+                                  "\" may hold only [A-Za-z0-9-]");
+    }
+  }
+  return OkStatus();
+}
+
+Status ValidateNewPlacement(const PlacementRecord& placement) {
+  GLFM_RETURN_IF_ERROR(ValidatePlacementId(placement.placement_id));
+  GLFM_RETURN_IF_ERROR(ValidateInstanceId(placement.owner_node, "owner_node"));
+  if (placement.request_json.empty()) {
+    return InvalidArgumentError("request_json of placement " + placement.placement_id +
+                                " must not be empty");
+  }
+  return OkStatus();
+}
+
+Status ValidateLimit(int limit) {
+  if (limit < 1 || limit > 100000) {
+    return InvalidArgumentError("limit must be 1..100000, got " + std::to_string(limit));
+  }
+  return OkStatus();
+}
+
+std::string EncodeInstance(const InstanceInfo& info) { return ToJson(info).Dump(); }
+
+Result<StoredInstance> DecodeInstance(std::string_view id, std::string_view doc,
+                                      int64_t update_time_ns) {
+  auto json = Json::Parse(doc);
+  if (!json.ok()) {
+    return DataLossError("stored instance " + std::string(id) +
+                         " does not parse: " + json.status().message());
+  }
+  auto info = InstanceInfoFromJson(*json);
+  if (!info.ok()) {
+    return DataLossError("stored instance " + std::string(id) +
+                         " does not decode: " + info.status().message());
+  }
+  StoredInstance out{std::move(*info), FromNanos(update_time_ns)};
+  return out;
+}
+
+void AppendEvents(const WriteOp& op, std::vector<ChangeEvent>& events) {
+  if (!op.status.ok()) {
+    return;
+  }
+  switch (op.kind) {
+    case WriteOp::Kind::kUpsert:
+      events.push_back({ChangeEvent::Kind::kInstanceUpserted, op.id, ""});
+      break;
+    case WriteOp::Kind::kDelete:
+      if (op.flag) {
+        events.push_back({ChangeEvent::Kind::kInstanceDeleted, op.id, ""});
+      }
+      break;
+    case WriteOp::Kind::kCreatePlacement:
+      events.push_back({ChangeEvent::Kind::kPlacementCreated, op.id, op.owner_node});
+      break;
+    case WriteOp::Kind::kRecordOutcome:
+      if (op.flag) {
+        events.push_back({ChangeEvent::Kind::kPlacementOutcome, op.id, op.result_owner});
+      }
+      break;
+    case WriteOp::Kind::kMarkDelivered:
+      break;
+  }
+}
+
+// --- CommitQueue ---
+
+Status CommitQueue::Submit(WriteRequest& request) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_) {
+      return UnavailableError("store is closed");
+    }
+    queue_.push_back(&request);
+  }
+  work_cv_.notify_one();
+  request.state.wait(0, std::memory_order_acquire);
+  while (request.state.load(std::memory_order_acquire) != 2) {
+    std::this_thread::yield();  // the committer is inside notify_one: a few instructions
+  }
+  return OkStatus();
+}
+
+bool CommitQueue::Take(std::vector<WriteRequest*>& batch) {
+  batch.clear();
+  std::unique_lock lock(mu_);
+  work_cv_.wait(lock, [&] { return stopped_ || !queue_.empty(); });
+  size_t ops = 0;
+  while (!queue_.empty() && (batch.empty() || ops + queue_.front()->ops.size() <= max_batch_ops_)) {
+    ops += queue_.front()->ops.size();
+    batch.push_back(queue_.front());
+    queue_.pop_front();
+  }
+  // Another committer may take what is left while this one commits.
+  if (!queue_.empty()) {
+    work_cv_.notify_one();
+  }
+  return !batch.empty();
+}
+
+void CommitQueue::Complete(const std::vector<WriteRequest*>& batch) {
+  for (WriteRequest* r : batch) {
+    r->state.store(1, std::memory_order_release);
+    r->state.notify_one();
+    r->state.store(2, std::memory_order_release);  // last touch: the caller may now return
+  }
+}
+
+void CommitQueue::Stop() {
+  std::lock_guard lock(mu_);
+  stopped_ = true;
+  work_cv_.notify_all();
+}
+
+// --- ChangeFeed ---
+
+class ChangeFeed::Handle : public Subscription {
+ public:
+  Handle(ChangeFeed* feed, uint64_t id) : feed_(feed), id_(id) {}
+  ~Handle() override { feed_->Unsubscribe(id_); }
+
+ private:
+  ChangeFeed* feed_;
+  uint64_t id_;
+};
+
+ChangeFeed::ChangeFeed() : thread_([this] { Run(); }) {}
+
+ChangeFeed::~ChangeFeed() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+    cv_.notify_all();
+  }
+  thread_.join();
+}
+
+void ChangeFeed::Publish(std::vector<ChangeEvent> events) {
+  if (events.empty()) {
+    return;
+  }
+  std::lock_guard lock(mu_);
+  if (entries_.empty()) {
+    return;
+  }
+  for (auto& e : events) {
+    events_.push_back(std::move(e));
+  }
+  cv_.notify_all();
+}
+
+bool ChangeFeed::HasSubscribers() {
+  std::lock_guard lock(mu_);
+  return !entries_.empty();
+}
+
+std::unique_ptr<Subscription> ChangeFeed::Subscribe(ChangeCallback callback) {
+  auto entry = std::make_shared<Entry>();
+  entry->callback = std::move(callback);
+  std::lock_guard lock(mu_);
+  uint64_t id = next_id_++;
+  entries_[id] = std::move(entry);
+  return std::make_unique<Handle>(this, id);
+}
+
+void ChangeFeed::Unsubscribe(uint64_t id) {
+  std::shared_ptr<Entry> entry;
+  {
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(id);
+    if (it == entries_.end()) {
+      return;
+    }
+    entry = std::move(it->second);
+    entries_.erase(it);
+  }
+  if (std::this_thread::get_id() == thread_.get_id()) {
+    // Inside a callback on the dispatcher thread, which may hold call_mu of this very entry.
+    entry->active = false;
+    return;
+  }
+  std::lock_guard call_lock(entry->call_mu);  // waits for a running call to finish
+  entry->active = false;
+}
+
+void ChangeFeed::Run() {
+  std::vector<std::shared_ptr<Entry>> targets;
+  while (true) {
+    ChangeEvent event;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || !events_.empty(); });
+      if (stop_) {
+        return;
+      }
+      event = std::move(events_.front());
+      events_.pop_front();
+      targets.clear();
+      for (auto& [id, entry] : entries_) {
+        targets.push_back(entry);
+      }
+    }
+    for (auto& entry : targets) {
+      std::unique_lock call_lock(entry->call_mu);
+      if (entry->active) {
+        entry->callback(event);
+      }
+    }
+    targets.clear();
+  }
+}
+
+// --- NOTIFY payloads ---
+
+void AppendEventLine(const ChangeEvent& event, std::string& out) {
+  switch (event.kind) {
+    case ChangeEvent::Kind::kInstanceUpserted:
+      out += "U\t";
+      break;
+    case ChangeEvent::Kind::kInstanceDeleted:
+      out += "D\t";
+      break;
+    case ChangeEvent::Kind::kPlacementCreated:
+      out += "C\t";
+      out += event.owner_node;
+      out += '\t';
+      break;
+    case ChangeEvent::Kind::kPlacementOutcome:
+      out += "O\t";
+      out += event.owner_node;
+      out += '\t';
+      break;
+    case ChangeEvent::Kind::kResync:
+      out += "R\t";
+      break;
+  }
+  out += event.id;
+  out += '\n';
+}
+
+std::vector<ChangeEvent> ParseEventLines(std::string_view payload) {
+  std::vector<ChangeEvent> out;
+  while (!payload.empty()) {
+    size_t nl = payload.find('\n');
+    std::string_view line = payload.substr(0, nl);
+    payload.remove_prefix(nl == std::string_view::npos ? payload.size() : nl + 1);
+    if (line.size() < 2 || line[1] != '\t') {
+      continue;
+    }
+    char tag = line[0];
+    line.remove_prefix(2);
+    ChangeEvent e;
+    if (tag == 'U' || tag == 'D' || tag == 'R') {
+      e.kind = tag == 'U'   ? ChangeEvent::Kind::kInstanceUpserted
+               : tag == 'D' ? ChangeEvent::Kind::kInstanceDeleted
+                            : ChangeEvent::Kind::kResync;
+      e.id = std::string(line);
+    } else if (tag == 'C' || tag == 'O') {
+      size_t tab = line.find('\t');
+      if (tab == std::string_view::npos) {
+        continue;
+      }
+      e.kind = tag == 'C' ? ChangeEvent::Kind::kPlacementCreated
+                          : ChangeEvent::Kind::kPlacementOutcome;
+      e.owner_node = std::string(line.substr(0, tab));
+      e.id = std::string(line.substr(tab + 1));
+    } else {
+      continue;
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace internal
+}  // namespace glfm::store

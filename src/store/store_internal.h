@@ -1,0 +1,151 @@
+// Internals shared by the store backends: input validation, the instance document codec,
+// the group-commit queue and the in-process change-feed dispatcher. Not part of the store's
+// public interface (store.h).
+//
+// Thread-safety: the free functions are pure. CommitQueue and ChangeFeed are safe to use
+// from any thread; see each class.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "glfm/status.h"
+#include "glfm/types.h"
+#include "store/store.h"
+
+namespace glfm::store::internal {
+
+// Nanoseconds since the Unix epoch, the column type of every timestamp.
+int64_t ToNanos(Timestamp t);
+Timestamp FromNanos(int64_t ns);
+
+// Returns OK when `id` is a usable instance id: non-empty, at most 2048 bytes, no control
+// characters. Errors: invalid-argument naming `field`.
+Status ValidateInstanceId(std::string_view id, std::string_view field = "instance id");
+// Returns OK for 1-48 characters of [A-Za-z0-9-]. Errors: invalid-argument.
+Status ValidatePlacementId(std::string_view id);
+// Returns OK for a placement that CreatePlacement may store. Errors: invalid-argument naming
+// the field.
+Status ValidateNewPlacement(const PlacementRecord& placement);
+// Returns OK for 1..100000. Errors: invalid-argument naming the limit.
+Status ValidateLimit(int limit);
+
+// Encodes an instance as the stored JSON document (glfm/codec.h, Nakama's field names).
+std::string EncodeInstance(const InstanceInfo& info);
+// Decodes a stored document. Errors: data-loss naming `id` and what is wrong.
+Result<StoredInstance> DecodeInstance(std::string_view id, std::string_view doc,
+                                      int64_t update_time_ns);
+
+// One write inside a WriteRequest; a backend fills in the results.
+struct WriteOp {
+  enum class Kind { kUpsert, kDelete, kCreatePlacement, kRecordOutcome, kMarkDelivered };
+  Kind kind = Kind::kUpsert;
+  std::string id;    // instance or placement id
+  std::string text;  // instance document, request JSON or outcome JSON
+  int64_t time_ns = 0;  // update time, create time or outcome time
+  std::string owner_node;
+  int64_t deadline_ns = 0;
+
+  // Results.
+  Status status;         // per-op logical outcome (already-exists, not-found, ...)
+  bool flag = false;     // delete: existed; record outcome: won
+  std::string result_owner;  // record outcome: the placement's owner (for the event)
+
+  void ResetResult() {
+    status = OkStatus();
+    flag = false;
+    result_owner.clear();
+  }
+};
+
+// A caller's unit of writes: committed atomically, acknowledged when durable.
+struct WriteRequest {
+  std::vector<WriteOp> ops;
+  Status status;  // transaction-level failure; op statuses are meaningful only when OK
+  // 0 pending, 1 done (fields above final, committer still waking), 2 released (the
+  // committer no longer touches the request). The caller waits on it without the queue's
+  // mutex, so waking 64 callers is no lock convoy, and returns only at 2.
+  std::atomic<int> state{0};
+};
+
+// Appends the change events a committed op produced.
+void AppendEvents(const WriteOp& op, std::vector<ChangeEvent>& events);
+
+// The group-commit queue: callers Submit and block; one or more committer threads Take
+// batches of requests, commit each batch in one transaction and Complete it.
+class CommitQueue {
+ public:
+  explicit CommitQueue(size_t max_batch_ops) : max_batch_ops_(max_batch_ops) {}
+
+  // Enqueues `request` and blocks until a committer completes it. Errors: unavailable when
+  // the queue is stopped.
+  Status Submit(WriteRequest& request);
+
+  // Blocks until requests are queued or Stop; moves up to max_batch_ops ops' worth (at least
+  // one request) into `batch`. Returns false when stopped and empty.
+  bool Take(std::vector<WriteRequest*>& batch);
+
+  // Wakes the callers of every request in `batch` (their fields must be filled in).
+  void Complete(const std::vector<WriteRequest*>& batch);
+
+  // Stops accepting requests; Take drains what is queued, then returns false.
+  void Stop();
+
+ private:
+  const size_t max_batch_ops_;
+  std::mutex mu_;
+  std::condition_variable work_cv_;
+  std::deque<WriteRequest*> queue_;  // guarded by mu_
+  bool stopped_ = false;             // guarded by mu_
+};
+
+// In-process change-feed dispatcher: Publish queues events; one thread delivers them to
+// every subscriber in order.
+class ChangeFeed {
+ public:
+  ChangeFeed();
+  ~ChangeFeed();
+  ChangeFeed(const ChangeFeed&) = delete;
+  ChangeFeed& operator=(const ChangeFeed&) = delete;
+
+  // Queues `events` for delivery (dropped when nobody subscribes).
+  void Publish(std::vector<ChangeEvent> events);
+  // Returns true when at least one subscription is live.
+  bool HasSubscribers();
+  // Registers `callback`; the returned handle unsubscribes when destroyed.
+  std::unique_ptr<Subscription> Subscribe(ChangeCallback callback);
+
+ private:
+  struct Entry {
+    ChangeCallback callback;
+    std::mutex call_mu;  // held while the callback runs
+    bool active = true;  // guarded by call_mu
+  };
+  class Handle;
+  void Run();
+  void Unsubscribe(uint64_t id);
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<ChangeEvent> events_;                      // guarded by mu_
+  std::map<uint64_t, std::shared_ptr<Entry>> entries_;  // guarded by mu_
+  uint64_t next_id_ = 1;                                // guarded by mu_
+  bool stop_ = false;                                   // guarded by mu_
+  std::thread thread_;
+};
+
+// PostgreSQL NOTIFY payloads: one line per event, "U\tid", "D\tid", "C\towner\tid",
+// "O\towner\tid"; ids and owners never hold tabs or newlines (validated on write).
+void AppendEventLine(const ChangeEvent& event, std::string& out);
+std::vector<ChangeEvent> ParseEventLines(std::string_view payload);
+
+}  // namespace glfm::store::internal
