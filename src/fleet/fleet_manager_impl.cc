@@ -22,6 +22,9 @@ using gamelift::GameSession;
 using gamelift::GameSessionPlacement;
 
 constexpr int kStripes = 64;
+
+// When the ReceiveMessage answer that this receiver thread is handling arrived.
+thread_local std::chrono::steady_clock::time_point t_received{};
 constexpr size_t kDeliveredMemory = 200000;
 
 bool IsIdChar(char c) {
@@ -217,6 +220,7 @@ struct GameLiftFleetManager::Impl {
   std::mutex stop_mu;
   std::condition_variable stop_cv;
   bool stopping = false;
+  bool receivers_started = false;
   std::vector<std::thread> threads;
   std::unique_ptr<store::Subscription> subscription;
 
@@ -272,6 +276,9 @@ struct GameLiftFleetManager::Impl {
     if (cb) {
       cb(out);
       c.callbacks++;
+      if (o.on_event_latency && t_received != std::chrono::steady_clock::time_point{}) {
+        o.on_event_latency(std::chrono::steady_clock::now() - t_received);
+      }
     } else {
       auto p = store->GetPlacement(out.placement_id);
       if (p.ok() && p->delivered) return;
@@ -443,11 +450,13 @@ struct GameLiftFleetManager::Impl {
         continue;
       }
       backoff = std::chrono::milliseconds(100);
+      t_received = std::chrono::steady_clock::now();
       std::vector<gamelift::BatchEntry> entries;
       for (size_t i = 0; i < msgs->size(); ++i) {
         const auto& m = (*msgs)[i];
         if (HandleMessage(m)) entries.push_back({std::to_string(i), m.receipt_handle, 0});
       }
+      t_received = {};
       if (entries.empty()) continue;
       auto del = sqs->DeleteMessageBatch(o.events_queue_url, entries);
       if (!del.ok()) {
@@ -788,11 +797,7 @@ Result<std::unique_ptr<GameLiftFleetManager>> GameLiftFleetManager::Start(
     Status s = self->Reconcile();
     if (!s.ok()) log::Warn("fleet: reconcile at start failed", {{"error", s.ToString()}});
   }
-  if (!self->o.events_queue_url.empty()) {
-    for (int i = 0; i < self->o.receivers; ++i) {
-      self->threads.emplace_back([self] { self->ReceiveLoop(); });
-    }
-  }
+  if (!self->o.defer_receivers) fm->StartReceivers();
   self->threads.emplace_back([self] { self->DeadlineLoop(); });
   self->threads.emplace_back([self] { self->UpdateLoop(); });
   if (self->o.reconcile_interval.count() > 0 &&
@@ -801,6 +806,16 @@ Result<std::unique_ptr<GameLiftFleetManager>> GameLiftFleetManager::Start(
   }
   log::Info("fleet: started", {{"node", self->o.node_id}, {"receivers", self->o.receivers}});
   return fm;
+}
+
+void GameLiftFleetManager::StartReceivers() {
+  Impl& m = *impl_;
+  std::lock_guard lock(m.stop_mu);
+  if (m.stopping || m.receivers_started || m.o.events_queue_url.empty()) return;
+  m.receivers_started = true;
+  for (int i = 0; i < m.o.receivers; ++i) {
+    m.threads.emplace_back([&m] { m.ReceiveLoop(); });
+  }
 }
 
 void GameLiftFleetManager::Stop() {

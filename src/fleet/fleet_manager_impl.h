@@ -47,6 +47,7 @@ struct FleetOptions {
   // (outcomes then come from the deadline resolver only).
   std::string events_queue_url;
   int receivers = 2;                    // concurrent long-poll receivers
+  bool defer_receivers = false;         // true: receivers start at StartReceivers()
   int receive_wait_seconds = 20;        // long-poll wait, 0-20
   int visibility_timeout_seconds = -1;  // -1: the queue's
   // Unparseable and foreign messages: deleted (true) or left for the queue's dead-letter
@@ -71,6 +72,9 @@ struct FleetOptions {
   // Follow instance changes of other nodes through the store's change feed (PostgreSQL with
   // several nodes). Off by default: one node is the only writer of its index.
   bool mirror_instance_changes = false;
+  // Called with the time from an event's ReceiveMessage answer to its Create callback
+  // returning (metrics, bench_fleet); runs on the receiver thread.
+  std::function<void(std::chrono::nanoseconds)> on_event_latency;
   // The clock of deadlines and of sync's "older than the start"; default system clock.
   std::function<Timestamp()> now;
 };
@@ -120,6 +124,9 @@ class GameLiftFleetManager final : public FleetManager {
   Status Update(std::string_view id, std::optional<int> player_count,
                 const Json& metadata) override;
   Status Delete(std::string_view id) override;
+
+  // Starts the receivers when options.defer_receivers held them back. Idempotent.
+  void StartReceivers();
 
   // Mirrors GameLift's ACTIVE game sessions: collects every page first, upserts them, then
   // removes stored sessions missing from the whole set and last written before the start.
