@@ -3,10 +3,10 @@
 //   - Create → StartGameSessionPlacement sent: N Creates from 8 threads (the emulator never
 //     fulfils them by itself). Reports Creates/s.
 //   - events → callbacks: one PlacementFulfilled event (SNS-enveloped) per Create queued in
-//     the emulator's SQS while the receivers are held back; then 6 receivers record each
+//     the emulator's SQS while the receivers are held back; then the receivers record each
 //     outcome, write the instance and call the Create callback. Reports events/s and the
 //     p50/p99 time from the ReceiveMessage answer to the callback returning.
-// Prints `BENCH <name> <value> <unit>` lines. Usage: bench_fleet [n] (default 20000).
+// Prints `BENCH <name> <value> <unit>` lines. Usage: bench_fleet [n (20000)] [receivers (4)].
 #include <algorithm>
 #include <cstdio>
 #include <thread>
@@ -65,6 +65,7 @@ void ParallelFor(int n, int threads, const std::function<void(int)>& f) {
 
 int main(int argc, char** argv) {
   int n = argc > 1 ? std::atoi(argv[1]) : 20000;
+  int receivers = argc > 2 ? std::atoi(argv[2]) : 4;
   log::Configure(log::Format::kAuto, log::Level::kError);
   emulator::World w = fleet::testing::FastWorld();
   w.timings.placement_delay_ms = 3600 * 1000;  // only the bench's own events reach the queue
@@ -73,7 +74,7 @@ int main(int argc, char** argv) {
   }
   fleet::testing::FleetHarness h(w, {}, store::SqliteOptions::Synchronous::kNormal);
   auto opts = h.Options();
-  opts.receivers = 6;
+  opts.receivers = receivers;
   opts.defer_receivers = true;
   std::mutex lat_mu;
   std::vector<double> lat_us;

@@ -1223,11 +1223,10 @@ Status GameLiftFleetManager::Update(std::string_view id_view, std::optional<int>
   if (stored.ok()) {
     info = stored->info;
   } else if (stored.status().code() == StatusCode::kNotFound) {
-    lock.unlock();
+    // Looked up with the session's lock held: concurrent Updates of this id wait and then
+    // find it stored, so GameLift is asked once.
     GLFM_ASSIGN_OR_RETURN(GameSession gs, m.LookupGameSession(id));
-    lock.lock();
-    stored = m.store->GetInstance(id);  // may have arrived meanwhile
-    info = stored.ok() ? stored->info : InstanceFromGameSession(gs, nullptr);
+    info = InstanceFromGameSession(gs, nullptr);
   } else {
     return stored.status();
   }
@@ -1239,9 +1238,7 @@ Status GameLiftFleetManager::Update(std::string_view id_view, std::optional<int>
       if (it != m.max_players.end()) max = it->second;
     }
     if (max == 0) {
-      lock.unlock();
       auto gs = m.LookupGameSession(id);
-      lock.lock();
       if (gs.ok()) max = gs->maximum_player_session_count;
     }
     if (max > 0 && *player_count > max) {

@@ -709,6 +709,56 @@ TEST_F(FleetTest, UpdateUnknownIdLooksUpGameLiftOnce) {
               StatusIs(StatusCode::kNotFound, HasSubstr("nope")));
 }
 
+TEST_F(FleetTest, ConcurrentUpdatesOfAnUnknownIdLookUpOnce) {
+  FleetHarness h;
+  auto fm = h.Start(h.Options());
+  auto s = CreateSession(*fm, 10);
+  ASSERT_OK(fm->Delete(s.id));
+  h.emulator().ClearRequestLog();
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      if (fm->Update(s.id, t, Json()).ok()) ok++;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 8);
+  EXPECT_EQ(h.CountRequests("DescribeGameSessions"), 1);
+}
+
+TEST_F(FleetTest, PropertyUpdatesCoalescedAndRetried) {
+  FleetHarness h;
+  auto opts = h.Options();
+  opts.update_attempts = 40;  // 50% failures: the last value must get through
+  auto fm = h.Start(opts);
+  auto s = CreateSession(*fm, 10);
+  emulator::Faults f;
+  f.operations["UpdateGameSession"].error_percent = 50;
+  f.seed = 11;
+  h.emulator().SetFaults(f);
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_OK(fm->Update(s.id, std::nullopt,
+                         Obj(("{\"GameProperties\":{\"round\":\"" + Id("r", i) + "\"}}").c_str())));
+  }
+  fm->WaitForUpdates();
+  EXPECT_LT(h.CountRequests("UpdateGameSession"), 60);  // coalesced: far fewer than 20 each
+  h.emulator().SetFaults({});
+  gamelift::GameSessionsFilter filter;
+  filter.game_session_id = s.id;
+  auto gs = h.gl().DescribeGameSessions(filter);
+  ASSERT_OK(gs);
+  ASSERT_EQ(gs->items.size(), 1u);
+  bool found = false;
+  for (const auto& p : gs->items[0].game_properties) {
+    if (p.key == "round") {
+      EXPECT_EQ(p.value, "r19");
+      found = true;
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
 // ---- Reconcile ----
 
 TEST_F(FleetTest, Defect_SyncDeletesLiveSessionsOnLaterPages_Reconcile250Live7Terminated) {
