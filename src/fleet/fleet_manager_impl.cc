@@ -623,8 +623,9 @@ struct GameLiftFleetManager::Impl {
       if (Stopping()) break;
       {
         std::lock_guard lock(mu);
-        auto it = next_check.find(p.placement_id);
-        if (it != next_check.end() && it->second.first > now) continue;
+        auto& [when, delay] = next_check[p.placement_id];
+        if (when > now) continue;  // backing off, or another thread is resolving it
+        when = Timestamp::max();   // claimed until this look-up ends
       }
       auto gp = gl->DescribeGameSessionPlacement(p.placement_id);
       GameSessionPlacement placement;

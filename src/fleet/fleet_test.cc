@@ -288,14 +288,20 @@ TEST_F(FleetTest, ResolverBacksOffOnThrottling) {
   h.emulator().SetFaults(f);
   auto opts = h.Options();
   opts.resolve_backoff_min = 10s;
+  opts.deadline_tick = 1h;  // only this test resolves
   auto fm = h.Start(opts);
   Recorder rec;
   CreateOptions co;
   co.deadline = 1ms;
   ASSERT_OK(fm->Create(2, {}, {}, Json::MakeObject(), rec.Callback(), co));
-  ASSERT_TRUE(Eventually([&] { return h.CountRequests("DescribeGameSessionPlacement") > 0; }));
+  ASSERT_TRUE(Eventually([&] {
+    auto due = h.store().ListPendingPlacementsDueBy(Clock::now(), 10);
+    return due.ok() && !due->empty();
+  }));
+  EXPECT_EQ(fm->ResolveDue(), 0);
   int before = h.CountRequests("DescribeGameSessionPlacement");
   for (int i = 0; i < 5; ++i) fm->ResolveDue();
+  EXPECT_GT(before, 0);
   EXPECT_EQ(h.CountRequests("DescribeGameSessionPlacement"), before);  // backing off
   EXPECT_EQ(rec.size(), 0u);
 }
