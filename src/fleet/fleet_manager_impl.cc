@@ -1059,8 +1059,14 @@ Result<std::string> GameLiftFleetManager::Create(int max_players,
   }
   auto started = m.gl->StartGameSessionPlacement(r);
   if (!started.ok()) {
-    // Nothing was placed: close the placement so that no one resolves it later.
-    forget();
+    // Nothing was placed: close the placement so that no one resolves it later, and keep
+    // the change feed from handing this outcome to the listener.
+    {
+      std::lock_guard lock(m.mu);
+      m.callbacks.erase(placement_id);
+      m.delivered.insert(placement_id);
+      m.delivered_fifo.push_back(placement_id);
+    }
     CreateOutcome out;
     out.placement_id = placement_id;
     out.error = started.status();

@@ -207,15 +207,21 @@ TEST_F(FleetTest, InjectedFailureReturnsErrorAndNothingIsPending) {
   emulator::Faults f;
   f.operations["StartGameSessionPlacement"].error_percent = 100;
   h.emulator().SetFaults(f);
-  auto fm = h.Start(h.Options());
+  Recorder listened;
+  auto fm = h.Start(h.Options(), [&](const CreateOutcome& o) { listened.Add(o); });
   Recorder rec;
   auto id = fm->Create(2, {}, {}, Json::MakeObject(), rec.Callback());
   EXPECT_THAT(id, StatusIs(StatusCode::kInternal, HasSubstr("StartGameSessionPlacement")));
+  auto undelivered = h.store().ListUndeliveredOutcomes("n1", 10);
+  ASSERT_OK(undelivered);
+  EXPECT_TRUE(undelivered->empty());
   auto pending = h.store().ListPendingPlacementsByOwner("n1", 10);
   ASSERT_OK(pending);
   EXPECT_TRUE(pending->empty());
   EXPECT_EQ(fm->ResolveDue(), 0);
+  fm->Stop();  // the change feed has run
   EXPECT_EQ(rec.size(), 0u);
+  EXPECT_EQ(listened.size(), 0u);
 }
 
 // Creates `n` placements and waits for every callback; returns the recorder's counts.
