@@ -346,6 +346,21 @@ TEST_F(FleetTest, Defect_UnparseableMessagesNeverDeleted_PoisonAndForeignDeleted
   EXPECT_EQ(fm->stats().events_received, 3u);
 }
 
+TEST_F(FleetTest, PoisonMessagesLeftForTheDeadLetterQueueWhenConfigured) {
+  FleetHarness h;
+  auto opts = h.Options();
+  opts.delete_unparseable = false;
+  auto fm = h.Start(opts);
+  gamelift::SendMessageRequest r;
+  r.queue_url = h.events_url();
+  r.message_body = "poison";
+  ASSERT_OK(h.sqs().SendMessage(r));
+  ASSERT_TRUE(Eventually([&] { return fm->stats().events_unparseable == 1; }));
+  fm->Stop();
+  EXPECT_EQ(fm->stats().messages_deleted, 0u);
+  EXPECT_EQ(QueueDepth(h), 1);  // in flight until its visibility timeout, then redriven
+}
+
 TEST_F(FleetTest, Defect_RawEventsNotUnderstood_RawDeliveryWorks) {
   emulator::World w = FastWorld();
   emulator::SqsQueueSpec raw_queue;
@@ -822,6 +837,20 @@ TEST_F(FleetTest, ReconcileKeepsSessionsNewerThanTheSync) {
   ASSERT_OK(fm->Reconcile());
   EXPECT_OK(h.store().GetInstance(fresh.id));
   EXPECT_THAT(h.store().GetInstance(old.id), StatusIs(StatusCode::kNotFound, ::testing::_));
+}
+
+TEST_F(FleetTest, PeriodicReconcileRemovesStaleSessions) {
+  FleetHarness h;
+  InstanceInfo stale;
+  stale.id = "arn:aws:gamelift:us-east-1::gamesession/fleet-local/stale";
+  stale.status = "ACTIVE";
+  ASSERT_OK(h.store().UpsertInstance(stale, Clock::now() - 1h));
+  auto opts = h.Options();
+  opts.reconcile_interval = 20ms;
+  auto fm = h.Start(opts);
+  EXPECT_NE(h.index().Get(stale.id), nullptr);  // loaded from the store at start
+  ASSERT_TRUE(Eventually([&] { return fm->stats().reconcile_removed == 1; }));
+  EXPECT_EQ(h.index().Get(stale.id), nullptr);
 }
 
 }  // namespace
