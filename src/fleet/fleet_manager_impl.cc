@@ -14,6 +14,7 @@
 #include <unordered_set>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "glfm/codec.h"
 
 namespace glfm::fleet {
@@ -225,11 +226,53 @@ struct GameLiftFleetManager::Impl {
   std::vector<std::thread> threads;
   std::unique_ptr<store::Subscription> subscription;
 
+  // One FleetStats counter, mirrored to a Prometheus counter of the default registry.
+  struct Stat {
+    std::atomic<uint64_t> v{0};
+    metrics::Counter* m = nullptr;
+    void operator++(int) { *this += 1; }
+    void operator+=(uint64_t n) {
+      v.fetch_add(n, std::memory_order_relaxed);
+      if (m != nullptr) m->Inc(n);
+    }
+    operator uint64_t() const { return v.load(std::memory_order_relaxed); }  // NOLINT
+  };
   struct Counters {
-    std::atomic<uint64_t> events_received{0}, events_applied{0}, events_duplicate{0},
-        events_unparseable{0}, events_foreign{0}, messages_deleted{0}, resolved_by_deadline{0},
-        callbacks{0}, listener_calls{0}, update_game_session_calls{0}, reconcile_removed{0};
+    Stat events_received, events_applied, events_duplicate, events_unparseable, events_foreign,
+        messages_deleted, resolved_by_deadline, callbacks, listener_calls,
+        update_game_session_calls, reconcile_removed;
   } c;
+  metrics::Histogram* receive_to_callback = nullptr;
+
+  void RegisterMetrics() {
+    auto& reg = metrics::Registry::Default();
+    auto& events = reg.AddCounter("glfm_fleet_events_total",
+                                  "Placement-event messages by what became of them.", {"result"});
+    c.events_received.m = &events.WithLabels({"received"});
+    c.events_applied.m = &events.WithLabels({"applied"});
+    c.events_duplicate.m = &events.WithLabels({"duplicate"});
+    c.events_unparseable.m = &events.WithLabels({"unparseable"});
+    c.events_foreign.m = &events.WithLabels({"foreign"});
+    c.messages_deleted.m = &events.WithLabels({"deleted"});
+    auto& delivered_to = reg.AddCounter("glfm_fleet_outcomes_delivered_total",
+                                        "Create outcomes handed over, by receiver.", {"to"});
+    c.callbacks.m = &delivered_to.WithLabels({"callback"});
+    c.listener_calls.m = &delivered_to.WithLabels({"listener"});
+    c.resolved_by_deadline.m =
+        &reg.AddCounter("glfm_fleet_resolved_by_deadline_total",
+                        "Placements resolved by DescribeGameSessionPlacement at their deadline.")
+             .WithLabels({});
+    c.update_game_session_calls.m =
+        &reg.AddCounter("glfm_fleet_update_game_session_calls_total",
+                        "UpdateGameSession calls sent for GameProperties changes.")
+             .WithLabels({});
+    c.reconcile_removed.m = &reg.AddCounter("glfm_fleet_reconcile_removed_total",
+                                            "Stored sessions removed by reconciliation.")
+                                 .WithLabels({});
+    receive_to_callback = &reg.AddHistogram("glfm_fleet_receive_to_callback_seconds",
+                                            "From a ReceiveMessage answer to the Create callback.")
+                               .WithLabels({});
+  }
 
   Timestamp Now() const { return o.now ? o.now() : Clock::now(); }
 
@@ -290,8 +333,10 @@ struct GameLiftFleetManager::Impl {
     if (cb) {
       cb(out);
       c.callbacks++;
-      if (o.on_event_latency && t_received != std::chrono::steady_clock::time_point{}) {
-        o.on_event_latency(std::chrono::steady_clock::now() - t_received);
+      if (t_received != std::chrono::steady_clock::time_point{}) {
+        auto d = std::chrono::steady_clock::now() - t_received;
+        receive_to_callback->Observe(std::chrono::duration<double>(d).count());
+        if (o.on_event_latency) o.on_event_latency(d);
       }
     } else {
       auto p = store->GetPlacement(out.placement_id);
@@ -891,6 +936,7 @@ Result<std::unique_ptr<GameLiftFleetManager>> GameLiftFleetManager::Start(
     impl->id_prefix = impl->o.node_id + "-" + buf + "-";
   }
   Impl* self = impl.get();
+  self->RegisterMetrics();
   // The index mirrors the store.
   std::string after;
   for (;;) {
@@ -1091,11 +1137,8 @@ Status GameLiftFleetManager::Cancel(std::string_view placement_id) {
                                    ", not pending");
   }
   PendingRequest req = DecodeRequest(p.request_json);
-  GLFM_ASSIGN_OR_RETURN(bool won, m.Apply(p, m.OutcomeFromPlacement(gp, req), req.max_players));
-  if (!won) {
-    return FailedPreconditionError("placement " + p.placement_id + " already has an outcome");
-  }
-  return OkStatus();
+  // The cancellation event may have recorded the outcome first; cancelled either way.
+  return m.Apply(p, m.OutcomeFromPlacement(gp, req), req.max_players).status();
 }
 
 Result<ListResult> GameLiftFleetManager::List(std::string_view query, int limit,

@@ -7,6 +7,7 @@
 #include <regex>
 #include <thread>
 
+#include "common/metrics.h"
 #include "fleet/fleet_manager_impl.h"
 #include "fleet/harness.h"
 #include "testing/http_client.h"
@@ -340,10 +341,13 @@ TEST_F(FleetTest, Defect_UnparseableMessagesNeverDeleted_PoisonAndForeignDeleted
        R"("detail":{"type":"PlacementTimedOut","placementId":"other-123"}})");
   ASSERT_TRUE(Eventually([&] {
     auto s = fm->stats();
-    return s.events_unparseable == 2 && s.events_foreign == 1 && QueueDepth(h) == 0;
+    return s.events_unparseable == 2 && s.events_foreign == 1 && s.messages_deleted == 3 &&
+           QueueDepth(h) == 0;
   }));
   EXPECT_EQ(fm->stats().messages_deleted, 3u);
   EXPECT_EQ(fm->stats().events_received, 3u);
+  std::string text = metrics::Registry::Default().Render();
+  EXPECT_THAT(text, HasSubstr("glfm_fleet_events_total{result=\"unparseable\"}"));
 }
 
 TEST_F(FleetTest, PoisonMessagesLeftForTheDeadLetterQueueWhenConfigured) {
