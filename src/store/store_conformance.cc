@@ -179,6 +179,38 @@ TEST_P(StoreConformanceTest, UpsertInstancesIsAllOrNothing) {
   EXPECT_THAT(store_->GetInstance("ok-1"), StatusCodeIs(StatusCode::kNotFound));
 }
 
+// Regression: GetInstance/GetPlacement once reset their prepared statement after handing the
+// connection back to the pool, so two concurrent readers could share a statement (a double
+// free under ASan). Many readers at once must each get their own, correct answer.
+TEST_P(StoreConformanceTest, ConcurrentReadersEachGetTheirOwnAnswer) {
+  constexpr int kIds = 8, kThreads = 8, kReadsPerThread = 300;
+  for (int i = 0; i < kIds; ++i) {
+    ASSERT_OK(store_->UpsertInstance(MakeInstance("r-" + std::to_string(i), i), FromUnix(1)));
+    ASSERT_OK(store_->CreatePlacement(MakePlacement("p-" + std::to_string(i), "node-a", 100 + i)));
+  }
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int n = 0; n < kReadsPerThread; ++n) {
+        int i = (t + n) % kIds;
+        auto inst = store_->GetInstance("r-" + std::to_string(i));
+        if (!inst.ok() || inst->info.player_count != i) {
+          ++wrong;
+        }
+        auto placement = store_->GetPlacement("p-" + std::to_string(i));
+        if (!placement.ok() || placement->placement_id != "p-" + std::to_string(i)) {
+          ++wrong;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) {
+    th.join();
+  }
+  EXPECT_EQ(wrong.load(), 0);
+}
+
 TEST_P(StoreConformanceTest, ConcurrentWritersAreAllAcknowledgedAndStored) {
   constexpr int kThreads = 16, kPerThread = 40;
   std::atomic<int> failures{0};
