@@ -174,14 +174,17 @@ class SqliteStore final : public Store {
   Result<StoredInstance> GetInstance(std::string_view id) override {
     GLFM_ASSIGN_OR_RETURN(auto reader, AcquireReader());
     sqlite3_stmt* s = reader->get_instance.get();
-    Resetter reset(s);
-    BindText(s, 1, id);
-    int rc = sqlite3_step(s);
     Result<StoredInstance> out = NotFoundError("instance " + std::string(id) + " not found");
-    if (rc == SQLITE_ROW) {
-      out = internal::DecodeInstance(id, ColumnText(s, 0), sqlite3_column_int64(s, 1));
-    } else if (rc != SQLITE_DONE) {
-      out = Error(reader->db.get(), "get instance", rc);
+    {
+      // Reset before the reader goes back to the pool: another thread may take it at once.
+      Resetter reset(s);
+      BindText(s, 1, id);
+      int rc = sqlite3_step(s);
+      if (rc == SQLITE_ROW) {
+        out = internal::DecodeInstance(id, ColumnText(s, 0), sqlite3_column_int64(s, 1));
+      } else if (rc != SQLITE_DONE) {
+        out = Error(reader->db.get(), "get instance", rc);
+      }
     }
     ReleaseReader(std::move(reader));
     return out;
@@ -230,15 +233,18 @@ class SqliteStore final : public Store {
   Result<PlacementRecord> GetPlacement(std::string_view placement_id) override {
     GLFM_ASSIGN_OR_RETURN(auto reader, AcquireReader());
     sqlite3_stmt* s = reader->get_placement.get();
-    Resetter reset(s);
-    BindText(s, 1, placement_id);
-    int rc = sqlite3_step(s);
     Result<PlacementRecord> out =
         NotFoundError("placement " + std::string(placement_id) + " not found");
-    if (rc == SQLITE_ROW) {
-      out = ReadPlacement(s);
-    } else if (rc != SQLITE_DONE) {
-      out = Error(reader->db.get(), "get placement", rc);
+    {
+      // Reset before the reader goes back to the pool: another thread may take it at once.
+      Resetter reset(s);
+      BindText(s, 1, placement_id);
+      int rc = sqlite3_step(s);
+      if (rc == SQLITE_ROW) {
+        out = ReadPlacement(s);
+      } else if (rc != SQLITE_DONE) {
+        out = Error(reader->db.get(), "get placement", rc);
+      }
     }
     ReleaseReader(std::move(reader));
     return out;

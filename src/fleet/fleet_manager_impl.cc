@@ -1,0 +1,1311 @@
+// GameLiftFleetManager (see fleet_manager_impl.h and docs/fleet.md).
+#include "fleet/fleet_manager_impl.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "common/log.h"
+#include "glfm/codec.h"
+
+namespace glfm::fleet {
+namespace {
+
+using gamelift::GameSession;
+using gamelift::GameSessionPlacement;
+
+constexpr int kStripes = 64;
+
+// When the ReceiveMessage answer that this receiver thread is handling arrived.
+thread_local std::chrono::steady_clock::time_point t_received{};
+constexpr size_t kDeliveredMemory = 200000;
+
+bool IsIdChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+std::string Base36(uint64_t v) {
+  static const char kDigits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+  std::string s;
+  do {
+    s.insert(s.begin(), kDigits[v % 36]);
+    v /= 36;
+  } while (v != 0);
+  return s;
+}
+
+Json PropertiesToJson(const std::vector<gamelift::GameProperty>& props) {
+  Json j = Json::MakeObject();
+  for (const auto& p : props) j[p.key] = p.value;
+  return j;
+}
+
+std::vector<gamelift::GameProperty> PropertiesFromJson(const Json& j) {
+  std::vector<gamelift::GameProperty> out;
+  if (!j.is_object()) return out;
+  for (const auto& [k, v] : j.as_object()) {
+    if (v.is_string()) out.push_back({k, v.as_string()});
+  }
+  return out;
+}
+
+// Checks the metadata keys the fleet manager understands; `path` names the argument.
+Status ValidateKnownMetadata(const Json& metadata, std::string_view path) {
+  std::string p(path);
+  if (const Json* d = metadata.Find(kGameSessionDataKey); d != nullptr) {
+    if (!d->is_string()) return InvalidArgumentError(p + ".GameSessionData must be a string");
+    if (d->as_string().size() > gamelift::kMaxGameSessionDataLength) {
+      return InvalidArgumentError(p + ".GameSessionData must be at most 4096 characters");
+    }
+  }
+  if (const Json* n = metadata.Find(kGameSessionNameKey); n != nullptr) {
+    if (!n->is_string()) return InvalidArgumentError(p + ".GameSessionName must be a string");
+    if (n->as_string().size() > gamelift::kMaxNameLength) {
+      return InvalidArgumentError(p + ".GameSessionName must be at most 1024 characters");
+    }
+  }
+  if (const Json* g = metadata.Find(kGamePropertiesKey); g != nullptr) {
+    if (!g->is_object()) {
+      return InvalidArgumentError(p + ".GameProperties must be an object of strings");
+    }
+    if (g->as_object().size() > gamelift::kMaxGameProperties) {
+      return InvalidArgumentError(p + ".GameProperties must have at most 16 entries");
+    }
+    for (const auto& [k, v] : g->as_object()) {
+      if (k.empty() || k.size() > gamelift::kMaxGamePropertyKeyLength) {
+        return InvalidArgumentError(p + ".GameProperties key \"" + k +
+                                    "\" must be 1-32 characters");
+      }
+      if (!v.is_string()) {
+        return InvalidArgumentError(p + ".GameProperties." + k + " must be a string, got " +
+                                    std::string(v.TypeName()));
+      }
+      if (v.as_string().size() > gamelift::kMaxGamePropertyValueLength) {
+        return InvalidArgumentError(p + ".GameProperties." + k + " must be at most 96 characters");
+      }
+    }
+  }
+  return OkStatus();
+}
+
+// The instance metadata a request or game session carries: the three known keys only.
+Json InstanceMetadataFrom(const Json& metadata) {
+  Json out = Json::MakeObject();
+  if (!metadata.is_object()) return out;
+  for (const char* key : {kGameSessionDataKey, kGameSessionNameKey, kGamePropertiesKey}) {
+    if (const Json* v = metadata.Find(key); v != nullptr) out[key] = *v;
+  }
+  return out;
+}
+
+InstanceInfo InstanceFromGameSession(const GameSession& gs, const Json* stored_metadata) {
+  InstanceInfo info;
+  info.id = gs.game_session_id;
+  info.connection_info = {gs.ip_address, gs.dns_name, gs.port};
+  info.create_time = gs.creation_time;
+  info.player_count = gs.current_player_session_count;
+  info.status = gs.status;
+  info.metadata = stored_metadata != nullptr && stored_metadata->is_object() ? *stored_metadata
+                                                                             : Json::MakeObject();
+  if (!gs.game_session_data.empty()) info.metadata[kGameSessionDataKey] = gs.game_session_data;
+  if (!gs.name.empty()) info.metadata[kGameSessionNameKey] = gs.name;
+  if (!gs.game_properties.empty()) {
+    info.metadata[kGamePropertiesKey] = PropertiesToJson(gs.game_properties);
+  }
+  return info;
+}
+
+// The stored form of an outcome.
+std::string EncodeOutcome(const CreateOutcome& o, int max_players) {
+  Json j = Json::MakeObject();
+  j["status"] = std::string(CreateStatusName(o.status));
+  j["code"] = o.error.raw_code();
+  j["message"] = o.error.message();
+  if (o.instance_info) j["instance"] = ToJson(*o.instance_info);
+  Json sessions = Json::MakeArray();
+  for (const auto& s : o.session_info) sessions.as_array().push_back(ToJson(s));
+  j["sessions"] = std::move(sessions);
+  j["metadata"] = o.metadata;
+  j["max_players"] = max_players;
+  return j.Dump();
+}
+
+Result<CreateOutcome> DecodeOutcome(std::string_view placement_id, std::string_view text,
+                                    int* max_players) {
+  GLFM_ASSIGN_OR_RETURN(Json j, Json::Parse(text));
+  CreateOutcome o;
+  o.placement_id = std::string(placement_id);
+  const Json* status = j.Find("status");
+  std::string s = status != nullptr && status->is_string() ? status->as_string() : "error";
+  o.status = s == "success"   ? CreateStatus::kSuccess
+             : s == "timeout" ? CreateStatus::kTimeout
+                              : CreateStatus::kError;
+  const Json* code = j.Find("code");
+  const Json* message = j.Find("message");
+  if (code != nullptr && code->is_integer() && code->as_int64() != 0) {
+    o.error = Status(static_cast<StatusCode>(code->as_int64()),
+                     message != nullptr && message->is_string() ? message->as_string() : "");
+  }
+  if (const Json* inst = j.Find("instance"); inst != nullptr) {
+    GLFM_ASSIGN_OR_RETURN(InstanceInfo info, InstanceInfoFromJson(*inst, "instance"));
+    o.instance_info = std::move(info);
+  }
+  if (const Json* ss = j.Find("sessions"); ss != nullptr && ss->is_array()) {
+    for (const Json& e : ss->as_array()) {
+      GLFM_ASSIGN_OR_RETURN(SessionInfo si, SessionInfoFromJson(e, "sessions"));
+      o.session_info.push_back(std::move(si));
+    }
+  }
+  if (const Json* m = j.Find("metadata"); m != nullptr && m->is_object()) o.metadata = *m;
+  if (max_players != nullptr) {
+    const Json* mp = j.Find("max_players");
+    *max_players = mp != nullptr && mp->is_integer() ? static_cast<int>(mp->as_int64()) : 0;
+  }
+  return o;
+}
+
+struct PendingRequest {
+  int max_players = 0;
+  Json metadata = Json::MakeObject();
+};
+
+PendingRequest DecodeRequest(std::string_view text) {
+  PendingRequest r;
+  auto j = Json::Parse(text);
+  if (!j.ok() || !j->is_object()) return r;
+  if (const Json* mp = j->Find("max_players"); mp != nullptr && mp->is_integer()) {
+    r.max_players = static_cast<int>(mp->as_int64());
+  }
+  if (const Json* m = j->Find("metadata"); m != nullptr && m->is_object()) r.metadata = *m;
+  return r;
+}
+
+}  // namespace
+
+struct GameLiftFleetManager::Impl {
+  FleetOptions o;
+  store::Store* store = nullptr;
+  index::InstanceIndex* index = nullptr;
+  gamelift::GameLiftClient* gl = nullptr;
+  gamelift::SqsClient* sqs = nullptr;
+  OutcomeListener listener;
+  std::string id_prefix;
+  std::atomic<uint64_t> seq{0};
+
+  std::mutex mu;  // callbacks, delivered, applying, next_check, max_players
+  std::unordered_map<std::string, CreateCallback> callbacks;
+  std::unordered_set<std::string> delivered;
+  std::deque<std::string> delivered_fifo;
+  std::unordered_set<std::string> applying;
+  std::unordered_map<std::string, std::pair<Timestamp, std::chrono::milliseconds>> next_check;
+  std::unordered_map<std::string, int> max_players;
+
+  std::mutex stripes[kStripes];
+
+  std::mutex lookup_mu;
+  std::unordered_map<std::string, std::shared_future<Result<GameSession>>> lookups;
+
+  std::mutex upd_mu;
+  std::condition_variable upd_cv;
+  std::map<std::string, Json> upd_pending;  // id -> GameProperties to send
+  int upd_running = 0;
+
+  std::mutex stop_mu;
+  std::condition_variable stop_cv;
+  bool stopping = false;
+  bool receivers_started = false;
+  std::vector<std::thread> threads;
+  std::unique_ptr<store::Subscription> subscription;
+
+  struct Counters {
+    std::atomic<uint64_t> events_received{0}, events_applied{0}, events_duplicate{0},
+        events_unparseable{0}, events_foreign{0}, messages_deleted{0}, resolved_by_deadline{0},
+        callbacks{0}, listener_calls{0}, update_game_session_calls{0}, reconcile_removed{0};
+  } c;
+
+  Timestamp Now() const { return o.now ? o.now() : Clock::now(); }
+
+  bool Stopping() {
+    std::lock_guard lock(stop_mu);
+    return stopping;
+  }
+  // Waits up to `d` or until Stop; returns true when stopping.
+  bool WaitStop(std::chrono::milliseconds d) {
+    std::unique_lock lock(stop_mu);
+    return stop_cv.wait_for(lock, d, [&] { return stopping; });
+  }
+
+  std::mutex& Stripe(std::string_view id) {
+    return stripes[std::hash<std::string_view>()(id) % kStripes];
+  }
+
+  void RememberMax(const std::string& id, int max) {
+    if (max <= 0) return;
+    std::lock_guard lock(mu);
+    max_players[id] = max;
+  }
+
+  // ---- delivery ----
+
+  // Hands `out` to its Create callback when this process holds it, else to the listener;
+  // then marks it delivered. Exactly once per placement per process; the store's delivered
+  // flag covers restarts.
+  void Deliver(const CreateOutcome& out) {
+    if (Handover(out)) MarkDelivered(out.placement_id);
+  }
+
+  void MarkDelivered(const std::string& placement_id) {
+    Status s = store->MarkPlacementDelivered(placement_id);
+    if (!s.ok()) {
+      log::Warn("fleet: marking an outcome delivered failed",
+                {{"placement_id", placement_id}, {"error", s.ToString()}});
+    }
+  }
+
+  // Hands `out` over (see Deliver); returns whether it did, so that the caller marks it.
+  bool Handover(const CreateOutcome& out) {
+    CreateCallback cb;
+    {
+      std::lock_guard lock(mu);
+      if (!delivered.insert(out.placement_id).second) return false;
+      delivered_fifo.push_back(out.placement_id);
+      if (delivered_fifo.size() > kDeliveredMemory) {
+        delivered.erase(delivered_fifo.front());
+        delivered_fifo.pop_front();
+      }
+      auto it = callbacks.find(out.placement_id);
+      if (it != callbacks.end()) {
+        cb = std::move(it->second);
+        callbacks.erase(it);
+      }
+    }
+    if (cb) {
+      cb(out);
+      c.callbacks++;
+      if (o.on_event_latency && t_received != std::chrono::steady_clock::time_point{}) {
+        o.on_event_latency(std::chrono::steady_clock::now() - t_received);
+      }
+    } else {
+      auto p = store->GetPlacement(out.placement_id);
+      if (p.ok() && p->delivered) return false;
+      if (listener) listener(out);
+      c.listener_calls++;
+    }
+    return true;
+  }
+
+  // Makes sure a successful outcome's instance is in the store and index.
+  Status EnsureInstance(const CreateOutcome& out, int max) {
+    if (!out.instance_info) return OkStatus();
+    const InstanceInfo& info = *out.instance_info;
+    RememberMax(info.id, max);
+    auto stored = store->GetInstance(info.id);
+    if (stored.ok()) {
+      return index->Upsert(stored->info, stored->update_time);
+    }
+    if (stored.status().code() != StatusCode::kNotFound) return stored.status();
+    Timestamp now = Now();
+    GLFM_RETURN_IF_ERROR(store->UpsertInstance(info, now));
+    return index->Upsert(info, now);
+  }
+
+  // Delivers a recorded outcome of a placement this node owns, unless delivered already.
+  Status DeliverStored(const store::PlacementRecord& p) {
+    if (!p.outcome_json || p.delivered || p.owner_node != o.node_id) return OkStatus();
+    {
+      std::lock_guard lock(mu);
+      if (delivered.count(p.placement_id) != 0 || applying.count(p.placement_id) != 0) {
+        return OkStatus();
+      }
+    }
+    int max = 0;
+    GLFM_ASSIGN_OR_RETURN(CreateOutcome out, DecodeOutcome(p.placement_id, *p.outcome_json, &max));
+    GLFM_RETURN_IF_ERROR(EnsureInstance(out, max));
+    Deliver(out);
+    return OkStatus();
+  }
+
+  // Records `out` as the outcome of `p` (first writer wins); the winner writes the instance;
+  // the owner delivers. Returns whether this call's outcome won.
+  Result<bool> Apply(const store::PlacementRecord& p, const CreateOutcome& out, int max) {
+    {
+      std::lock_guard lock(mu);
+      applying.insert(p.placement_id);
+    }
+    struct Done {
+      Impl* self;
+      const std::string& id;
+      ~Done() {
+        std::lock_guard lock(self->mu);
+        self->applying.erase(id);
+      }
+    } done{this, p.placement_id};
+    GLFM_ASSIGN_OR_RETURN(
+        bool won, store->RecordPlacementOutcome(p.placement_id, EncodeOutcome(out, max), Now()));
+    if (won) {
+      GLFM_RETURN_IF_ERROR(EnsureInstance(out, max));
+      if (p.owner_node == o.node_id) Deliver(out);
+      return true;
+    }
+    // Lost: an earlier outcome stands; deliver that one if it still needs delivering.
+    GLFM_ASSIGN_OR_RETURN(store::PlacementRecord now_p, store->GetPlacement(p.placement_id));
+    {
+      std::lock_guard lock(mu);
+      applying.erase(p.placement_id);
+    }
+    GLFM_RETURN_IF_ERROR(DeliverStored(now_p));
+    return false;
+  }
+
+  // ---- events ----
+
+  CreateOutcome OutcomeFromEvent(const PlacementEvent& ev, const PendingRequest& req,
+                                 std::string_view body) {
+    CreateOutcome out;
+    out.placement_id = ev.placement_id;
+    out.metadata[kEventKey] = std::string(body);
+    if (ev.type == "PlacementFulfilled") {
+      out.status = CreateStatus::kSuccess;
+      InstanceInfo info;
+      info.id = ev.game_session_arn;
+      info.connection_info = {ev.ip_address, ev.dns_name, ev.port};
+      info.create_time = ev.end_time != Timestamp{} ? ev.end_time : Now();
+      info.player_count = static_cast<int>(ev.placed_player_sessions.size());
+      info.status = "ACTIVE";
+      info.metadata = InstanceMetadataFrom(req.metadata);
+      out.instance_info = std::move(info);
+      for (const auto& s : ev.placed_player_sessions) out.session_info.push_back(s);
+    } else if (ev.type == "PlacementTimedOut") {
+      out.status = CreateStatus::kTimeout;
+      out.error = DeadlineExceededError("placement " + ev.placement_id + " timed out");
+    } else if (ev.type == "PlacementCancelled") {
+      out.status = CreateStatus::kError;
+      out.error = CancelledError("placement " + ev.placement_id + " was cancelled");
+    } else {
+      out.status = CreateStatus::kError;
+      out.error = UnknownError("placement " + ev.placement_id + " failed" +
+                               (ev.error_message.empty() ? "" : ": " + ev.error_message));
+    }
+    return out;
+  }
+
+  // Runs f(0..n-1) at once (item 0 on this thread), so that concurrent store writes share
+  // group commits; returns when all are done.
+  template <typename F>
+  void ForEachConcurrently(size_t n, const F& f) {
+    std::vector<std::future<void>> rest;
+    for (size_t i = 1; i < n; ++i) rest.push_back(std::async(std::launch::async, f, i));
+    if (n > 0) f(0);
+    for (auto& r : rest) r.get();
+  }
+
+  // Handles one receive's messages: reads and decisions one by one, then the outcome records,
+  // the instance writes and the delivered marks each as one concurrent round (a few group
+  // commits per receive instead of three per event). Appends the deletable messages.
+  void HandleBatch(const std::vector<gamelift::SqsMessage>& msgs,
+                   std::vector<gamelift::BatchEntry>& deletes) {
+    struct Work {
+      size_t msg = 0;
+      store::PlacementRecord p;
+      CreateOutcome out;
+      int max = 0;
+      bool won = false;
+      Status err;
+    };
+    std::vector<Work> work;
+    std::vector<std::pair<size_t, size_t>> same_batch_dups;  // (msg, work index)
+    auto deletable = [&](size_t i) {
+      deletes.push_back({std::to_string(i), msgs[i].receipt_handle, 0});
+    };
+    for (size_t i = 0; i < msgs.size(); ++i) {
+      const auto& m = msgs[i];
+      c.events_received++;
+      auto ev = ParsePlacementEvent(m.body);
+      if (!ev.ok()) {
+        c.events_unparseable++;
+        log::Warn("fleet: unparseable placement-events message",
+                  {{"message_id", m.message_id}, {"error", ev.status().message()}});
+        if (o.delete_unparseable) deletable(i);
+        continue;
+      }
+      if (ev->type != "PlacementFulfilled" && ev->type != "PlacementTimedOut" &&
+          ev->type != "PlacementCancelled" && ev->type != "PlacementFailed") {
+        deletable(i);  // a non-terminal event: nothing to do
+        continue;
+      }
+      auto dup = std::find_if(work.begin(), work.end(),
+                              [&](const Work& w) { return w.p.placement_id == ev->placement_id; });
+      if (dup != work.end()) {
+        c.events_duplicate++;
+        same_batch_dups.emplace_back(i, dup - work.begin());
+        continue;
+      }
+      auto p = store->GetPlacement(ev->placement_id);
+      if (!p.ok()) {
+        if (p.status().code() == StatusCode::kNotFound) {
+          c.events_foreign++;
+          log::Warn("fleet: event for a placement this store does not know",
+                    {{"message_id", m.message_id}, {"placement_id", ev->placement_id}});
+          if (o.delete_unparseable) deletable(i);
+        } else {
+          log::Warn("fleet: reading a placement failed",
+                    {{"placement_id", ev->placement_id}, {"error", p.status().ToString()}});
+        }
+        continue;  // not deleted: comes back after the visibility timeout
+      }
+      if (!p->pending()) {
+        c.events_duplicate++;
+        if (DeliverStored(*p).ok()) deletable(i);
+        continue;
+      }
+      PendingRequest req = DecodeRequest(p->request_json);
+      Work w;
+      w.msg = i;
+      w.out = OutcomeFromEvent(*ev, req, m.body);
+      w.max = req.max_players;
+      w.p = std::move(p).value();
+      work.push_back(std::move(w));
+    }
+    if (work.empty()) {
+      for (auto [msg, wi] : same_batch_dups) deletable(msg);
+      return;
+    }
+    {
+      std::lock_guard lock(mu);
+      for (const auto& w : work) applying.insert(w.p.placement_id);
+    }
+    // 1. Outcomes, first writer wins.
+    Timestamp now = Now();
+    ForEachConcurrently(work.size(), [&](size_t k) {
+      Work& w = work[k];
+      auto r = store->RecordPlacementOutcome(w.p.placement_id, EncodeOutcome(w.out, w.max), now);
+      if (r.ok()) {
+        w.won = *r;
+      } else {
+        w.err = r.status();
+      }
+    });
+    // 2. The winners' instances, in one transaction.
+    std::vector<store::InstanceWrite> writes;
+    for (const auto& w : work) {
+      if (w.won && w.out.instance_info) writes.push_back({*w.out.instance_info, now});
+    }
+    if (!writes.empty()) {
+      Status st = store->UpsertInstances(writes);
+      if (st.ok()) {
+        for (const auto& w : work) {
+          if (!w.won || !w.out.instance_info) continue;
+          RememberMax(w.out.instance_info->id, w.max);
+          index->Upsert(*w.out.instance_info, now).IgnoreError();
+        }
+      } else {
+        for (auto& w : work) {
+          if (w.won && w.out.instance_info) w.err = st;  // redelivered: EnsureInstance then
+        }
+      }
+    }
+    // 3. Hand over this node's outcomes, then mark them delivered in one round.
+    std::vector<const std::string*> marks;
+    for (const auto& w : work) {
+      if (w.won && w.err.ok() && w.p.owner_node == o.node_id && Handover(w.out)) {
+        marks.push_back(&w.p.placement_id);
+      }
+    }
+    ForEachConcurrently(marks.size(), [&](size_t k) { MarkDelivered(*marks[k]); });
+    {
+      std::lock_guard lock(mu);
+      for (const auto& w : work) applying.erase(w.p.placement_id);
+    }
+    // Lost races: an earlier outcome stands; deliver it if it still needs delivering.
+    for (auto& w : work) {
+      if (!w.err.ok()) {
+        log::Warn("fleet: recording a placement outcome failed",
+                  {{"placement_id", w.p.placement_id}, {"error", w.err.ToString()}});
+        continue;
+      }
+      if (w.won) {
+        c.events_applied++;
+      } else {
+        c.events_duplicate++;
+        auto now_p = store->GetPlacement(w.p.placement_id);
+        if (!now_p.ok() || !DeliverStored(*now_p).ok()) {
+          w.err = UnavailableError("delivery of a stored outcome failed");
+          continue;
+        }
+      }
+      deletable(w.msg);
+    }
+    for (auto [msg, wi] : same_batch_dups) {
+      if (work[wi].err.ok()) deletable(msg);
+    }
+  }
+
+  void ReceiveLoop() {
+    std::chrono::milliseconds backoff(100);
+    while (!Stopping()) {
+      gamelift::ReceiveMessageRequest r;
+      r.queue_url = o.events_queue_url;
+      r.max_number_of_messages = gamelift::kSqsMaxMessagesPerReceive;
+      r.wait_time_seconds = o.receive_wait_seconds;
+      r.visibility_timeout = o.visibility_timeout_seconds;
+      auto msgs = sqs->ReceiveMessage(r);
+      if (!msgs.ok()) {
+        if (Stopping()) break;
+        log::Warn("fleet: ReceiveMessage failed", {{"error", msgs.status().ToString()}});
+        if (WaitStop(backoff)) break;
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+        continue;
+      }
+      backoff = std::chrono::milliseconds(100);
+      t_received = std::chrono::steady_clock::now();
+      std::vector<gamelift::BatchEntry> entries;
+      HandleBatch(*msgs, entries);
+      t_received = {};
+      if (entries.empty()) continue;
+      auto del = sqs->DeleteMessageBatch(o.events_queue_url, entries);
+      if (!del.ok()) {
+        log::Warn("fleet: DeleteMessageBatch failed", {{"error", del.status().ToString()}});
+      } else {
+        c.messages_deleted += del->successful.size();
+        for (const auto& f : del->failed) {
+          log::Warn("fleet: deleting a message failed", {{"code", f.code}, {"error", f.message}});
+        }
+      }
+    }
+  }
+
+  // ---- deadlines ----
+
+  CreateOutcome OutcomeFromPlacement(const GameSessionPlacement& gp, const PendingRequest& req) {
+    CreateOutcome out;
+    out.placement_id = gp.placement_id;
+    if (gp.status == "FULFILLED") {
+      out.status = CreateStatus::kSuccess;
+      InstanceInfo info;
+      info.id = gp.game_session_arn.empty() ? gp.game_session_id : gp.game_session_arn;
+      info.connection_info = {gp.ip_address, gp.dns_name, gp.port};
+      info.create_time = gp.end_time.value_or(Now());
+      info.player_count = static_cast<int>(gp.placed_player_sessions.size());
+      info.status = "ACTIVE";
+      info.metadata = InstanceMetadataFrom(req.metadata);
+      out.instance_info = std::move(info);
+      for (const auto& s : gp.placed_player_sessions) {
+        out.session_info.push_back({s.player_id, s.player_session_id});
+      }
+    } else if (gp.status == "CANCELLED") {
+      out.error = CancelledError("placement " + gp.placement_id + " was cancelled");
+    } else if (gp.status == "FAILED") {
+      out.error = UnknownError("placement " + gp.placement_id + " failed");
+    } else {  // TIMED_OUT, or still PENDING at its deadline
+      out.status = CreateStatus::kTimeout;
+      out.error = DeadlineExceededError("placement " + gp.placement_id + " timed out");
+    }
+    return out;
+  }
+
+  int ResolveDue() {
+    Timestamp now = Now();
+    auto due = store->ListPendingPlacementsDueBy(now, 1000);
+    if (!due.ok()) {
+      log::Warn("fleet: listing overdue placements failed", {{"error", due.status().ToString()}});
+      return 0;
+    }
+    int resolved = 0;
+    for (const auto& p : *due) {
+      if (Stopping()) break;
+      {
+        std::lock_guard lock(mu);
+        auto& [when, delay] = next_check[p.placement_id];
+        if (when > now) continue;  // backing off, or another thread is resolving it
+        when = Timestamp::max();   // claimed until this look-up ends
+      }
+      auto gp = gl->DescribeGameSessionPlacement(p.placement_id);
+      GameSessionPlacement placement;
+      if (gp.ok()) {
+        placement = std::move(gp).value();
+        if (placement.status == "PENDING") {
+          // Past the caller's deadline: stop it so that it cannot be fulfilled later.
+          auto stopped = gl->StopGameSessionPlacement(p.placement_id);
+          if (stopped.ok() && stopped->status != "CANCELLED") placement = std::move(*stopped);
+        }
+      } else if (gp.status().code() == StatusCode::kNotFound) {
+        placement.placement_id = p.placement_id;
+        placement.status = "FAILED";
+      } else {
+        std::lock_guard lock(mu);
+        auto& [when, delay] = next_check[p.placement_id];
+        delay =
+            delay.count() == 0 ? o.resolve_backoff_min : std::min(delay * 2, o.resolve_backoff_max);
+        when = now + delay;
+        log::Warn("fleet: DescribeGameSessionPlacement failed; backing off",
+                  {{"placement_id", p.placement_id}, {"error", gp.status().ToString()}});
+        continue;
+      }
+      {
+        std::lock_guard lock(mu);
+        next_check.erase(p.placement_id);
+      }
+      placement.placement_id = p.placement_id;
+      PendingRequest req = DecodeRequest(p.request_json);
+      auto won = Apply(p, OutcomeFromPlacement(placement, req), req.max_players);
+      if (won.ok() && *won) {
+        resolved++;
+        c.resolved_by_deadline++;
+      }
+    }
+    return resolved;
+  }
+
+  void DeadlineLoop() {
+    while (!WaitStop(o.deadline_tick)) ResolveDue();
+  }
+
+  void ReconcileLoop() {
+    while (!WaitStop(o.reconcile_interval)) {
+      Status s = Reconcile();
+      if (!s.ok()) log::Warn("fleet: reconcile failed", {{"error", s.ToString()}});
+    }
+  }
+
+  // ---- GameLift look-ups (coalesced) ----
+
+  Result<GameSession> LookupGameSession(const std::string& id) {
+    std::shared_future<Result<GameSession>> fut;
+    std::promise<Result<GameSession>> promise;
+    bool leader = false;
+    {
+      std::lock_guard lock(lookup_mu);
+      auto it = lookups.find(id);
+      if (it != lookups.end()) {
+        fut = it->second;
+      } else {
+        fut = promise.get_future().share();
+        lookups.emplace(id, fut);
+        leader = true;
+      }
+    }
+    if (leader) {
+      gamelift::GameSessionsFilter f;
+      f.game_session_id = id;
+      auto page = gl->DescribeGameSessions(f);
+      Result<GameSession> r = NotFoundError("game session " + id + " not found");
+      if (!page.ok()) {
+        r = page.status();
+      } else if (!page->items.empty()) {
+        r = page->items.front();
+        RememberMax(id, page->items.front().maximum_player_session_count);
+      }
+      promise.set_value(std::move(r));
+      std::lock_guard lock(lookup_mu);
+      lookups.erase(id);
+    }
+    return fut.get();
+  }
+
+  // ---- asynchronous UpdateGameSession ----
+
+  void EnqueuePropertyUpdate(const std::string& id, Json props) {
+    std::lock_guard lock(upd_mu);
+    upd_pending[id] = std::move(props);
+    upd_cv.notify_all();
+  }
+
+  void UpdateLoop() {
+    std::unique_lock lock(upd_mu);
+    for (;;) {
+      upd_cv.wait(lock, [&] { return !upd_pending.empty() || Stopping(); });
+      if (Stopping()) return;
+      auto it = upd_pending.begin();
+      std::string id = it->first;
+      Json props = std::move(it->second);
+      upd_pending.erase(it);
+      upd_running++;
+      lock.unlock();
+      for (int attempt = 1; attempt <= o.update_attempts; ++attempt) {
+        gamelift::UpdateGameSessionRequest r;
+        r.game_session_id = id;
+        r.game_properties = PropertiesFromJson(props);
+        c.update_game_session_calls++;
+        auto res = gl->UpdateGameSession(r);
+        if (res.ok()) break;
+        StatusCode code = res.status().code();
+        log::Warn("fleet: UpdateGameSession failed",
+                  {{"id", id}, {"attempt", attempt}, {"error", res.status().ToString()}});
+        if (code == StatusCode::kNotFound || code == StatusCode::kInvalidArgument) break;
+        {
+          std::lock_guard l2(upd_mu);
+          if (upd_pending.count(id) != 0) break;  // a newer value supersedes this one
+        }
+        if (WaitStop(o.update_retry_delay * attempt)) break;
+      }
+      lock.lock();
+      upd_running--;
+      upd_cv.notify_all();
+    }
+  }
+
+  // ---- reconcile ----
+
+  Status Reconcile() {
+    if (o.alias_id.empty() && o.fleet_ids.empty()) return OkStatus();
+    Timestamp sync_start = Now();
+    std::vector<GameSession> all;
+    gamelift::GameSessionsFilter f;
+    f.status_filter = "ACTIVE";
+    if (!o.alias_id.empty()) {
+      f.alias_id = o.alias_id;
+      GLFM_ASSIGN_OR_RETURN(all, gl->DescribeAllGameSessions(f));
+    } else {
+      for (const auto& fleet : o.fleet_ids) {
+        f.fleet_id = fleet;
+        GLFM_ASSIGN_OR_RETURN(auto some, gl->DescribeAllGameSessions(f));
+        all.insert(all.end(), some.begin(), some.end());
+      }
+    }
+    std::unordered_set<std::string> live;
+    std::vector<store::InstanceWrite> writes;
+    for (const auto& gs : all) {
+      live.insert(gs.game_session_id);
+      RememberMax(gs.game_session_id, gs.maximum_player_session_count);
+      auto stored = store->GetInstance(gs.game_session_id);
+      if (stored.ok() && stored->update_time >= sync_start) continue;  // newer than the sync
+      InstanceInfo info =
+          InstanceFromGameSession(gs, stored.ok() ? &stored->info.metadata : nullptr);
+      if (stored.ok()) info.player_count = stored->info.player_count;  // the server's report
+      writes.push_back({std::move(info), Now()});
+    }
+    if (!writes.empty()) {
+      GLFM_RETURN_IF_ERROR(store->UpsertInstances(writes));
+      for (const auto& w : writes) index->Upsert(w.info, w.update_time).IgnoreError();
+    }
+    std::string after;
+    std::vector<std::string> gone;
+    for (;;) {
+      GLFM_ASSIGN_OR_RETURN(store::InstancePage page, store->ScanInstances(after, 1000));
+      for (const auto& si : page.instances) {
+        if (live.count(si.info.id) == 0 && si.update_time < sync_start) {
+          gone.push_back(si.info.id);
+        }
+      }
+      if (page.done) break;
+      after = page.next_after_id;
+    }
+    for (const auto& id : gone) {
+      GLFM_RETURN_IF_ERROR(store->DeleteInstance(id).status());
+      index->Delete(id);
+      c.reconcile_removed++;
+    }
+    log::Info("fleet: reconciled", {{"active", all.size()}, {"removed", gone.size()}});
+    return OkStatus();
+  }
+
+  // ---- change feed ----
+
+  void OnChange(const store::ChangeEvent& e) {
+    using Kind = store::ChangeEvent::Kind;
+    if (e.kind == Kind::kPlacementOutcome && e.owner_node == o.node_id) {
+      {
+        std::lock_guard lock(mu);
+        if (delivered.count(e.id) != 0 || applying.count(e.id) != 0) return;
+      }
+      auto p = store->GetPlacement(e.id);
+      if (p.ok()) DeliverStored(*p).IgnoreError();
+    } else if (o.mirror_instance_changes && e.kind == Kind::kInstanceUpserted) {
+      auto si = store->GetInstance(e.id);
+      if (si.ok()) index->Upsert(si->info, si->update_time).IgnoreError();
+    } else if (o.mirror_instance_changes && e.kind == Kind::kInstanceDeleted) {
+      index->Delete(e.id);
+    }
+  }
+
+  void DeliverUndelivered() {
+    for (;;) {
+      auto undelivered = store->ListUndeliveredOutcomes(o.node_id, 500);
+      if (!undelivered.ok() || undelivered->empty()) return;
+      size_t before = c.listener_calls + c.callbacks;
+      for (const auto& p : *undelivered) {
+        Status s = DeliverStored(p);
+        if (!s.ok()) {
+          log::Warn("fleet: delivering a stored outcome failed",
+                    {{"placement_id", p.placement_id}, {"error", s.ToString()}});
+        }
+      }
+      if (c.listener_calls + c.callbacks == before) return;  // no progress
+    }
+  }
+};
+
+GameLiftFleetManager::GameLiftFleetManager(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+GameLiftFleetManager::~GameLiftFleetManager() { Stop(); }
+
+std::string GameLiftFleetManager::OwnerOfPlacementId(std::string_view placement_id) {
+  size_t dash = placement_id.find('-');
+  if (dash == std::string_view::npos || dash == 0) return "";
+  return std::string(placement_id.substr(0, dash));
+}
+
+Result<std::unique_ptr<GameLiftFleetManager>> GameLiftFleetManager::Start(
+    FleetOptions options, store::Store* store, index::InstanceIndex* index,
+    gamelift::GameLiftClient* gl, gamelift::SqsClient* sqs, OutcomeListener listener) {
+  if (options.node_id.empty() || options.node_id.size() > 12 ||
+      !std::all_of(options.node_id.begin(), options.node_id.end(), IsIdChar)) {
+    return InvalidArgumentError("node_id must be 1-12 characters of [A-Za-z0-9]");
+  }
+  if (options.queue_name.empty()) return InvalidArgumentError("queue_name is required");
+  if (store == nullptr || index == nullptr || gl == nullptr) {
+    return InvalidArgumentError("store, index and gamelift are required");
+  }
+  if (!options.events_queue_url.empty() && sqs == nullptr) {
+    return InvalidArgumentError("events_queue_url needs an SQS client");
+  }
+  if (options.receivers < 0) return InvalidArgumentError("receivers must be >= 0");
+  if (options.receive_wait_seconds < 0 ||
+      options.receive_wait_seconds > gamelift::kSqsMaxWaitSeconds) {
+    return InvalidArgumentError("receive_wait_seconds must be 0-20");
+  }
+  if (options.deadline_tick.count() <= 0) {
+    return InvalidArgumentError("deadline_tick must be positive");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->o = std::move(options);
+  impl->store = store;
+  impl->index = index;
+  impl->gl = gl;
+  impl->sqs = sqs;
+  impl->listener = std::move(listener);
+  {
+    std::random_device rd;
+    std::mt19937_64 rng((static_cast<uint64_t>(rd()) << 32) ^ rd());
+    char buf[16];
+    std::snprintf(buf, sizeof(buf), "%012llx",
+                  static_cast<unsigned long long>(rng() & 0xffffffffffffULL));
+    impl->id_prefix = impl->o.node_id + "-" + buf + "-";
+  }
+  Impl* self = impl.get();
+  // The index mirrors the store.
+  std::string after;
+  for (;;) {
+    GLFM_ASSIGN_OR_RETURN(store::InstancePage page, store->ScanInstances(after, 1000));
+    for (const auto& si : page.instances) {
+      GLFM_RETURN_IF_ERROR(index->Upsert(si.info, si.update_time));
+    }
+    if (page.done) break;
+    after = page.next_after_id;
+  }
+  GLFM_ASSIGN_OR_RETURN(impl->subscription, store->Subscribe([self](const store::ChangeEvent& e) {
+    self->OnChange(e);
+  }));
+  std::unique_ptr<GameLiftFleetManager> fm(new GameLiftFleetManager(std::move(impl)));
+  self->DeliverUndelivered();
+  if (self->o.reconcile_at_start) {
+    Status s = self->Reconcile();
+    if (!s.ok()) log::Warn("fleet: reconcile at start failed", {{"error", s.ToString()}});
+  }
+  if (!self->o.defer_receivers) fm->StartReceivers();
+  self->threads.emplace_back([self] { self->DeadlineLoop(); });
+  self->threads.emplace_back([self] { self->UpdateLoop(); });
+  if (self->o.reconcile_interval.count() > 0 &&
+      (!self->o.alias_id.empty() || !self->o.fleet_ids.empty())) {
+    self->threads.emplace_back([self] { self->ReconcileLoop(); });
+  }
+  log::Info("fleet: started", {{"node", self->o.node_id}, {"receivers", self->o.receivers}});
+  return fm;
+}
+
+void GameLiftFleetManager::StartReceivers() {
+  Impl& m = *impl_;
+  std::lock_guard lock(m.stop_mu);
+  if (m.stopping || m.receivers_started || m.o.events_queue_url.empty()) return;
+  m.receivers_started = true;
+  for (int i = 0; i < m.o.receivers; ++i) {
+    m.threads.emplace_back([&m] { m.ReceiveLoop(); });
+  }
+}
+
+void GameLiftFleetManager::Stop() {
+  {
+    std::lock_guard lock(impl_->stop_mu);
+    if (impl_->stopping && impl_->threads.empty()) return;
+    impl_->stopping = true;
+  }
+  impl_->stop_cv.notify_all();
+  {
+    std::lock_guard lock(impl_->upd_mu);
+    impl_->upd_cv.notify_all();
+  }
+  for (auto& t : impl_->threads) t.join();
+  impl_->threads.clear();
+  impl_->subscription.reset();
+}
+
+Result<std::string> GameLiftFleetManager::Create(int max_players,
+                                                 const std::vector<std::string>& user_ids,
+                                                 const std::vector<FleetUserLatency>& latencies,
+                                                 const Json& metadata, CreateCallback callback,
+                                                 const CreateOptions& options) {
+  Impl& m = *impl_;
+  if (max_players < 1 || max_players > 200) {
+    return InvalidArgumentError("max_players must be 1-200, got " + std::to_string(max_players));
+  }
+  if (user_ids.size() > gamelift::kMaxPlayerIdsPerCall) {
+    return InvalidArgumentError("user_ids must hold at most 25 players");
+  }
+  if (static_cast<int>(user_ids.size()) > max_players) {
+    return InvalidArgumentError("user_ids must hold at most max_players players");
+  }
+  std::set<std::string_view> seen;
+  for (size_t i = 0; i < user_ids.size(); ++i) {
+    if (user_ids[i].empty()) {
+      return InvalidArgumentError("user_ids[" + std::to_string(i) + "] is empty");
+    }
+    if (user_ids[i].size() > gamelift::kMaxPlayerIdLength) {
+      return InvalidArgumentError("user_ids[" + std::to_string(i) +
+                                  "] must be at most 1024 characters");
+    }
+    if (!seen.insert(user_ids[i]).second) {
+      return InvalidArgumentError("user_ids[" + std::to_string(i) + "] repeats \"" + user_ids[i] +
+                                  "\"");
+    }
+  }
+  for (size_t i = 0; i < latencies.size(); ++i) {
+    const auto& l = latencies[i];
+    std::string p = "latencies[" + std::to_string(i) + "]";
+    if (l.user_id.empty()) return InvalidArgumentError(p + ".user_id is empty");
+    if (l.region.empty()) return InvalidArgumentError(p + ".region is empty");
+    if (!(l.latency_ms >= 0)) return InvalidArgumentError(p + ".latency_ms must be >= 0");
+  }
+  if (!metadata.is_null() && !metadata.is_object()) {
+    return InvalidArgumentError("metadata must be an object");
+  }
+  Json md = metadata.is_object() ? metadata : Json::MakeObject();
+  GLFM_RETURN_IF_ERROR(ValidateKnownMetadata(md, "metadata"));
+  std::map<std::string, std::string> player_data;
+  for (const auto& uid : user_ids) {
+    const Json* d = md.Find(uid);
+    if (d == nullptr) continue;
+    if (!d->is_string()) {
+      return InvalidArgumentError("metadata." + uid + " (PlayerData) must be a string");
+    }
+    if (d->as_string().size() > gamelift::kMaxPlayerDataLength) {
+      return InvalidArgumentError("metadata." + uid +
+                                  " (PlayerData) must be at most 2048 characters");
+    }
+    player_data[uid] = d->as_string();
+  }
+  for (size_t i = 0; i < options.location_order.size(); ++i) {
+    if (options.location_order[i].empty()) {
+      return InvalidArgumentError("options.location_order[" + std::to_string(i) + "] is empty");
+    }
+  }
+  if (options.deadline && options.deadline->count() <= 0) {
+    return InvalidArgumentError("options.deadline must be positive");
+  }
+  if (!callback) return InvalidArgumentError("callback is required");
+
+  std::string placement_id = m.id_prefix + Base36(++m.seq);
+  std::string queue = options.queue_name.empty() ? m.o.queue_name : options.queue_name;
+
+  gamelift::StartGameSessionPlacementRequest r;
+  r.placement_id = placement_id;
+  r.game_session_queue_name = queue;
+  r.maximum_player_session_count = max_players;
+  if (const Json* n = md.Find(kGameSessionNameKey)) r.game_session_name = n->as_string();
+  if (const Json* d = md.Find(kGameSessionDataKey)) r.game_session_data = d->as_string();
+  if (const Json* g = md.Find(kGamePropertiesKey)) r.game_properties = PropertiesFromJson(*g);
+  for (const auto& l : latencies) r.player_latencies.push_back({l.user_id, l.region, l.latency_ms});
+  for (const auto& uid : user_ids) {
+    auto it = player_data.find(uid);
+    r.desired_player_sessions.push_back({uid, it == player_data.end() ? "" : it->second});
+  }
+  r.location_order = options.location_order;
+  GLFM_RETURN_IF_ERROR(gamelift::ValidateStartGameSessionPlacement(r));
+
+  Json req = Json::MakeObject();
+  req["max_players"] = max_players;
+  Json ids = Json::MakeArray();
+  for (const auto& u : user_ids) ids.as_array().push_back(u);
+  req["user_ids"] = std::move(ids);
+  req["metadata"] = md;
+  req["queue"] = queue;
+
+  Timestamp now = m.Now();
+  store::PlacementRecord rec;
+  rec.placement_id = placement_id;
+  rec.owner_node = m.o.node_id;
+  rec.deadline = now + options.deadline.value_or(m.o.queue_timeout + m.o.deadline_grace);
+  rec.request_json = req.Dump();
+  rec.create_time = now;
+  {
+    std::lock_guard lock(m.mu);
+    m.callbacks.emplace(placement_id, std::move(callback));
+  }
+  auto forget = [&] {
+    std::lock_guard lock(m.mu);
+    m.callbacks.erase(placement_id);
+  };
+  Status s = m.store->CreatePlacement(rec);
+  if (!s.ok()) {
+    forget();
+    return s;
+  }
+  auto started = m.gl->StartGameSessionPlacement(r);
+  if (!started.ok()) {
+    // Nothing was placed: close the placement so that no one resolves it later, and keep
+    // the change feed from handing this outcome to the listener.
+    {
+      std::lock_guard lock(m.mu);
+      m.callbacks.erase(placement_id);
+      m.delivered.insert(placement_id);
+      m.delivered_fifo.push_back(placement_id);
+    }
+    CreateOutcome out;
+    out.placement_id = placement_id;
+    out.error = started.status();
+    if (m.store->RecordPlacementOutcome(placement_id, EncodeOutcome(out, max_players), m.Now())
+            .ok()) {
+      m.store->MarkPlacementDelivered(placement_id).IgnoreError();
+    }
+    return started.status();
+  }
+  return placement_id;
+}
+
+Status GameLiftFleetManager::Cancel(std::string_view placement_id) {
+  Impl& m = *impl_;
+  GLFM_ASSIGN_OR_RETURN(store::PlacementRecord p, m.store->GetPlacement(placement_id));
+  if (!p.pending()) {
+    return FailedPreconditionError("placement " + p.placement_id + " already has an outcome");
+  }
+  GLFM_ASSIGN_OR_RETURN(GameSessionPlacement gp, m.gl->StopGameSessionPlacement(p.placement_id));
+  if (gp.status != "CANCELLED") {
+    return FailedPreconditionError("placement " + p.placement_id + " is " + gp.status +
+                                   ", not pending");
+  }
+  PendingRequest req = DecodeRequest(p.request_json);
+  GLFM_ASSIGN_OR_RETURN(bool won, m.Apply(p, m.OutcomeFromPlacement(gp, req), req.max_players));
+  if (!won) {
+    return FailedPreconditionError("placement " + p.placement_id + " already has an outcome");
+  }
+  return OkStatus();
+}
+
+Result<ListResult> GameLiftFleetManager::List(std::string_view query, int limit,
+                                              std::string_view cursor,
+                                              const std::vector<std::string>& order) {
+  GLFM_ASSIGN_OR_RETURN(index::QueryResult r, impl_->index->Query(query, limit, cursor, order));
+  ListResult out;
+  out.instances.reserve(r.instances.size());
+  for (const auto& i : r.instances) out.instances.push_back(*i);
+  out.next_cursor = std::move(r.cursor);
+  return out;
+}
+
+Result<InstanceInfo> GameLiftFleetManager::Get(std::string_view id_view) {
+  Impl& m = *impl_;
+  std::string id(id_view);
+  if (id.empty()) return InvalidArgumentError("id is empty");
+  auto gs = m.LookupGameSession(id);
+  if (!gs.ok()) {
+    if (gs.status().code() == StatusCode::kNotFound) {
+      Delete(id).IgnoreError();
+      return NotFoundError("game session " + id + " not found");
+    }
+    return gs.status();
+  }
+  std::lock_guard lock(m.Stripe(id));
+  auto stored = m.store->GetInstance(id);
+  InstanceInfo info = InstanceFromGameSession(*gs, stored.ok() ? &stored->info.metadata : nullptr);
+  if (info.status == "ACTIVE") {
+    Timestamp now = m.Now();
+    GLFM_RETURN_IF_ERROR(m.store->UpsertInstance(info, now));
+    m.index->Upsert(info, now).IgnoreError();
+  } else if (info.status == "TERMINATED" || info.status == "TERMINATING" ||
+             info.status == "ERROR") {
+    GLFM_RETURN_IF_ERROR(m.store->DeleteInstance(id).status());
+    m.index->Delete(id);
+  }
+  return info;
+}
+
+Result<JoinInfo> GameLiftFleetManager::Join(std::string_view id_view,
+                                            const std::vector<std::string>& user_ids,
+                                            const std::map<std::string, std::string>& metadata) {
+  Impl& m = *impl_;
+  std::string id(id_view);
+  if (id.empty()) return InvalidArgumentError("id is empty");
+  if (user_ids.empty()) return InvalidArgumentError("user_ids is empty");
+  std::set<std::string_view> seen;
+  for (size_t i = 0; i < user_ids.size(); ++i) {
+    if (user_ids[i].empty()) {
+      return InvalidArgumentError("user_ids[" + std::to_string(i) + "] is empty");
+    }
+    if (!seen.insert(user_ids[i]).second) {
+      return InvalidArgumentError("user_ids[" + std::to_string(i) + "] repeats \"" + user_ids[i] +
+                                  "\"");
+    }
+  }
+  for (const auto& [k, v] : metadata) {
+    if (seen.count(k) == 0) {
+      return InvalidArgumentError("metadata key \"" + k + "\" is not one of user_ids");
+    }
+    if (v.size() > gamelift::kMaxPlayerDataLength) {
+      return InvalidArgumentError("metadata." + k +
+                                  " (PlayerData) must be at most 2048 characters");
+    }
+  }
+  JoinInfo out;
+  Status failure;
+  for (size_t start = 0; start < user_ids.size(); start += gamelift::kMaxPlayerIdsPerCall) {
+    size_t end = std::min(user_ids.size(), start + gamelift::kMaxPlayerIdsPerCall);
+    std::vector<std::string> batch(user_ids.begin() + start, user_ids.begin() + end);
+    std::map<std::string, std::string> data;
+    for (const auto& u : batch) {
+      auto it = metadata.find(u);
+      if (it != metadata.end()) data[u] = it->second;
+    }
+    auto r = m.gl->CreatePlayerSessions(id, batch, data);
+    if (!r.ok()) {
+      failure = r.status();
+      break;
+    }
+    for (const auto& ps : *r) out.session_info.push_back({ps.player_id, ps.player_session_id});
+  }
+  if (out.session_info.empty()) return failure;
+  // Add the new sessions to the count, atomically with other Joins and Updates.
+  {
+    std::lock_guard lock(m.Stripe(id));
+    auto stored = m.store->GetInstance(id);
+    InstanceInfo info;
+    if (stored.ok()) {
+      info = stored->info;
+      info.player_count += static_cast<int>(out.session_info.size());
+    } else if (stored.status().code() == StatusCode::kNotFound) {
+      auto gs = m.LookupGameSession(id);  // already counts the new sessions
+      if (gs.ok()) info = InstanceFromGameSession(*gs, nullptr);
+    } else {
+      return stored.status();
+    }
+    if (!info.id.empty()) {
+      Timestamp now = m.Now();
+      GLFM_RETURN_IF_ERROR(m.store->UpsertInstance(info, now));
+      m.index->Upsert(info, now).IgnoreError();
+    }
+    out.instance_info = std::move(info);
+  }
+  if (!failure.ok()) {
+    std::string who;
+    for (const auto& s : out.session_info) {
+      who += (who.empty() ? "" : ", ") + s.user_id + "=" + s.session_id;
+    }
+    return Status(failure.code(), failure.message() + "; player sessions were created for: " + who);
+  }
+  return out;
+}
+
+Status GameLiftFleetManager::Update(std::string_view id_view, std::optional<int> player_count,
+                                    const Json& metadata) {
+  Impl& m = *impl_;
+  std::string id(id_view);
+  if (id.empty()) return InvalidArgumentError("id is empty");
+  if (player_count && *player_count < 0) {
+    return InvalidArgumentError("player_count must be >= 0, got " + std::to_string(*player_count));
+  }
+  if (!metadata.is_null() && !metadata.is_object()) {
+    return InvalidArgumentError("metadata must be an object");
+  }
+  if (metadata.is_object()) GLFM_RETURN_IF_ERROR(ValidateKnownMetadata(metadata, "metadata"));
+
+  std::unique_lock lock(m.Stripe(id));
+  InstanceInfo info;
+  auto stored = m.store->GetInstance(id);
+  if (stored.ok()) {
+    info = stored->info;
+  } else if (stored.status().code() == StatusCode::kNotFound) {
+    // Looked up with the session's lock held: concurrent Updates of this id wait and then
+    // find it stored, so GameLift is asked once.
+    GLFM_ASSIGN_OR_RETURN(GameSession gs, m.LookupGameSession(id));
+    info = InstanceFromGameSession(gs, nullptr);
+  } else {
+    return stored.status();
+  }
+  if (player_count) {
+    int max = 0;
+    {
+      std::lock_guard l2(m.mu);
+      auto it = m.max_players.find(id);
+      if (it != m.max_players.end()) max = it->second;
+    }
+    if (max == 0) {
+      auto gs = m.LookupGameSession(id);
+      if (gs.ok()) max = gs->maximum_player_session_count;
+    }
+    if (max > 0 && *player_count > max) {
+      return InvalidArgumentError("player_count must be at most the session's maximum " +
+                                  std::to_string(max) + ", got " + std::to_string(*player_count));
+    }
+    info.player_count = *player_count;
+  }
+  bool props_changed = false;
+  if (metadata.is_object()) {
+    if (!info.metadata.is_object()) info.metadata = Json::MakeObject();
+    for (const auto& [k, v] : metadata.as_object()) {
+      if (k == kGamePropertiesKey) {
+        const Json* old = info.metadata.Find(k);
+        props_changed = old == nullptr || !(*old == v);
+      }
+      info.metadata[k] = v;
+    }
+  }
+  Timestamp now = m.Now();
+  GLFM_RETURN_IF_ERROR(m.store->UpsertInstance(info, now));
+  GLFM_RETURN_IF_ERROR(m.index->Upsert(info, now));
+  lock.unlock();
+  if (props_changed) m.EnqueuePropertyUpdate(id, *info.metadata.Find(kGamePropertiesKey));
+  return OkStatus();
+}
+
+Status GameLiftFleetManager::Delete(std::string_view id) {
+  Impl& m = *impl_;
+  if (id.empty()) return InvalidArgumentError("id is empty");
+  std::lock_guard lock(m.Stripe(id));
+  GLFM_RETURN_IF_ERROR(m.store->DeleteInstance(id).status());
+  m.index->Delete(id);
+  return OkStatus();
+}
+
+Status GameLiftFleetManager::Reconcile() { return impl_->Reconcile(); }
+
+int GameLiftFleetManager::ResolveDue() { return impl_->ResolveDue(); }
+
+void GameLiftFleetManager::WaitForUpdates() {
+  std::unique_lock lock(impl_->upd_mu);
+  impl_->upd_cv.wait(lock, [&] { return impl_->upd_pending.empty() && impl_->upd_running == 0; });
+}
+
+FleetStats GameLiftFleetManager::stats() const {
+  const auto& c = impl_->c;
+  FleetStats s;
+  s.events_received = c.events_received;
+  s.events_applied = c.events_applied;
+  s.events_duplicate = c.events_duplicate;
+  s.events_unparseable = c.events_unparseable;
+  s.events_foreign = c.events_foreign;
+  s.messages_deleted = c.messages_deleted;
+  s.resolved_by_deadline = c.resolved_by_deadline;
+  s.callbacks = c.callbacks;
+  s.listener_calls = c.listener_calls;
+  s.update_game_session_calls = c.update_game_session_calls;
+  s.reconcile_removed = c.reconcile_removed;
+  return s;
+}
+
+}  // namespace glfm::fleet
