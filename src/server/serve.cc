@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
@@ -171,7 +172,12 @@ int RunServe(const config::Config& config) {
     return 1;
   }
   log::Info("listening on " + (*app)->url());
-  log::Info("glfm is up:\n" + (*app)->Banner());
+  log::Info("urls", {{"api", (*app)->url() + "/v1"},
+                     {"status_rpc", (*app)->url() + "/v2/rpc/update_instance_info"},
+                     {"emulator", (*app)->emulator_url()}});
+  // The banner, for people: it holds the local key, so it goes to stdout and never to the log.
+  std::fputs((*app)->Banner().c_str(), stdout);
+  std::fflush(stdout);
   log::Info("glfm started", {{"version", Version()},
                              {"node", config.node_name},
                              {"mode", config.local_mode ? "local" : "aws"},
