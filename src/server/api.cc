@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "config/config.h"
 #include "glfm/codec.h"
 #include "glfm/json.h"
@@ -150,6 +151,19 @@ Result<std::chrono::milliseconds> ParseWait(const std::string& text) {
   return *d;
 }
 
+metrics::Family<metrics::Counter>& RpcCounter() {
+  static auto& f = metrics::Registry::Default().AddCounter(
+      "glfm_rpc_requests_total", "Status RPCs (update/delete_instance_info) run, by result.",
+      {"rpc", "code"});
+  return f;
+}
+
+metrics::Family<metrics::Counter>& PlacementCounter() {
+  static auto& f = metrics::Registry::Default().AddCounter(
+      "glfm_placements_total", "Placement outcomes seen by this process, by outcome.", {"outcome"});
+  return f;
+}
+
 HttpResponse JsonOk(int code, const Json& j) { return HttpResponse::Json(code, j.Dump()); }
 
 }  // namespace
@@ -254,6 +268,7 @@ struct Api::State {
   }
 
   void OnOutcome(const CreateOutcome& outcome) {
+    PlacementCounter().WithLabels({PlacementStatusName(outcome)}).Inc();
     std::vector<Responder> ready;
     std::string body;
     {
@@ -369,6 +384,9 @@ struct Api::State {
     Submit([this, rpc = std::move(rpc), payload = std::move(payload), unwrap,
             respond = std::move(respond)] {
       auto result = RunRpc(rpc, payload);
+      RpcCounter()
+          .WithLabels({rpc, StatusCodeName(result.ok() ? StatusCode::kOk : result.status().code())})
+          .Inc();
       if (!result.ok()) return respond(NakamaRpcError(result.status()));
       if (unwrap) return respond(HttpResponse::Json(200, std::move(*result)));
       std::string body = "{\"payload\":";

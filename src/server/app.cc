@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "emulator/emulator.h"
 #include "fleet/fleet_manager_impl.h"
 #include "gamelift/connect.h"
@@ -105,6 +106,14 @@ Result<std::unique_ptr<App>> App::Start(const config::Config& config) {
   aws.transport.max_connections = 64;
   fleet::FleetOptions fo;
   fo.node_id = NodeId(config.node_name);
+  static auto& event_latency = metrics::Registry::Default()
+                                   .AddHistogram("glfm_placement_event_latency_seconds",
+                                                 "From an event's SQS receive to its outcome "
+                                                 "being delivered.")
+                                   .WithLabels({});
+  fo.on_event_latency = [](std::chrono::nanoseconds d) {
+    event_latency.Observe(std::chrono::duration<double>(d).count());
+  };
   aws::EnvLookup env = aws::ProcessEnv();
   if (config.local_mode) {
     emulator::EmulatorOptions eo;

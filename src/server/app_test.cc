@@ -278,6 +278,11 @@ TEST_F(AppTest, ReadmeFlowEndToEnd) {
   ASSERT_EQ(del.status, 200) << del.body;
   EXPECT_EQ(del.body, R"({"payload":""})");
   EXPECT_EQ(List("").Find("instances")->as_array().size(), 0u);
+
+  std::string metrics = Call("GET", "/metrics").body;
+  EXPECT_THAT(metrics,
+              HasSubstr(R"(glfm_rpc_requests_total{rpc="update_instance_info",code="OK"})"));
+  EXPECT_THAT(metrics, HasSubstr(R"(glfm_placements_total{outcome="success"})"));
 }
 
 TEST_F(AppTest, V1InstancesPatchGetDeleteAndErrors) {
