@@ -64,8 +64,10 @@ struct App::State {
   std::unique_ptr<store::Store> store;
   std::unique_ptr<index::InstanceIndex> index;
   std::unique_ptr<gamelift::AwsServices> aws;
-  std::unique_ptr<fleet::GameLiftFleetManager> fleet;
+  // Destroyed in reverse order: the server, then the fleet manager (no more callbacks), then
+  // the Api they call, the clients, the store and last the emulator.
   std::unique_ptr<Api> api;
+  std::unique_ptr<fleet::GameLiftFleetManager> fleet;
   std::unique_ptr<Service> service;
   std::string http_key;
   bool stopped = false;
