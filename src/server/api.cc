@@ -256,7 +256,9 @@ struct Api::State {
       if (waiters.empty()) {
         timer_cv.wait(lock);
       } else {
-        timer_cv.wait_until(lock, waiters.begin()->first);
+        // A copy: the entry may be erased (by OnOutcome) while this waits.
+        const auto deadline = waiters.begin()->first;
+        timer_cv.wait_until(lock, deadline);
       }
     }
   }
