@@ -201,6 +201,14 @@ TEST_F(AppTest, RpcErrorsUnknownOversizedMalformed) {
   auto bad_unwrap = Call("POST", Rpc("update_instance_info") + "&unwrap", "{not json");
   EXPECT_EQ(bad_unwrap.status, 400);
   EXPECT_THAT(bad_unwrap.body, HasSubstr(R"("code":3)"));
+  // unwrap with an empty value counts too.
+  auto empty_unwrap = Call("POST", Rpc("delete_instance_info") + "&unwrap=", R"({"id":"arn:x"})");
+  EXPECT_EQ(empty_unwrap.status, 200) << empty_unwrap.body;
+  EXPECT_EQ(empty_unwrap.body, "");
+  // An oversized /v1 body answers in the /v1 error form.
+  auto big_v1 = Call("POST", "/v1/placements", std::string(8000, ' '));
+  EXPECT_EQ(big_v1.status, 400);
+  EXPECT_EQ(big_v1.body, R"({"code":3,"message":"request body over the limit of 4096 bytes"})");
   auto no_id = Call("POST", Rpc("update_instance_info") + "&unwrap", R"({"player_count":1})");
   EXPECT_EQ(no_id.status, 400);
   EXPECT_EQ(
