@@ -74,6 +74,15 @@ class Process {
     }
   }
 
+  // Reads lines until one contains `needle` (start-up logs the store and AWS set-up first);
+  // returns it, or "" at the end of the output.
+  std::string ReadLineWith(std::string_view needle) {
+    for (std::string l = ReadLine(); !l.empty(); l = ReadLine()) {
+      if (l.find(needle) != std::string::npos) return l;
+    }
+    return "";
+  }
+
   // Reads every remaining stderr line.
   std::string ReadAll() {
     std::string all;
@@ -126,7 +135,7 @@ uint16_t PortOf(const std::string& line) {
 TEST_F(GlfmBinaryTest, ServesUntilSigtermThenExitsZero) {
   std::string data = dir_ + "/new/data";
   Process p({"serve", "--listen", "127.0.0.1:0", "--data-dir", data, "--log-format", "json"});
-  uint16_t port = PortOf(p.ReadLine());  // the very first line
+  uint16_t port = PortOf(p.ReadLineWith("listening on"));
   ASSERT_NE(port, 0);
   EXPECT_TRUE(std::filesystem::is_directory(data));
   HttpClient c("127.0.0.1", port);
@@ -144,7 +153,7 @@ TEST_F(GlfmBinaryTest, ServesUntilSigtermThenExitsZero) {
 
 TEST_F(GlfmBinaryTest, SigintAlsoStopsCleanly) {
   Process p({"serve", "--listen", "127.0.0.1:0", "--data-dir", dir_, "--log-format", "text"});
-  std::string first = p.ReadLine();
+  std::string first = p.ReadLineWith("listening on");
   EXPECT_THAT(first, HasSubstr(" INFO listening on http://127.0.0.1:"));
   p.Signal(SIGINT);
   EXPECT_EQ(p.Wait(), 0);

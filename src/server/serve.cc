@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
@@ -15,6 +16,8 @@
 #include "common/metrics.h"
 #include "glfm/codec.h"
 #include "glfm/json.h"
+#include "server/api.h"
+#include "server/app.h"
 
 #ifndef GLFM_VERSION
 #define GLFM_VERSION "unknown"
@@ -118,9 +121,10 @@ Result<std::unique_ptr<Service>> Service::Start(const config::Config& config,
   opts.idle_timeout = config.server.idle_timeout;
   size_t limit = config.server.max_body_bytes;
   // grpc-gateway answers an oversized body with invalid-argument (400), as Nakama does.
-  opts.body_too_large = [limit](const HttpRequest&) {
-    return ErrorResponse(
-        InvalidArgumentError("request body over the limit of " + std::to_string(limit) + " bytes"));
+  opts.body_too_large = [limit](const HttpRequest& req) {
+    Status s =
+        InvalidArgumentError("request body over the limit of " + std::to_string(limit) + " bytes");
+    return req.path.rfind("/v2/", 0) == 0 ? NakamaTransportError(s) : ErrorResponse(s);
   };
   GLFM_ASSIGN_OR_RETURN(st->server, HttpServer::Start(opts, r.AsHandler()));
   return std::unique_ptr<Service>(new Service(std::move(state)));
@@ -162,12 +166,18 @@ int RunServe(const config::Config& config) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto service = Service::Start(config);
-  if (!service.ok()) {
-    log::Error("cannot start", {{"error", service.status().ToString()}});
+  auto app = App::Start(config);
+  if (!app.ok()) {
+    log::Error("cannot start", {{"error", app.status().ToString()}});
     return 1;
   }
-  log::Info("listening on " + (*service)->url());
+  log::Info("listening on " + (*app)->url());
+  log::Info("urls", {{"api", (*app)->url() + "/v1"},
+                     {"status_rpc", (*app)->url() + "/v2/rpc/update_instance_info"},
+                     {"emulator", (*app)->emulator_url()}});
+  // The banner, for people: it holds the local key, so it goes to stdout and never to the log.
+  std::fputs((*app)->Banner().c_str(), stdout);
+  std::fflush(stdout);
   log::Info("glfm started", {{"version", Version()},
                              {"node", config.node_name},
                              {"mode", config.local_mode ? "local" : "aws"},
@@ -178,7 +188,7 @@ int RunServe(const config::Config& config) {
   log::Info("shutting down",
             {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"},
              {"grace_ms", static_cast<int64_t>(config.server.shutdown_grace.count())}});
-  (*service)->Shutdown(config.server.shutdown_grace);
+  (*app)->Shutdown(config.server.shutdown_grace);
   log::Info("stopped");
   return 0;
 }

@@ -1,0 +1,656 @@
+#include "server/api.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdlib>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+
+#include "common/log.h"
+#include "common/metrics.h"
+#include "config/config.h"
+#include "glfm/codec.h"
+#include "glfm/json.h"
+
+namespace glfm::server {
+namespace {
+
+// Compares without an early exit on the first differing byte.
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  size_t n = std::max(a.size(), b.size());
+  for (size_t i = 0; i < n; ++i) {
+    unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+    unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+    diff |= x ^ y;
+  }
+  return diff == 0;
+}
+
+std::optional<std::string> Base64Decode(std::string_view in) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
+    return -1;
+  };
+  while (!in.empty() && in.back() == '=') in.remove_suffix(1);
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    int v = value(c);
+    if (v < 0) return std::nullopt;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+
+std::string ToLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string_view PlacementStatusName(const CreateOutcome& o) {
+  if (o.status == CreateStatus::kSuccess) return "success";
+  if (o.status == CreateStatus::kTimeout) return "timeout";
+  if (o.error.code() == StatusCode::kCancelled) return "cancelled";
+  return "error";
+}
+
+Json PlacementJson(std::string_view id, const CreateOutcome* o) {
+  Json j = Json::MakeObject();
+  j["placement_id"] = Json(id);
+  if (o == nullptr) {
+    j["status"] = Json("pending");
+    j["instance_info"] = Json();
+    j["session_info"] = Json::MakeArray();
+    j["error"] = Json();
+    return j;
+  }
+  j["status"] = Json(PlacementStatusName(*o));
+  j["instance_info"] = o->instance_info ? ToJson(*o->instance_info) : Json();
+  Json sessions = Json::MakeArray();
+  for (const auto& s : o->session_info) sessions.as_array().push_back(ToJson(s));
+  j["session_info"] = std::move(sessions);
+  if (o->error.ok()) {
+    j["error"] = Json();
+  } else {
+    Json e = Json::MakeObject();
+    e["code"] = Json(static_cast<int>(o->error.code()));
+    e["message"] = Json(o->error.message());
+    j["error"] = std::move(e);
+  }
+  return j;
+}
+
+Result<Json> ParseObjectBody(std::string_view body) {
+  if (body.empty()) return InvalidArgumentError("body: expected a JSON object, got nothing");
+  GLFM_ASSIGN_OR_RETURN(Json j, Json::Parse(body));
+  if (!j.is_object()) {
+    return InvalidArgumentError("body: expected a JSON object, got " + std::string(j.TypeName()));
+  }
+  return j;
+}
+
+Result<std::vector<std::string>> StringList(const Json& obj, std::string_view field) {
+  std::vector<std::string> out;
+  const Json* v = obj.Find(field);
+  if (v == nullptr || v->is_null()) return out;
+  if (!v->is_array()) {
+    return InvalidArgumentError(std::string(field) + ": expected an array of strings, got " +
+                                std::string(v->TypeName()));
+  }
+  for (size_t i = 0; i < v->as_array().size(); ++i) {
+    const Json& e = v->as_array()[i];
+    if (!e.is_string()) {
+      return InvalidArgumentError(std::string(field) + "[" + std::to_string(i) +
+                                  "]: expected a string, got " + std::string(e.TypeName()));
+    }
+    out.push_back(e.as_string());
+  }
+  return out;
+}
+
+Result<std::optional<int>> OptionalInt(const Json& obj, std::string_view field) {
+  const Json* v = obj.Find(field);
+  if (v == nullptr || v->is_null()) return std::optional<int>();
+  if (!v->is_integer()) {
+    return InvalidArgumentError(std::string(field) + ": expected an integer, got " +
+                                std::string(v->is_number() ? "a fraction" : v->TypeName()));
+  }
+  int64_t n = v->as_int64();
+  if (n < 0 || n > 1000000) {
+    return InvalidArgumentError(std::string(field) + ": out of range: " + std::to_string(n));
+  }
+  return std::optional<int>(static_cast<int>(n));
+}
+
+// Parses ?wait=: seconds ("10", "2.5") or a duration ("30s", "500ms").
+Result<std::chrono::milliseconds> ParseWait(const std::string& text) {
+  char* end = nullptr;
+  double secs = std::strtod(text.c_str(), &end);
+  if (!text.empty() && end == text.c_str() + text.size()) {
+    if (secs < 0) return InvalidArgumentError("wait: must not be negative");
+    return std::chrono::milliseconds(static_cast<int64_t>(secs * 1000));
+  }
+  auto d = config::ParseDuration(text);
+  if (!d.ok()) return InvalidArgumentError("wait: expected seconds or a duration like 30s");
+  return *d;
+}
+
+metrics::Family<metrics::Counter>& RpcCounter() {
+  static auto& f = metrics::Registry::Default().AddCounter(
+      "glfm_rpc_requests_total", "Status RPCs (update/delete_instance_info) run, by result.",
+      {"rpc", "code"});
+  return f;
+}
+
+metrics::Family<metrics::Counter>& PlacementCounter() {
+  static auto& f = metrics::Registry::Default().AddCounter(
+      "glfm_placements_total", "Placement outcomes seen by this process, by outcome.", {"outcome"});
+  return f;
+}
+
+HttpResponse JsonOk(int code, const Json& j) { return HttpResponse::Json(code, j.Dump()); }
+
+}  // namespace
+
+HttpResponse NakamaRpcError(const Status& status) {
+  int code = static_cast<int>(status.code());
+  Json err = Json::MakeObject();
+  err["Message"] = Json(status.message());
+  err["Code"] = Json(code);
+  Json j = Json::MakeObject();
+  j["code"] = Json(code);
+  j["error"] = std::move(err);
+  j["message"] = Json(status.message());
+  return HttpResponse::Json(HttpStatusForCode(status.code()), j.Dump());
+}
+
+HttpResponse NakamaTransportError(const Status& status) {
+  Json j = Json::MakeObject();
+  j["code"] = Json(static_cast<int>(status.code()));
+  j["error"] = Json(status.message());
+  j["message"] = Json(status.message());
+  return HttpResponse::Json(HttpStatusForCode(status.code()), j.Dump());
+}
+
+struct Api::State {
+  FleetManager* fleet;
+  ApiOptions options;
+
+  // Worker pool.
+  std::mutex mu;
+  std::condition_variable work_cv;
+  std::deque<std::function<void()>> work;  // guarded by mu
+  bool stopping = false;                   // guarded by mu
+  std::vector<std::thread> workers;
+
+  // Placements this process created or was told about; nullopt while pending.
+  std::mutex pmu;
+  std::condition_variable timer_cv;
+  std::map<std::string, std::optional<CreateOutcome>, std::less<>> placements;  // pmu
+  struct Waiter {
+    std::string id;
+    Responder respond;
+  };
+  std::multimap<std::chrono::steady_clock::time_point, Waiter> waiters;  // pmu
+  bool timer_stopping = false;                                           // pmu
+  std::thread timer;
+
+  void Submit(std::function<void()> f) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      work.push_back(std::move(f));
+    }
+    work_cv.notify_one();
+  }
+
+  void WorkerLoop() {
+    for (;;) {
+      std::function<void()> f;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        work_cv.wait(lock, [&] { return stopping || !work.empty(); });
+        if (work.empty()) return;
+        f = std::move(work.front());
+        work.pop_front();
+      }
+      f();
+    }
+  }
+
+  // Answers waiters whose wait ended, with the placement's current state.
+  void TimerLoop() {
+    std::unique_lock<std::mutex> lock(pmu);
+    while (!timer_stopping) {
+      auto now = std::chrono::steady_clock::now();
+      std::vector<Waiter> due;
+      while (!waiters.empty() && waiters.begin()->first <= now) {
+        due.push_back(std::move(waiters.begin()->second));
+        waiters.erase(waiters.begin());
+      }
+      if (!due.empty()) {
+        std::vector<std::string> bodies;
+        for (const auto& w : due) bodies.push_back(StateJsonLocked(w.id).Dump());
+        lock.unlock();
+        for (size_t i = 0; i < due.size(); ++i) {
+          due[i].respond(HttpResponse::Json(200, std::move(bodies[i])));
+        }
+        lock.lock();
+        continue;
+      }
+      if (waiters.empty()) {
+        timer_cv.wait(lock);
+      } else {
+        // A copy: the entry may be erased (by OnOutcome) while this waits.
+        const auto deadline = waiters.begin()->first;
+        timer_cv.wait_until(lock, deadline);
+      }
+    }
+  }
+
+  Json StateJsonLocked(std::string_view id) {
+    auto it = placements.find(id);
+    const CreateOutcome* o = (it != placements.end() && it->second) ? &*it->second : nullptr;
+    return PlacementJson(id, o);
+  }
+
+  void OnOutcome(const CreateOutcome& outcome) {
+    PlacementCounter().WithLabels({PlacementStatusName(outcome)}).Inc();
+    std::vector<Responder> ready;
+    std::string body;
+    {
+      std::lock_guard<std::mutex> lock(pmu);
+      placements[outcome.placement_id] = outcome;
+      body = StateJsonLocked(outcome.placement_id).Dump();
+      for (auto it = waiters.begin(); it != waiters.end();) {
+        if (it->second.id == outcome.placement_id) {
+          ready.push_back(std::move(it->second.respond));
+          it = waiters.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    for (auto& r : ready) r(HttpResponse::Json(200, body));
+  }
+
+  // Checks the Bearer key of a /v1 request; an error answer when it fails.
+  std::optional<HttpResponse> CheckApiKey(const HttpRequest& req) const {
+    if (options.api_keys.empty()) return std::nullopt;
+    const std::string* auth = req.Header("authorization");
+    constexpr std::string_view kBearer = "Bearer ";
+    if (auth == nullptr || auth->size() <= kBearer.size() ||
+        std::string_view(*auth).substr(0, kBearer.size()) != kBearer) {
+      return ErrorResponse(UnauthenticatedError("API key required (Authorization: Bearer KEY)"));
+    }
+    std::string_view given = std::string_view(*auth).substr(kBearer.size());
+    bool ok = false;
+    for (const auto& k : options.api_keys) ok |= ConstantTimeEquals(given, k);
+    if (!ok) return ErrorResponse(UnauthenticatedError("API key invalid"));
+    return std::nullopt;
+  }
+
+  // Checks the server key of a status RPC; a Nakama error answer when it fails.
+  std::optional<HttpResponse> CheckHttpKey(const HttpRequest& req) const {
+    if (auto key = req.QueryParam("http_key")) {
+      if (ConstantTimeEquals(*key, options.http_key)) return std::nullopt;
+      return NakamaTransportError(UnauthenticatedError("HTTP key invalid"));
+    }
+    const std::string* auth = req.Header("authorization");
+    if (auth != nullptr && !auth->empty()) {
+      constexpr std::string_view kBasic = "Basic ";
+      if (auth->size() > kBasic.size() &&
+          ToLower(std::string_view(*auth).substr(0, kBasic.size())) == "basic ") {
+        auto decoded = Base64Decode(std::string_view(*auth).substr(kBasic.size()));
+        if (!decoded) return NakamaTransportError(UnauthenticatedError("Auth token invalid"));
+        std::string user = decoded->substr(0, decoded->find(':'));
+        if (ConstantTimeEquals(user, options.http_key)) return std::nullopt;
+        return NakamaTransportError(UnauthenticatedError("HTTP key invalid"));
+      }
+      // Player session tokens are never accepted here.
+      return NakamaTransportError(UnauthenticatedError("Auth token invalid"));
+    }
+    return NakamaTransportError(UnauthenticatedError("Auth token or HTTP key required"));
+  }
+
+  // Runs an RPC's payload; returns the result string.
+  Result<std::string> RunRpc(const std::string& rpc, const std::string& payload) {
+    auto parsed = Json::Parse(payload);
+    if (!parsed.ok()) {
+      return InvalidArgumentError("payload: not valid JSON: " + parsed.status().message());
+    }
+    if (!parsed->is_object()) {
+      return InvalidArgumentError("payload: expected a JSON object, got " +
+                                  std::string(parsed->TypeName()));
+    }
+    const Json* id = parsed->Find("id");
+    if (id == nullptr || !id->is_string() || id->as_string().empty()) {
+      return InvalidArgumentError("id: required, a game session ARN");
+    }
+    if (rpc == "delete_instance_info") {
+      GLFM_RETURN_IF_ERROR(fleet->Delete(id->as_string()));
+      return std::string();
+    }
+    std::optional<int> count;
+    for (std::string_view field : {"player_count", "playerCount"}) {
+      if (count) break;
+      GLFM_ASSIGN_OR_RETURN(count, OptionalInt(*parsed, field));
+    }
+    Json metadata = Json::MakeObject();
+    if (const Json* md = parsed->Find("metadata"); md != nullptr && !md->is_null()) {
+      if (!md->is_object()) {
+        return InvalidArgumentError("metadata: expected an object, got " +
+                                    std::string(md->TypeName()));
+      }
+      metadata = *md;
+    }
+    GLFM_RETURN_IF_ERROR(fleet->Update(id->as_string(), count, metadata));
+    return std::string();
+  }
+
+  void HandleRpc(HttpRequest&& req, const PathParams& params, Responder respond) {
+    if (auto denied = CheckHttpKey(req)) return respond(std::move(*denied));
+    std::string rpc = ToLower(*params.Get("id"));
+    if (rpc != "update_instance_info" && rpc != "delete_instance_info") {
+      return respond(NakamaTransportError(NotFoundError("RPC function not found")));
+    }
+    bool unwrap = req.HasQueryParam("unwrap");
+    std::string payload;
+    if (req.body.empty()) {
+      payload = req.QueryParam("payload").value_or("");
+    } else if (unwrap) {
+      payload = std::move(req.body);
+    } else {
+      auto s = Json::Parse(req.body);
+      if (!s.ok() || !s->is_string()) {
+        return respond(NakamaTransportError(InvalidArgumentError(
+            "Unable to unmarshal payload: the body must be a JSON string unless ?unwrap is set")));
+      }
+      payload = s->as_string();
+    }
+    Submit([this, rpc = std::move(rpc), payload = std::move(payload), unwrap,
+            respond = std::move(respond)] {
+      auto result = RunRpc(rpc, payload);
+      RpcCounter()
+          .WithLabels({rpc, StatusCodeName(result.ok() ? StatusCode::kOk : result.status().code())})
+          .Inc();
+      if (!result.ok()) return respond(NakamaRpcError(result.status()));
+      if (unwrap) return respond(HttpResponse::Json(200, std::move(*result)));
+      std::string body = "{\"payload\":";
+      AppendJsonString(body, *result);
+      body += "}";
+      respond(HttpResponse::Json(200, std::move(body)));
+    });
+  }
+
+  Status ParseCreate(const Json& body, int& max_players, std::vector<std::string>& users,
+                     std::vector<FleetUserLatency>& latencies, Json& metadata) {
+    GLFM_ASSIGN_OR_RETURN(std::optional<int> mp, OptionalInt(body, "max_players"));
+    if (!mp) return InvalidArgumentError("max_players: required, 1-200");
+    max_players = *mp;
+    GLFM_ASSIGN_OR_RETURN(users, StringList(body, "user_ids"));
+    if (const Json* l = body.Find("latencies"); l != nullptr && !l->is_null()) {
+      if (!l->is_array()) return InvalidArgumentError("latencies: expected an array");
+      for (size_t i = 0; i < l->as_array().size(); ++i) {
+        GLFM_ASSIGN_OR_RETURN(
+            FleetUserLatency lat,
+            FleetUserLatencyFromJson(l->as_array()[i], "latencies[" + std::to_string(i) + "]"));
+        latencies.push_back(std::move(lat));
+      }
+    }
+    metadata = Json::MakeObject();
+    if (const Json* md = body.Find("metadata"); md != nullptr && !md->is_null()) {
+      if (!md->is_object()) return InvalidArgumentError("metadata: expected an object");
+      metadata = *md;
+    }
+    if (const Json* w = body.Find("webhook_url"); w != nullptr && !w->is_null()) {
+      return UnimplementedError("webhook_url: webhooks are not implemented yet");
+    }
+    return OkStatus();
+  }
+
+  void AddRoutes(Router& r, const std::shared_ptr<State>& self) {
+    State* st = self.get();
+    auto rpc = [st](HttpRequest&& req, PathParams p, Responder respond) {
+      st->HandleRpc(std::move(req), p, std::move(respond));
+    };
+    r.Add("POST", "/v2/rpc/{id}", rpc);
+    r.Add("GET", "/v2/rpc/{id}", rpc);
+
+    // Wraps a /v1 handler with the API key check.
+    auto v1 = [st](auto f) {
+      return [st, f](HttpRequest&& req, PathParams p, Responder respond) {
+        if (auto denied = st->CheckApiKey(req)) return respond(std::move(*denied));
+        f(std::move(req), std::move(p), std::move(respond));
+      };
+    };
+
+    r.Add("POST", "/v1/placements", v1([st](HttpRequest&& req, PathParams, Responder respond) {
+            auto body = ParseObjectBody(req.body);
+            if (!body.ok()) return respond(ErrorResponse(body.status()));
+            int max_players = 0;
+            std::vector<std::string> users;
+            std::vector<FleetUserLatency> latencies;
+            Json metadata;
+            Status s = st->ParseCreate(*body, max_players, users, latencies, metadata);
+            if (!s.ok()) return respond(ErrorResponse(s));
+            st->Submit([st, max_players, users = std::move(users), latencies = std::move(latencies),
+                        metadata = std::move(metadata), respond = std::move(respond)] {
+              auto id = st->fleet->Create(max_players, users, latencies, metadata,
+                                          [st](const CreateOutcome& o) { st->OnOutcome(o); });
+              if (!id.ok()) return respond(ErrorResponse(id.status()));
+              {
+                std::lock_guard<std::mutex> lock(st->pmu);
+                st->placements.emplace(*id, std::nullopt);  // keeps an outcome already here
+              }
+              Json j = Json::MakeObject();
+              j["placement_id"] = Json(*id);
+              respond(JsonOk(202, j));
+            });
+          }));
+
+    r.Add("GET", "/v1/placements/{id}",
+          v1([st](HttpRequest&& req, PathParams p, Responder respond) {
+            std::string id = *p.Get("id");
+            std::chrono::milliseconds wait{0};
+            if (auto w = req.QueryParam("wait")) {
+              auto parsed = ParseWait(*w);
+              if (!parsed.ok()) return respond(ErrorResponse(parsed.status()));
+              wait = std::min(*parsed, st->options.max_wait);
+            }
+            std::unique_lock<std::mutex> lock(st->pmu);
+            auto it = st->placements.find(id);
+            if (it == st->placements.end()) {
+              lock.unlock();
+              return respond(ErrorResponse(NotFoundError("placement " + id + " not found")));
+            }
+            if (it->second.has_value() || wait.count() == 0 || st->timer_stopping) {
+              std::string body = st->StateJsonLocked(id).Dump();
+              lock.unlock();
+              return respond(HttpResponse::Json(200, std::move(body)));
+            }
+            st->waiters.emplace(std::chrono::steady_clock::now() + wait,
+                                Waiter{std::move(id), std::move(respond)});
+            lock.unlock();
+            st->timer_cv.notify_one();
+          }));
+
+    r.Add("DELETE", "/v1/placements/{id}", v1([st](HttpRequest&&, PathParams p, Responder respond) {
+            st->Submit([st, id = *p.Get("id"), respond = std::move(respond)] {
+              Status s = st->fleet->Cancel(id);
+              if (!s.ok()) return respond(ErrorResponse(s));
+              Json j = Json::MakeObject();
+              j["placement_id"] = Json(id);
+              respond(JsonOk(202, j));
+            });
+          }));
+
+    r.Add("GET", "/v1/instances", v1([st](HttpRequest&& req, PathParams, Responder respond) {
+            int limit = 100;
+            if (auto l = req.QueryParam("limit")) {
+              char* end = nullptr;
+              long v = std::strtol(l->c_str(), &end, 10);
+              if (l->empty() || end != l->c_str() + l->size() || v < 1 || v > 10000) {
+                return respond(
+                    ErrorResponse(InvalidArgumentError("limit: expected an integer 1-10000")));
+              }
+              limit = static_cast<int>(v);
+            }
+            std::vector<std::string> order;
+            if (auto o = req.QueryParam("order"); o && !o->empty()) {
+              size_t start = 0;
+              while (start <= o->size()) {
+                size_t comma = o->find(',', start);
+                if (comma == std::string::npos) comma = o->size();
+                if (comma > start) order.push_back(o->substr(start, comma - start));
+                start = comma + 1;
+              }
+            }
+            std::string query = req.QueryParam("query").value_or("");
+            std::string cursor = req.QueryParam("cursor").value_or("");
+            // The index is in memory: List never calls GameLift nor the store.
+            auto page = st->fleet->List(query, limit, cursor, order);
+            if (!page.ok()) return respond(ErrorResponse(page.status()));
+            Json j = Json::MakeObject();
+            Json list = Json::MakeArray();
+            for (const auto& i : page->instances) list.as_array().push_back(ToJson(i));
+            j["instances"] = std::move(list);
+            j["next_cursor"] = Json(page->next_cursor);
+            respond(JsonOk(200, j));
+          }));
+
+    r.Add("GET", "/v1/instances/{id}", v1([st](HttpRequest&&, PathParams p, Responder respond) {
+            st->Submit([st, id = *p.Get("id"), respond = std::move(respond)] {
+              auto info = st->fleet->Get(id);
+              if (!info.ok()) return respond(ErrorResponse(info.status()));
+              respond(JsonOk(200, ToJson(*info)));
+            });
+          }));
+
+    r.Add("DELETE", "/v1/instances/{id}", v1([st](HttpRequest&&, PathParams p, Responder respond) {
+            st->Submit([st, id = *p.Get("id"), respond = std::move(respond)] {
+              Status s = st->fleet->Delete(id);
+              if (!s.ok()) return respond(ErrorResponse(s));
+              respond(HttpResponse::Json(204, ""));
+            });
+          }));
+
+    r.Add("POST", "/v1/instances/{id}/join",
+          v1([st](HttpRequest&& req, PathParams p, Responder respond) {
+            auto body = ParseObjectBody(req.body);
+            if (!body.ok()) return respond(ErrorResponse(body.status()));
+            auto users = StringList(*body, "user_ids");
+            if (!users.ok()) return respond(ErrorResponse(users.status()));
+            std::map<std::string, std::string> md;
+            if (const Json* m = body->Find("metadata"); m != nullptr && !m->is_null()) {
+              if (!m->is_object()) {
+                return respond(ErrorResponse(InvalidArgumentError(
+                    "metadata: expected an object of user id -> player data string")));
+              }
+              for (const auto& [k, v] : m->as_object()) {
+                if (!v.is_string()) {
+                  return respond(
+                      ErrorResponse(InvalidArgumentError("metadata." + k + ": expected a string")));
+                }
+                md[k] = v.as_string();
+              }
+            }
+            st->Submit([st, id = *p.Get("id"), users = std::move(*users), md = std::move(md),
+                        respond = std::move(respond)] {
+              auto join = st->fleet->Join(id, users, md);
+              if (!join.ok()) return respond(ErrorResponse(join.status()));
+              respond(JsonOk(200, ToJson(*join)));
+            });
+          }));
+
+    r.Add("PATCH", "/v1/instances/{id}",
+          v1([st](HttpRequest&& req, PathParams p, Responder respond) {
+            auto body = ParseObjectBody(req.body);
+            if (!body.ok()) return respond(ErrorResponse(body.status()));
+            auto count = OptionalInt(*body, "player_count");
+            if (!count.ok()) return respond(ErrorResponse(count.status()));
+            Json md = Json::MakeObject();
+            if (const Json* m = body->Find("metadata"); m != nullptr && !m->is_null()) {
+              if (!m->is_object()) {
+                return respond(ErrorResponse(InvalidArgumentError("metadata: expected an object")));
+              }
+              md = *m;
+            }
+            st->Submit([st, id = *p.Get("id"), count = *count, md = std::move(md),
+                        respond = std::move(respond)] {
+              Status s = st->fleet->Update(id, count, md);
+              if (!s.ok()) return respond(ErrorResponse(s));
+              respond(HttpResponse::Json(204, ""));
+            });
+          }));
+  }
+};
+
+Api::Api(FleetManager* fleet, ApiOptions options) : state_(std::make_shared<State>()) {
+  state_->fleet = fleet;
+  state_->options = std::move(options);
+  int n = std::max(1, state_->options.workers);
+  for (int i = 0; i < n; ++i) {
+    state_->workers.emplace_back([st = state_.get()] { st->WorkerLoop(); });
+  }
+  state_->timer = std::thread([st = state_.get()] { st->TimerLoop(); });
+}
+
+Api::~Api() { Shutdown(); }
+
+void Api::AddRoutes(Router& router) { state_->AddRoutes(router, state_); }
+
+void Api::OnOutcome(const CreateOutcome& outcome) { state_->OnOutcome(outcome); }
+
+void Api::SetFleet(FleetManager* fleet) { state_->fleet = fleet; }
+
+void Api::StopWaiting() {
+  State* st = state_.get();
+  std::vector<State::Waiter> parked;
+  std::vector<std::string> bodies;
+  {
+    std::lock_guard<std::mutex> lock(st->pmu);
+    if (st->timer_stopping) return;
+    st->timer_stopping = true;
+    for (auto& [t, w] : st->waiters) {
+      bodies.push_back(st->StateJsonLocked(w.id).Dump());
+      parked.push_back(std::move(w));
+    }
+    st->waiters.clear();
+  }
+  st->timer_cv.notify_all();
+  for (size_t i = 0; i < parked.size(); ++i) {
+    parked[i].respond(HttpResponse::Json(200, std::move(bodies[i])));
+  }
+}
+
+void Api::Shutdown() {
+  StopWaiting();
+  State* st = state_.get();
+  if (st->timer.joinable()) st->timer.join();
+  {
+    std::lock_guard<std::mutex> lock(st->mu);
+    st->stopping = true;
+  }
+  st->work_cv.notify_all();
+  for (auto& t : st->workers) {
+    if (t.joinable()) t.join();
+  }
+}
+
+}  // namespace glfm::server
