@@ -12,7 +12,7 @@ packages=(
   libcurl4-openssl-dev libssl-dev libre2-dev libabsl-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev clang-format clang-tidy
-  postgresql sqlite3 nginx-light wrk curl python3 python3-boto3 awscli
+  postgresql sqlite3 nginx-light wrk curl jq python3 python3-boto3 awscli
 )
 
 missing=()

@@ -1,6 +1,7 @@
 #include "server/api.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
@@ -188,8 +189,13 @@ HttpResponse NakamaTransportError(const Status& status) {
   return HttpResponse::Json(HttpStatusForCode(status.code()), j.Dump());
 }
 
+constexpr char kStarting[] = "glfm is starting; try again shortly";
+
 struct Api::State {
-  FleetManager* fleet;
+  // Null until glfm serve has wired the fleet manager (the HTTP server listens first); the
+  // routes answer unavailable until then.
+  std::atomic<FleetManager*> fleet{nullptr};
+  FleetManager* Fleet() const { return fleet.load(std::memory_order_acquire); }
   ApiOptions options;
 
   // Worker pool.
@@ -343,7 +349,7 @@ struct Api::State {
       return InvalidArgumentError("id: required, a game session ARN");
     }
     if (rpc == "delete_instance_info") {
-      GLFM_RETURN_IF_ERROR(fleet->Delete(id->as_string()));
+      GLFM_RETURN_IF_ERROR(Fleet()->Delete(id->as_string()));
       return std::string();
     }
     std::optional<int> count;
@@ -359,7 +365,7 @@ struct Api::State {
       }
       metadata = *md;
     }
-    GLFM_RETURN_IF_ERROR(fleet->Update(id->as_string(), count, metadata));
+    GLFM_RETURN_IF_ERROR(Fleet()->Update(id->as_string(), count, metadata));
     return std::string();
   }
 
@@ -368,6 +374,9 @@ struct Api::State {
     std::string rpc = ToLower(*params.Get("id"));
     if (rpc != "update_instance_info" && rpc != "delete_instance_info") {
       return respond(NakamaTransportError(NotFoundError("RPC function not found")));
+    }
+    if (Fleet() == nullptr) {
+      return respond(NakamaTransportError(UnavailableError(kStarting)));
     }
     bool unwrap = req.HasQueryParam("unwrap");
     std::string payload;
@@ -436,6 +445,7 @@ struct Api::State {
     auto v1 = [st](auto f) {
       return [st, f](HttpRequest&& req, PathParams p, Responder respond) {
         if (auto denied = st->CheckApiKey(req)) return respond(std::move(*denied));
+        if (st->Fleet() == nullptr) return respond(ErrorResponse(UnavailableError(kStarting)));
         f(std::move(req), std::move(p), std::move(respond));
       };
     };
@@ -451,7 +461,7 @@ struct Api::State {
             if (!s.ok()) return respond(ErrorResponse(s));
             st->Submit([st, max_players, users = std::move(users), latencies = std::move(latencies),
                         metadata = std::move(metadata), respond = std::move(respond)] {
-              auto id = st->fleet->Create(max_players, users, latencies, metadata,
+              auto id = st->Fleet()->Create(max_players, users, latencies, metadata,
                                           [st](const CreateOutcome& o) { st->OnOutcome(o); });
               if (!id.ok()) return respond(ErrorResponse(id.status()));
               {
@@ -492,7 +502,7 @@ struct Api::State {
 
     r.Add("DELETE", "/v1/placements/{id}", v1([st](HttpRequest&&, PathParams p, Responder respond) {
             st->Submit([st, id = *p.Get("id"), respond = std::move(respond)] {
-              Status s = st->fleet->Cancel(id);
+              Status s = st->Fleet()->Cancel(id);
               if (!s.ok()) return respond(ErrorResponse(s));
               Json j = Json::MakeObject();
               j["placement_id"] = Json(id);
@@ -524,7 +534,7 @@ struct Api::State {
             std::string query = req.QueryParam("query").value_or("");
             std::string cursor = req.QueryParam("cursor").value_or("");
             // The index is in memory: List never calls GameLift nor the store.
-            auto page = st->fleet->List(query, limit, cursor, order);
+            auto page = st->Fleet()->List(query, limit, cursor, order);
             if (!page.ok()) return respond(ErrorResponse(page.status()));
             Json j = Json::MakeObject();
             Json list = Json::MakeArray();
@@ -536,7 +546,7 @@ struct Api::State {
 
     r.Add("GET", "/v1/instances/{id}", v1([st](HttpRequest&&, PathParams p, Responder respond) {
             st->Submit([st, id = *p.Get("id"), respond = std::move(respond)] {
-              auto info = st->fleet->Get(id);
+              auto info = st->Fleet()->Get(id);
               if (!info.ok()) return respond(ErrorResponse(info.status()));
               respond(JsonOk(200, ToJson(*info)));
             });
@@ -544,7 +554,7 @@ struct Api::State {
 
     r.Add("DELETE", "/v1/instances/{id}", v1([st](HttpRequest&&, PathParams p, Responder respond) {
             st->Submit([st, id = *p.Get("id"), respond = std::move(respond)] {
-              Status s = st->fleet->Delete(id);
+              Status s = st->Fleet()->Delete(id);
               if (!s.ok()) return respond(ErrorResponse(s));
               respond(HttpResponse::Json(204, ""));
             });
@@ -572,7 +582,7 @@ struct Api::State {
             }
             st->Submit([st, id = *p.Get("id"), users = std::move(*users), md = std::move(md),
                         respond = std::move(respond)] {
-              auto join = st->fleet->Join(id, users, md);
+              auto join = st->Fleet()->Join(id, users, md);
               if (!join.ok()) return respond(ErrorResponse(join.status()));
               respond(JsonOk(200, ToJson(*join)));
             });
@@ -593,7 +603,7 @@ struct Api::State {
             }
             st->Submit([st, id = *p.Get("id"), count = *count, md = std::move(md),
                         respond = std::move(respond)] {
-              Status s = st->fleet->Update(id, count, md);
+              Status s = st->Fleet()->Update(id, count, md);
               if (!s.ok()) return respond(ErrorResponse(s));
               respond(HttpResponse::Json(204, ""));
             });
@@ -617,7 +627,7 @@ void Api::AddRoutes(Router& router) { state_->AddRoutes(router, state_); }
 
 void Api::OnOutcome(const CreateOutcome& outcome) { state_->OnOutcome(outcome); }
 
-void Api::SetFleet(FleetManager* fleet) { state_->fleet = fleet; }
+void Api::SetFleet(FleetManager* fleet) { state_->fleet.store(fleet, std::memory_order_release); }
 
 void Api::StopWaiting() {
   State* st = state_.get();

@@ -1,6 +1,7 @@
 #include "server/app.h"
 
 #include <cctype>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -86,6 +87,27 @@ Result<std::unique_ptr<App>> App::Start(const config::Config& config) {
     return UnavailableError("data_dir: cannot create " + config.data_dir + ": " + ec.message());
   }
 
+  // The status-RPC key: configured, or in local mode one kept under the data dir.
+  st->http_key = config.auth.http_key;
+  if (config.local_mode && st->http_key.empty()) {
+    GLFM_ASSIGN_OR_RETURN(st->http_key, LocalHttpKey(config.data_dir));
+  }
+
+  // Listen first, so that the first log line names the bound address; the API answers
+  // unavailable ("starting") and /readyz fails until the fleet manager is wired below.
+  ApiOptions ao;
+  ao.http_key = st->http_key;
+  ao.api_keys = config.auth.api_keys;
+  st->api = std::make_unique<Api>(nullptr, ao);
+  Api* api = st->api.get();
+  GLFM_ASSIGN_OR_RETURN(st->service,
+                        Service::Start(config, [api](Router& r) { api->AddRoutes(r); }));
+  log::Info("listening on " + st->service->url());
+  auto ready = std::make_shared<std::atomic<bool>>(false);
+  st->service->AddReadinessCheck("fleet", [ready]() -> Status {
+    return ready->load() ? OkStatus() : UnavailableError("the fleet manager is starting");
+  });
+
   // Store.
   if (config.store.driver == "postgres") {
     store::PostgresOptions po;
@@ -152,28 +174,15 @@ Result<std::unique_ptr<App>> App::Start(const config::Config& config) {
   GLFM_ASSIGN_OR_RETURN(st->aws, gamelift::ConnectAws(aws, env));
   if (config.local_mode) {
     GLFM_ASSIGN_OR_RETURN(fo.events_queue_url, st->aws->sqs->GetQueueUrl("glfm-placement-events"));
-    st->http_key = config.auth.http_key;
-    if (st->http_key.empty()) {
-      GLFM_ASSIGN_OR_RETURN(st->http_key, LocalHttpKey(config.data_dir));
-    }
-  } else {
-    st->http_key = config.auth.http_key;
   }
 
   // The API exists before the fleet manager so that no outcome is missed at start.
-  ApiOptions ao;
-  ao.http_key = st->http_key;
-  ao.api_keys = config.auth.api_keys;
-  st->api = std::make_unique<Api>(nullptr, ao);
-  Api* api = st->api.get();
   GLFM_ASSIGN_OR_RETURN(
       st->fleet, fleet::GameLiftFleetManager::Start(
                      std::move(fo), st->store.get(), st->index.get(), st->aws->gamelift.get(),
                      st->aws->sqs.get(), [api](const CreateOutcome& o) { api->OnOutcome(o); }));
   api->SetFleet(st->fleet.get());
-
-  GLFM_ASSIGN_OR_RETURN(st->service,
-                        Service::Start(config, [api](Router& r) { api->AddRoutes(r); }));
+  ready->store(true);
   return std::unique_ptr<App>(new App(std::move(st)));
 }
 

@@ -171,7 +171,6 @@ int RunServe(const config::Config& config) {
     log::Error("cannot start", {{"error", app.status().ToString()}});
     return 1;
   }
-  log::Info("listening on " + (*app)->url());
   log::Info("urls", {{"api", (*app)->url() + "/v1"},
                      {"status_rpc", (*app)->url() + "/v2/rpc/update_instance_info"},
                      {"emulator", (*app)->emulator_url()}});
