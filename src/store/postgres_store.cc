@@ -339,6 +339,26 @@ class PostgresStore final : public Store {
     return SubmitOne(r);
   }
 
+  Status MarkPlacementsDelivered(const std::vector<std::string>& placement_ids) override {
+    if (placement_ids.empty()) {
+      return OkStatus();
+    }
+    WriteRequest r;
+    r.ops.resize(placement_ids.size());
+    for (size_t i = 0; i < placement_ids.size(); ++i) {
+      GLFM_RETURN_IF_ERROR(internal::ValidatePlacementId(
+          placement_ids[i], "placement_ids[" + std::to_string(i) + "]"));
+      r.ops[i].kind = WriteOp::Kind::kMarkDelivered;
+      r.ops[i].id = placement_ids[i];
+    }
+    GLFM_RETURN_IF_ERROR(queue_.Submit(r));
+    GLFM_RETURN_IF_ERROR(r.status);
+    for (const WriteOp& op : r.ops) {
+      GLFM_RETURN_IF_ERROR(op.status);
+    }
+    return OkStatus();
+  }
+
   Result<std::unique_ptr<Subscription>> Subscribe(ChangeCallback callback) override {
     GLFM_RETURN_IF_ERROR(StartListener());
     return feed_.Subscribe(std::move(callback));

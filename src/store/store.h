@@ -177,6 +177,13 @@ class Store {
   // precondition when no outcome is recorded yet; unavailable; internal.
   virtual Status MarkPlacementDelivered(std::string_view placement_id) = 0;
 
+  // Marks every placement of `placement_ids` delivered in one transaction (idempotent), for
+  // callers that deliver many outcomes at once. An id that cannot be marked does not stop the
+  // others. Errors: invalid-argument naming the index of a malformed id (nothing is marked);
+  // the first per-id error in order, as MarkPlacementDelivered's (not-found, failed-
+  // precondition; the other ids are marked); unavailable; internal.
+  virtual Status MarkPlacementsDelivered(const std::vector<std::string>& placement_ids) = 0;
+
   // --- change feed ---
 
   // Registers `callback` for every change committed from now on — by this node and, for

@@ -376,6 +376,31 @@ TEST_P(StoreConformanceTest, OutcomesStayUndeliveredUntilMarked) {
   EXPECT_THAT(Ids(*store_->ListPendingPlacementsByOwner("node-a", 10)), ElementsAre());
 }
 
+TEST_P(StoreConformanceTest, MarkPlacementsDeliveredMarksEachAndReportsTheFirstError) {
+  for (const char* id : {"m-1", "m-2", "m-3", "m-4"}) {
+    ASSERT_OK(store_->CreatePlacement(MakePlacement(id, "node-a", 30)));
+  }
+  ASSERT_THAT(store_->RecordPlacementOutcome("m-1", "{}", FromUnix(10)), IsOkAndHolds(true));
+  ASSERT_THAT(store_->RecordPlacementOutcome("m-2", "{}", FromUnix(11)), IsOkAndHolds(true));
+  ASSERT_THAT(store_->RecordPlacementOutcome("m-4", "{}", FromUnix(12)), IsOkAndHolds(true));
+  EXPECT_OK(store_->MarkPlacementsDelivered({}));
+  EXPECT_THAT(store_->MarkPlacementsDelivered({"m-1", "bad id"}),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "placement_ids[1] \"bad id\" may hold only [A-Za-z0-9-]"));
+  EXPECT_FALSE(store_->GetPlacement("m-1")->delivered);  // nothing marked
+  ASSERT_OK(store_->MarkPlacementsDelivered({"m-1", "m-2"}));
+  ASSERT_OK(store_->MarkPlacementsDelivered({"m-2", "m-1"}));  // idempotent
+  EXPECT_THAT(store_->MarkPlacementsDelivered({"m-404", "m-3", "m-4"}),
+              StatusIs(StatusCode::kNotFound, "placement m-404 not found"));
+  EXPECT_THAT(store_->MarkPlacementsDelivered({"m-3"}),
+              StatusIs(StatusCode::kFailedPrecondition, "placement m-3 has no outcome to deliver"));
+  EXPECT_TRUE(store_->GetPlacement("m-1")->delivered);
+  EXPECT_TRUE(store_->GetPlacement("m-2")->delivered);
+  EXPECT_FALSE(store_->GetPlacement("m-3")->delivered);
+  EXPECT_TRUE(store_->GetPlacement("m-4")->delivered);  // marked despite m-404 before it
+  EXPECT_THAT(Ids(*store_->ListUndeliveredOutcomes("node-a", 10)), ElementsAre());
+}
+
 TEST_P(StoreConformanceTest, ChangeFeedReportsEveryCommittedChange) {
   Collector collector;
   auto sub = store_->Subscribe(collector.Callback());
