@@ -487,19 +487,9 @@ struct GameLiftFleetManager::Impl {
     return out;
   }
 
-  // Runs f(0..n-1) at once (item 0 on this thread), so that concurrent store writes share
-  // group commits; returns when all are done.
-  template <typename F>
-  void ForEachConcurrently(size_t n, const F& f) {
-    std::vector<std::future<void>> rest;
-    for (size_t i = 1; i < n; ++i) rest.push_back(std::async(std::launch::async, f, i));
-    if (n > 0) f(0);
-    for (auto& r : rest) r.get();
-  }
-
   // Handles one receive's messages: reads and decisions one by one, then the outcome records
-  // and the instance writes each as one concurrent round (a few group commits per receive
-  // instead of three per event); the delivered marks are queued for the marker thread (the
+  // (one RecordPlacementOutcomes transaction) and the winners' instances (one UpsertInstances
+  // transaction); the delivered marks are queued for the marker thread (the
   // outcome is durable before the callback, so the messages can go before the marks).
   // Appends the deletable messages.
   void HandleBatch(const std::vector<gamelift::SqsMessage>& msgs,
@@ -576,15 +566,22 @@ struct GameLiftFleetManager::Impl {
     }
     // 1. Outcomes, first writer wins.
     Timestamp now = Now();
-    ForEachConcurrently(work.size(), [&](size_t k) {
+    std::vector<store::OutcomeWrite> outcomes;
+    outcomes.reserve(work.size());
+    for (const auto& w : work) {
+      outcomes.push_back({w.p.placement_id, EncodeOutcome(w.out, w.max), now});
+    }
+    auto recorded = store->RecordPlacementOutcomes(outcomes);
+    for (size_t k = 0; k < work.size(); ++k) {
       Work& w = work[k];
-      auto r = store->RecordPlacementOutcome(w.p.placement_id, EncodeOutcome(w.out, w.max), now);
-      if (r.ok()) {
-        w.won = *r;
+      if (!recorded.ok()) {
+        w.err = recorded.status();
+      } else if ((*recorded)[k].ok()) {
+        w.won = *(*recorded)[k];
       } else {
-        w.err = r.status();
+        w.err = (*recorded)[k].status();
       }
-    });
+    }
     // 2. The winners' instances, in one transaction.
     std::vector<store::InstanceWrite> writes;
     for (const auto& w : work) {

@@ -110,6 +110,13 @@ struct InstanceWrite {
   Timestamp update_time{};
 };
 
+// One outcome for RecordPlacementOutcomes.
+struct OutcomeWrite {
+  std::string placement_id;
+  std::string outcome_json;
+  Timestamp outcome_time{};
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -155,6 +162,13 @@ class Store {
   virtual Result<bool> RecordPlacementOutcome(std::string_view placement_id,
                                               std::string_view outcome_json,
                                               Timestamp outcome_time) = 0;
+
+  // Records each outcome as RecordPlacementOutcome would, all in one transaction. Returns, per
+  // entry in order, whether it won, or not-found when no such placement exists. Errors (for
+  // the whole call, nothing recorded): invalid-argument naming the index of a malformed entry;
+  // unavailable; internal.
+  virtual Result<std::vector<Result<bool>>> RecordPlacementOutcomes(
+      const std::vector<OutcomeWrite>& writes) = 0;
 
   // Returns the placement. Errors: not-found naming the id; unavailable; internal.
   virtual Result<PlacementRecord> GetPlacement(std::string_view placement_id) = 0;
