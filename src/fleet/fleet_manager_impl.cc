@@ -28,6 +28,8 @@ constexpr int kStripes = 64;
 // When the ReceiveMessage answer that this receiver thread is handling arrived.
 thread_local std::chrono::steady_clock::time_point t_received{};
 constexpr size_t kDeliveredMemory = 200000;
+// Delivered marks per MarkPlacementsDelivered call of the marker thread.
+constexpr size_t kMarkBatch = 500;
 
 bool IsIdChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
@@ -224,6 +226,14 @@ struct GameLiftFleetManager::Impl {
   bool stopping = false;
   bool receivers_started = false;
   std::vector<std::thread> threads;
+
+  // Delivered marks of the receivers, written off their critical path by `marker` (started
+  // with the receivers, stopped after them so that it drains every queued mark).
+  std::mutex mark_mu;
+  std::condition_variable mark_cv;
+  std::vector<std::string> mark_queue;
+  bool mark_stopping = false;
+  std::thread marker;
   std::unique_ptr<store::Subscription> subscription;
 
   // One FleetStats counter, mirrored to a Prometheus counter of the default registry.
@@ -310,6 +320,41 @@ struct GameLiftFleetManager::Impl {
     if (!s.ok()) {
       log::Warn("fleet: marking an outcome delivered failed",
                 {{"placement_id", placement_id}, {"error", s.ToString()}});
+    }
+  }
+
+  // Queues delivered marks for the marker thread.
+  void QueueMarks(std::vector<std::string> ids) {
+    if (ids.empty()) return;
+    {
+      std::lock_guard lock(mark_mu);
+      for (auto& id : ids) mark_queue.push_back(std::move(id));
+    }
+    mark_cv.notify_one();
+  }
+
+  // Writes queued delivered marks until stopped with an empty queue: everything queued at a
+  // time in one MarkPlacementsDelivered transaction per kMarkBatch ids.
+  void MarkLoop() {
+    for (;;) {
+      std::vector<std::string> ids;
+      {
+        std::unique_lock lock(mark_mu);
+        mark_cv.wait(lock, [&] { return mark_stopping || !mark_queue.empty(); });
+        if (mark_queue.empty()) return;  // stopping and drained
+        ids.swap(mark_queue);
+      }
+      for (size_t at = 0; at < ids.size(); at += kMarkBatch) {
+        std::vector<std::string> chunk(
+            std::make_move_iterator(ids.begin() + static_cast<std::ptrdiff_t>(at)),
+            std::make_move_iterator(
+                ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), at + kMarkBatch))));
+        Status s = store->MarkPlacementsDelivered(chunk);
+        if (!s.ok()) {
+          log::Warn("fleet: marking outcomes delivered failed",
+                    {{"placements", static_cast<int64_t>(chunk.size())}, {"error", s.ToString()}});
+        }
+      }
     }
   }
 
@@ -442,19 +487,11 @@ struct GameLiftFleetManager::Impl {
     return out;
   }
 
-  // Runs f(0..n-1) at once (item 0 on this thread), so that concurrent store writes share
-  // group commits; returns when all are done.
-  template <typename F>
-  void ForEachConcurrently(size_t n, const F& f) {
-    std::vector<std::future<void>> rest;
-    for (size_t i = 1; i < n; ++i) rest.push_back(std::async(std::launch::async, f, i));
-    if (n > 0) f(0);
-    for (auto& r : rest) r.get();
-  }
-
-  // Handles one receive's messages: reads and decisions one by one, then the outcome records,
-  // the instance writes and the delivered marks each as one concurrent round (a few group
-  // commits per receive instead of three per event). Appends the deletable messages.
+  // Handles one receive's messages: reads and decisions one by one, then the outcome records
+  // (one RecordPlacementOutcomes transaction) and the winners' instances (one UpsertInstances
+  // transaction); the delivered marks are queued for the marker thread (the
+  // outcome is durable before the callback, so the messages can go before the marks).
+  // Appends the deletable messages.
   void HandleBatch(const std::vector<gamelift::SqsMessage>& msgs,
                    std::vector<gamelift::BatchEntry>& deletes) {
     struct Work {
@@ -529,15 +566,22 @@ struct GameLiftFleetManager::Impl {
     }
     // 1. Outcomes, first writer wins.
     Timestamp now = Now();
-    ForEachConcurrently(work.size(), [&](size_t k) {
+    std::vector<store::OutcomeWrite> outcomes;
+    outcomes.reserve(work.size());
+    for (const auto& w : work) {
+      outcomes.push_back({w.p.placement_id, EncodeOutcome(w.out, w.max), now});
+    }
+    auto recorded = store->RecordPlacementOutcomes(outcomes);
+    for (size_t k = 0; k < work.size(); ++k) {
       Work& w = work[k];
-      auto r = store->RecordPlacementOutcome(w.p.placement_id, EncodeOutcome(w.out, w.max), now);
-      if (r.ok()) {
-        w.won = *r;
+      if (!recorded.ok()) {
+        w.err = recorded.status();
+      } else if ((*recorded)[k].ok()) {
+        w.won = *(*recorded)[k];
       } else {
-        w.err = r.status();
+        w.err = (*recorded)[k].status();
       }
-    });
+    }
     // 2. The winners' instances, in one transaction.
     std::vector<store::InstanceWrite> writes;
     for (const auto& w : work) {
@@ -557,14 +601,14 @@ struct GameLiftFleetManager::Impl {
         }
       }
     }
-    // 3. Hand over this node's outcomes, then mark them delivered in one round.
-    std::vector<const std::string*> marks;
+    // 3. Hand over this node's outcomes, then queue their delivered marks.
+    std::vector<std::string> marks;
     for (const auto& w : work) {
       if (w.won && w.err.ok() && w.p.owner_node == o.node_id && Handover(w.out)) {
-        marks.push_back(&w.p.placement_id);
+        marks.push_back(w.p.placement_id);
       }
     }
-    ForEachConcurrently(marks.size(), [&](size_t k) { MarkDelivered(*marks[k]); });
+    QueueMarks(std::move(marks));
     {
       std::lock_guard lock(mu);
       for (const auto& w : work) applying.erase(w.p.placement_id);
@@ -972,6 +1016,7 @@ void GameLiftFleetManager::StartReceivers() {
   std::lock_guard lock(m.stop_mu);
   if (m.stopping || m.receivers_started || m.o.events_queue_url.empty()) return;
   m.receivers_started = true;
+  m.marker = std::thread([&m] { m.MarkLoop(); });
   for (int i = 0; i < m.o.receivers; ++i) {
     m.threads.emplace_back([&m] { m.ReceiveLoop(); });
   }
@@ -990,6 +1035,12 @@ void GameLiftFleetManager::Stop() {
   }
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
+  {
+    std::lock_guard lock(impl_->mark_mu);
+    impl_->mark_stopping = true;
+  }
+  impl_->mark_cv.notify_all();
+  if (impl_->marker.joinable()) impl_->marker.join();
   impl_->subscription.reset();
 }
 

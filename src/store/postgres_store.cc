@@ -307,6 +307,40 @@ class PostgresStore final : public Store {
     return op.flag;
   }
 
+  Result<std::vector<Result<bool>>> RecordPlacementOutcomes(
+      const std::vector<OutcomeWrite>& writes) override {
+    WriteRequest r;
+    r.ops.resize(writes.size());
+    for (size_t i = 0; i < writes.size(); ++i) {
+      std::string field = "writes[" + std::to_string(i) + "]";
+      GLFM_RETURN_IF_ERROR(
+          internal::ValidatePlacementId(writes[i].placement_id, field + ".placement_id"));
+      if (writes[i].outcome_json.empty()) {
+        return InvalidArgumentError(field + ".outcome_json must not be empty");
+      }
+      WriteOp& op = r.ops[i];
+      op.kind = WriteOp::Kind::kRecordOutcome;
+      op.id = writes[i].placement_id;
+      op.text = writes[i].outcome_json;
+      op.time_ns = internal::ToNanos(writes[i].outcome_time);
+    }
+    std::vector<Result<bool>> out;
+    if (writes.empty()) {
+      return out;
+    }
+    GLFM_RETURN_IF_ERROR(queue_.Submit(r));
+    GLFM_RETURN_IF_ERROR(r.status);
+    out.reserve(r.ops.size());
+    for (const WriteOp& op : r.ops) {
+      if (op.status.ok()) {
+        out.emplace_back(op.flag);
+      } else {
+        out.emplace_back(op.status);
+      }
+    }
+    return out;
+  }
+
   Result<PlacementRecord> GetPlacement(std::string_view placement_id) override {
     GLFM_ASSIGN_OR_RETURN(PgResult r,
                           Read("get_placement", {std::string(placement_id)}, "get placement"));
@@ -337,6 +371,26 @@ class PostgresStore final : public Store {
     r.ops[0].kind = WriteOp::Kind::kMarkDelivered;
     r.ops[0].id = std::string(placement_id);
     return SubmitOne(r);
+  }
+
+  Status MarkPlacementsDelivered(const std::vector<std::string>& placement_ids) override {
+    if (placement_ids.empty()) {
+      return OkStatus();
+    }
+    WriteRequest r;
+    r.ops.resize(placement_ids.size());
+    for (size_t i = 0; i < placement_ids.size(); ++i) {
+      GLFM_RETURN_IF_ERROR(internal::ValidatePlacementId(
+          placement_ids[i], "placement_ids[" + std::to_string(i) + "]"));
+      r.ops[i].kind = WriteOp::Kind::kMarkDelivered;
+      r.ops[i].id = placement_ids[i];
+    }
+    GLFM_RETURN_IF_ERROR(queue_.Submit(r));
+    GLFM_RETURN_IF_ERROR(r.status);
+    for (const WriteOp& op : r.ops) {
+      GLFM_RETURN_IF_ERROR(op.status);
+    }
+    return OkStatus();
   }
 
   Result<std::unique_ptr<Subscription>> Subscribe(ChangeCallback callback) override {

@@ -110,6 +110,13 @@ struct InstanceWrite {
   Timestamp update_time{};
 };
 
+// One outcome for RecordPlacementOutcomes.
+struct OutcomeWrite {
+  std::string placement_id;
+  std::string outcome_json;
+  Timestamp outcome_time{};
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -156,6 +163,13 @@ class Store {
                                               std::string_view outcome_json,
                                               Timestamp outcome_time) = 0;
 
+  // Records each outcome as RecordPlacementOutcome would, all in one transaction. Returns, per
+  // entry in order, whether it won, or not-found when no such placement exists. Errors (for
+  // the whole call, nothing recorded): invalid-argument naming the index of a malformed entry;
+  // unavailable; internal.
+  virtual Result<std::vector<Result<bool>>> RecordPlacementOutcomes(
+      const std::vector<OutcomeWrite>& writes) = 0;
+
   // Returns the placement. Errors: not-found naming the id; unavailable; internal.
   virtual Result<PlacementRecord> GetPlacement(std::string_view placement_id) = 0;
 
@@ -176,6 +190,13 @@ class Store {
   // Marks the outcome of `placement_id` delivered (idempotent). Errors: not-found; failed-
   // precondition when no outcome is recorded yet; unavailable; internal.
   virtual Status MarkPlacementDelivered(std::string_view placement_id) = 0;
+
+  // Marks every placement of `placement_ids` delivered in one transaction (idempotent), for
+  // callers that deliver many outcomes at once. An id that cannot be marked does not stop the
+  // others. Errors: invalid-argument naming the index of a malformed id (nothing is marked);
+  // the first per-id error in order, as MarkPlacementDelivered's (not-found, failed-
+  // precondition; the other ids are marked); unavailable; internal.
+  virtual Status MarkPlacementsDelivered(const std::vector<std::string>& placement_ids) = 0;
 
   // --- change feed ---
 

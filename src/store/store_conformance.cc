@@ -376,6 +376,55 @@ TEST_P(StoreConformanceTest, OutcomesStayUndeliveredUntilMarked) {
   EXPECT_THAT(Ids(*store_->ListPendingPlacementsByOwner("node-a", 10)), ElementsAre());
 }
 
+TEST_P(StoreConformanceTest, RecordPlacementOutcomesReportsEachWinnerInOneCall) {
+  ASSERT_OK(store_->CreatePlacement(MakePlacement("r-1", "node-a", 30)));
+  ASSERT_OK(store_->CreatePlacement(MakePlacement("r-2", "node-b", 30)));
+  ASSERT_THAT(store_->RecordPlacementOutcome("r-2", R"({"first":true})", FromUnix(5)),
+              IsOkAndHolds(true));
+  EXPECT_THAT(store_->RecordPlacementOutcomes({}), IsOkAndHolds(ElementsAre()));
+  EXPECT_THAT(store_->RecordPlacementOutcomes({{"r-1", "{}", FromUnix(1)}, {"r-2", "", {}}}),
+              StatusIs(StatusCode::kInvalidArgument, "writes[1].outcome_json must not be empty"));
+  EXPECT_TRUE(store_->GetPlacement("r-1")->pending());  // nothing recorded
+  auto r = store_->RecordPlacementOutcomes({{"r-1", R"({"a":1})", FromUnix(10)},
+                                            {"r-2", R"({"b":2})", FromUnix(11)},
+                                            {"r-404", "{}", FromUnix(12)},
+                                            {"r-1", R"({"again":1})", FromUnix(13)}});
+  ASSERT_OK(r);
+  ASSERT_EQ(r->size(), 4u);
+  EXPECT_THAT((*r)[0], IsOkAndHolds(true));
+  EXPECT_THAT((*r)[1], IsOkAndHolds(false));  // an earlier outcome stands
+  EXPECT_THAT((*r)[2], StatusIs(StatusCode::kNotFound, "placement r-404 not found"));
+  EXPECT_THAT((*r)[3], IsOkAndHolds(false));  // the first write of the call won
+  EXPECT_EQ(store_->GetPlacement("r-1")->outcome_json, R"({"a":1})");
+  EXPECT_EQ(store_->GetPlacement("r-1")->outcome_time, FromUnix(10));
+  EXPECT_EQ(store_->GetPlacement("r-2")->outcome_json, R"({"first":true})");
+}
+
+TEST_P(StoreConformanceTest, MarkPlacementsDeliveredMarksEachAndReportsTheFirstError) {
+  for (const char* id : {"m-1", "m-2", "m-3", "m-4"}) {
+    ASSERT_OK(store_->CreatePlacement(MakePlacement(id, "node-a", 30)));
+  }
+  ASSERT_THAT(store_->RecordPlacementOutcome("m-1", "{}", FromUnix(10)), IsOkAndHolds(true));
+  ASSERT_THAT(store_->RecordPlacementOutcome("m-2", "{}", FromUnix(11)), IsOkAndHolds(true));
+  ASSERT_THAT(store_->RecordPlacementOutcome("m-4", "{}", FromUnix(12)), IsOkAndHolds(true));
+  EXPECT_OK(store_->MarkPlacementsDelivered({}));
+  EXPECT_THAT(store_->MarkPlacementsDelivered({"m-1", "bad id"}),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "placement_ids[1] \"bad id\" may hold only [A-Za-z0-9-]"));
+  EXPECT_FALSE(store_->GetPlacement("m-1")->delivered);  // nothing marked
+  ASSERT_OK(store_->MarkPlacementsDelivered({"m-1", "m-2"}));
+  ASSERT_OK(store_->MarkPlacementsDelivered({"m-2", "m-1"}));  // idempotent
+  EXPECT_THAT(store_->MarkPlacementsDelivered({"m-404", "m-3", "m-4"}),
+              StatusIs(StatusCode::kNotFound, "placement m-404 not found"));
+  EXPECT_THAT(store_->MarkPlacementsDelivered({"m-3"}),
+              StatusIs(StatusCode::kFailedPrecondition, "placement m-3 has no outcome to deliver"));
+  EXPECT_TRUE(store_->GetPlacement("m-1")->delivered);
+  EXPECT_TRUE(store_->GetPlacement("m-2")->delivered);
+  EXPECT_FALSE(store_->GetPlacement("m-3")->delivered);
+  EXPECT_TRUE(store_->GetPlacement("m-4")->delivered);  // marked despite m-404 before it
+  EXPECT_THAT(Ids(*store_->ListUndeliveredOutcomes("node-a", 10)), ElementsAre());
+}
+
 TEST_P(StoreConformanceTest, ChangeFeedReportsEveryCommittedChange) {
   Collector collector;
   auto sub = store_->Subscribe(collector.Callback());

@@ -59,16 +59,16 @@ Status ValidateInstanceId(std::string_view id, std::string_view field) {
   return OkStatus();
 }
 
-Status ValidatePlacementId(std::string_view id) {
+Status ValidatePlacementId(std::string_view id, std::string_view field) {
   if (id.empty() || id.size() > 48) {
-    return InvalidArgumentError("placement_id must be 1-48 characters, got " +
+    return InvalidArgumentError(std::string(field) + " must be 1-48 characters, got " +
                                 std::to_string(id.size()));
   }
   for (char c : id) {
     bool ok =
         (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
     if (!ok) {
-      return InvalidArgumentError("placement_id \"" + std::string(id) +
+      return InvalidArgumentError(std::string(field) + " \"" + std::string(id) +
                                   "\" may hold only [A-Za-z0-9-]");
     }
   }

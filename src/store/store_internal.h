@@ -32,7 +32,7 @@ Timestamp FromNanos(int64_t ns);
 // characters. Errors: invalid-argument naming `field`.
 Status ValidateInstanceId(std::string_view id, std::string_view field = "instance id");
 // Returns OK for 1-48 characters of [A-Za-z0-9-]. Errors: invalid-argument.
-Status ValidatePlacementId(std::string_view id);
+Status ValidatePlacementId(std::string_view id, std::string_view field = "placement_id");
 // Returns OK for a placement that CreatePlacement may store. Errors: invalid-argument naming
 // the field.
 Status ValidateNewPlacement(const PlacementRecord& placement);
