@@ -184,7 +184,7 @@ struct Step {
   std::function<void(PGresult*)> on_result;
 };
 
-class PostgresStore final : public Store {
+class PostgresStore final : public internal::QueuedWriteStore {
  public:
   explicit PostgresStore(PostgresOptions options)
       : options_(std::move(options)), queue_(static_cast<size_t>(options_.max_batch_ops)) {}
@@ -212,38 +212,7 @@ class PostgresStore final : public Store {
 
   std::string_view backend() const override { return "postgres"; }
 
-  Status UpsertInstance(const InstanceInfo& info, Timestamp update_time) override {
-    GLFM_RETURN_IF_ERROR(internal::ValidateInstanceId(info.id));
-    WriteRequest r;
-    r.ops.resize(1);
-    FillUpsert(r.ops[0], info, update_time);
-    return SubmitOne(r);
-  }
-
-  Status UpsertInstances(const std::vector<InstanceWrite>& writes) override {
-    if (writes.empty()) {
-      return OkStatus();
-    }
-    WriteRequest r;
-    r.ops.resize(writes.size());
-    for (size_t i = 0; i < writes.size(); ++i) {
-      GLFM_RETURN_IF_ERROR(
-          internal::ValidateInstanceId(writes[i].info.id, "writes[" + std::to_string(i) + "].id"));
-      FillUpsert(r.ops[i], writes[i].info, writes[i].update_time);
-    }
-    GLFM_RETURN_IF_ERROR(queue_.Submit(r));
-    return r.status;
-  }
-
-  Result<bool> DeleteInstance(std::string_view id) override {
-    GLFM_RETURN_IF_ERROR(internal::ValidateInstanceId(id));
-    WriteRequest r;
-    r.ops.resize(1);
-    r.ops[0].kind = WriteOp::Kind::kDelete;
-    r.ops[0].id = std::string(id);
-    GLFM_RETURN_IF_ERROR(SubmitOne(r));
-    return r.ops[0].flag;
-  }
+  internal::CommitQueue& write_queue() override { return queue_; }
 
   Result<StoredInstance> GetInstance(std::string_view id) override {
     GLFM_ASSIGN_OR_RETURN(PgResult r, Read("get_instance", {std::string(id)}, "get instance"));
@@ -275,72 +244,6 @@ class PostgresStore final : public Store {
     return page;
   }
 
-  Status CreatePlacement(const PlacementRecord& placement) override {
-    GLFM_RETURN_IF_ERROR(internal::ValidateNewPlacement(placement));
-    WriteRequest r;
-    r.ops.resize(1);
-    WriteOp& op = r.ops[0];
-    op.kind = WriteOp::Kind::kCreatePlacement;
-    op.id = placement.placement_id;
-    op.owner_node = placement.owner_node;
-    op.deadline_ns = internal::ToNanos(placement.deadline);
-    op.text = placement.request_json;
-    op.time_ns = internal::ToNanos(placement.create_time);
-    return SubmitOne(r);
-  }
-
-  Result<bool> RecordPlacementOutcome(std::string_view placement_id, std::string_view outcome_json,
-                                      Timestamp outcome_time) override {
-    GLFM_RETURN_IF_ERROR(internal::ValidatePlacementId(placement_id));
-    if (outcome_json.empty()) {
-      return InvalidArgumentError("outcome of placement " + std::string(placement_id) +
-                                  " must not be empty");
-    }
-    WriteRequest r;
-    r.ops.resize(1);
-    WriteOp& op = r.ops[0];
-    op.kind = WriteOp::Kind::kRecordOutcome;
-    op.id = std::string(placement_id);
-    op.text = std::string(outcome_json);
-    op.time_ns = internal::ToNanos(outcome_time);
-    GLFM_RETURN_IF_ERROR(SubmitOne(r));
-    return op.flag;
-  }
-
-  Result<std::vector<Result<bool>>> RecordPlacementOutcomes(
-      const std::vector<OutcomeWrite>& writes) override {
-    WriteRequest r;
-    r.ops.resize(writes.size());
-    for (size_t i = 0; i < writes.size(); ++i) {
-      std::string field = "writes[" + std::to_string(i) + "]";
-      GLFM_RETURN_IF_ERROR(
-          internal::ValidatePlacementId(writes[i].placement_id, field + ".placement_id"));
-      if (writes[i].outcome_json.empty()) {
-        return InvalidArgumentError(field + ".outcome_json must not be empty");
-      }
-      WriteOp& op = r.ops[i];
-      op.kind = WriteOp::Kind::kRecordOutcome;
-      op.id = writes[i].placement_id;
-      op.text = writes[i].outcome_json;
-      op.time_ns = internal::ToNanos(writes[i].outcome_time);
-    }
-    std::vector<Result<bool>> out;
-    if (writes.empty()) {
-      return out;
-    }
-    GLFM_RETURN_IF_ERROR(queue_.Submit(r));
-    GLFM_RETURN_IF_ERROR(r.status);
-    out.reserve(r.ops.size());
-    for (const WriteOp& op : r.ops) {
-      if (op.status.ok()) {
-        out.emplace_back(op.flag);
-      } else {
-        out.emplace_back(op.status);
-      }
-    }
-    return out;
-  }
-
   Result<PlacementRecord> GetPlacement(std::string_view placement_id) override {
     GLFM_ASSIGN_OR_RETURN(PgResult r,
                           Read("get_placement", {std::string(placement_id)}, "get placement"));
@@ -362,35 +265,6 @@ class PostgresStore final : public Store {
   Result<std::vector<PlacementRecord>> ListUndeliveredOutcomes(std::string_view owner_node,
                                                                int limit) override {
     return ListPlacements("undelivered", std::string(owner_node), limit);
-  }
-
-  Status MarkPlacementDelivered(std::string_view placement_id) override {
-    GLFM_RETURN_IF_ERROR(internal::ValidatePlacementId(placement_id));
-    WriteRequest r;
-    r.ops.resize(1);
-    r.ops[0].kind = WriteOp::Kind::kMarkDelivered;
-    r.ops[0].id = std::string(placement_id);
-    return SubmitOne(r);
-  }
-
-  Status MarkPlacementsDelivered(const std::vector<std::string>& placement_ids) override {
-    if (placement_ids.empty()) {
-      return OkStatus();
-    }
-    WriteRequest r;
-    r.ops.resize(placement_ids.size());
-    for (size_t i = 0; i < placement_ids.size(); ++i) {
-      GLFM_RETURN_IF_ERROR(internal::ValidatePlacementId(
-          placement_ids[i], "placement_ids[" + std::to_string(i) + "]"));
-      r.ops[i].kind = WriteOp::Kind::kMarkDelivered;
-      r.ops[i].id = placement_ids[i];
-    }
-    GLFM_RETURN_IF_ERROR(queue_.Submit(r));
-    GLFM_RETURN_IF_ERROR(r.status);
-    for (const WriteOp& op : r.ops) {
-      GLFM_RETURN_IF_ERROR(op.status);
-    }
-    return OkStatus();
   }
 
   Result<std::unique_ptr<Subscription>> Subscribe(ChangeCallback callback) override {
@@ -651,19 +525,6 @@ class PostgresStore final : public Store {
   }
 
   // --- writes ---
-
-  static void FillUpsert(WriteOp& op, const InstanceInfo& info, Timestamp update_time) {
-    op.kind = WriteOp::Kind::kUpsert;
-    op.id = info.id;
-    op.text = internal::EncodeInstance(info);
-    op.time_ns = internal::ToNanos(update_time);
-  }
-
-  Status SubmitOne(WriteRequest& r) {
-    GLFM_RETURN_IF_ERROR(queue_.Submit(r));
-    GLFM_RETURN_IF_ERROR(r.status);
-    return r.ops[0].status;
-  }
 
   // Sends `steps` as one pipeline and runs each step's handler on its result. Returns the
   // first failure. On failure, and on success unless `in_transaction`, the connection is

@@ -382,5 +382,146 @@ std::vector<ChangeEvent> ParseEventLines(std::string_view payload) {
   return out;
 }
 
+Status QueuedWriteStore::UpsertInstance(const InstanceInfo& info, Timestamp update_time) {
+  GLFM_RETURN_IF_ERROR(ValidateInstanceId(info.id));
+  WriteRequest r;
+  r.ops.resize(1);
+  FillUpsert(r.ops[0], info, update_time);
+  return SubmitOne(r);
+}
+
+Status QueuedWriteStore::UpsertInstances(const std::vector<InstanceWrite>& writes) {
+  if (writes.empty()) {
+    return OkStatus();
+  }
+  WriteRequest r;
+  r.ops.resize(writes.size());
+  for (size_t i = 0; i < writes.size(); ++i) {
+    GLFM_RETURN_IF_ERROR(
+        ValidateInstanceId(writes[i].info.id, "writes[" + std::to_string(i) + "].id"));
+    FillUpsert(r.ops[i], writes[i].info, writes[i].update_time);
+  }
+  GLFM_RETURN_IF_ERROR(write_queue().Submit(r));
+  return r.status;
+}
+
+Result<bool> QueuedWriteStore::DeleteInstance(std::string_view id) {
+  GLFM_RETURN_IF_ERROR(ValidateInstanceId(id));
+  WriteRequest r;
+  r.ops.resize(1);
+  r.ops[0].kind = WriteOp::Kind::kDelete;
+  r.ops[0].id = std::string(id);
+  GLFM_RETURN_IF_ERROR(SubmitOne(r));
+  return r.ops[0].flag;
+}
+
+Status QueuedWriteStore::CreatePlacement(const PlacementRecord& placement) {
+  GLFM_RETURN_IF_ERROR(ValidateNewPlacement(placement));
+  WriteRequest r;
+  r.ops.resize(1);
+  WriteOp& op = r.ops[0];
+  op.kind = WriteOp::Kind::kCreatePlacement;
+  op.id = placement.placement_id;
+  op.owner_node = placement.owner_node;
+  op.deadline_ns = ToNanos(placement.deadline);
+  op.text = placement.request_json;
+  op.time_ns = ToNanos(placement.create_time);
+  return SubmitOne(r);
+}
+
+Result<bool> QueuedWriteStore::RecordPlacementOutcome(std::string_view placement_id,
+                                                      std::string_view outcome_json,
+                                                      Timestamp outcome_time) {
+  GLFM_RETURN_IF_ERROR(ValidatePlacementId(placement_id));
+  if (outcome_json.empty()) {
+    return InvalidArgumentError("outcome of placement " + std::string(placement_id) +
+                                " must not be empty");
+  }
+  WriteRequest r;
+  r.ops.resize(1);
+  WriteOp& op = r.ops[0];
+  op.kind = WriteOp::Kind::kRecordOutcome;
+  op.id = std::string(placement_id);
+  op.text = std::string(outcome_json);
+  op.time_ns = ToNanos(outcome_time);
+  GLFM_RETURN_IF_ERROR(SubmitOne(r));
+  return op.flag;
+}
+
+Result<std::vector<Result<bool>>> QueuedWriteStore::RecordPlacementOutcomes(
+    const std::vector<OutcomeWrite>& writes) {
+  WriteRequest r;
+  r.ops.resize(writes.size());
+  for (size_t i = 0; i < writes.size(); ++i) {
+    std::string field = "writes[" + std::to_string(i) + "]";
+    GLFM_RETURN_IF_ERROR(ValidatePlacementId(writes[i].placement_id, field + ".placement_id"));
+    if (writes[i].outcome_json.empty()) {
+      return InvalidArgumentError(field + ".outcome_json must not be empty");
+    }
+    WriteOp& op = r.ops[i];
+    op.kind = WriteOp::Kind::kRecordOutcome;
+    op.id = writes[i].placement_id;
+    op.text = writes[i].outcome_json;
+    op.time_ns = ToNanos(writes[i].outcome_time);
+  }
+  std::vector<Result<bool>> out;
+  if (writes.empty()) {
+    return out;
+  }
+  GLFM_RETURN_IF_ERROR(write_queue().Submit(r));
+  GLFM_RETURN_IF_ERROR(r.status);
+  out.reserve(r.ops.size());
+  for (const WriteOp& op : r.ops) {
+    if (op.status.ok()) {
+      out.emplace_back(op.flag);
+    } else {
+      out.emplace_back(op.status);
+    }
+  }
+  return out;
+}
+
+Status QueuedWriteStore::MarkPlacementDelivered(std::string_view placement_id) {
+  GLFM_RETURN_IF_ERROR(ValidatePlacementId(placement_id));
+  WriteRequest r;
+  r.ops.resize(1);
+  r.ops[0].kind = WriteOp::Kind::kMarkDelivered;
+  r.ops[0].id = std::string(placement_id);
+  return SubmitOne(r);
+}
+
+Status QueuedWriteStore::MarkPlacementsDelivered(const std::vector<std::string>& placement_ids) {
+  if (placement_ids.empty()) {
+    return OkStatus();
+  }
+  WriteRequest r;
+  r.ops.resize(placement_ids.size());
+  for (size_t i = 0; i < placement_ids.size(); ++i) {
+    GLFM_RETURN_IF_ERROR(
+        ValidatePlacementId(placement_ids[i], "placement_ids[" + std::to_string(i) + "]"));
+    r.ops[i].kind = WriteOp::Kind::kMarkDelivered;
+    r.ops[i].id = placement_ids[i];
+  }
+  GLFM_RETURN_IF_ERROR(write_queue().Submit(r));
+  GLFM_RETURN_IF_ERROR(r.status);
+  for (const WriteOp& op : r.ops) {
+    GLFM_RETURN_IF_ERROR(op.status);
+  }
+  return OkStatus();
+}
+
+void QueuedWriteStore::FillUpsert(WriteOp& op, const InstanceInfo& info, Timestamp update_time) {
+  op.kind = WriteOp::Kind::kUpsert;
+  op.id = info.id;
+  op.text = EncodeInstance(info);
+  op.time_ns = ToNanos(update_time);
+}
+
+Status QueuedWriteStore::SubmitOne(WriteRequest& r) {
+  GLFM_RETURN_IF_ERROR(write_queue().Submit(r));
+  GLFM_RETURN_IF_ERROR(r.status);
+  return r.ops[0].status;
+}
+
 }  // namespace internal
 }  // namespace glfm::store

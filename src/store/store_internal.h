@@ -160,4 +160,30 @@ class ChangeFeed {
 void AppendEventLine(const ChangeEvent& event, std::string& out);
 std::vector<ChangeEvent> ParseEventLines(std::string_view payload);
 
+// The write half of Store, the same for both backends: each call validates its input, turns
+// it into a WriteRequest and hands that to the backend's group-commit queue, then reads the
+// results back. A backend derives from this and supplies its queue and the read half.
+class QueuedWriteStore : public Store {
+ public:
+  Status UpsertInstance(const InstanceInfo& info, Timestamp update_time) override;
+  Status UpsertInstances(const std::vector<InstanceWrite>& writes) override;
+  Result<bool> DeleteInstance(std::string_view id) override;
+  Status CreatePlacement(const PlacementRecord& placement) override;
+  Result<bool> RecordPlacementOutcome(std::string_view placement_id, std::string_view outcome_json,
+                                      Timestamp outcome_time) override;
+  Result<std::vector<Result<bool>>> RecordPlacementOutcomes(
+      const std::vector<OutcomeWrite>& writes) override;
+  Status MarkPlacementDelivered(std::string_view placement_id) override;
+  Status MarkPlacementsDelivered(const std::vector<std::string>& placement_ids) override;
+
+ protected:
+  // Returns the queue the backend's committer threads take from.
+  virtual CommitQueue& write_queue() = 0;
+
+ private:
+  static void FillUpsert(WriteOp& op, const InstanceInfo& info, Timestamp update_time);
+  // Submits a one-op request; returns the transaction's error, else the op's.
+  Status SubmitOne(WriteRequest& r);
+};
+
 }  // namespace glfm::store::internal
