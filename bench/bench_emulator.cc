@@ -84,10 +84,10 @@ int main(int argc, char** argv) {
     threads.emplace_back([&] {
       HttpClient client("127.0.0.1", port);
       while (received.load() < placements) {
-        auto r = client.Request(
-            "POST", "/", R"({"QueueUrl":")" + queue + R"(","MaxNumberOfMessages":10})",
-            {{"X-Amz-Target", "AmazonSQS.ReceiveMessage"},
-             {"Content-Type", "application/x-amz-json-1.0"}});
+        auto r = client.Request("POST", "/",
+                                R"({"QueueUrl":")" + queue + R"(","MaxNumberOfMessages":10})",
+                                {{"X-Amz-Target", "AmazonSQS.ReceiveMessage"},
+                                 {"Content-Type", "application/x-amz-json-1.0"}});
         auto j = glfm::Json::Parse(r.body);
         const glfm::Json* msgs = j.ok() ? j->Find("Messages") : nullptr;
         if (msgs == nullptr) {

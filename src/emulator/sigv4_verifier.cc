@@ -22,8 +22,8 @@ SignatureVerifier MakeSigV4Verifier(std::map<std::string, std::string> keys) {
       return UnauthenticatedError("the access key id " + auth->access_key_id +
                                   " is not known to this emulator");
     }
-    Status s = aws::VerifySignature(req.method, req.path, req.query, req.headers, req.body,
-                                    *auth, key->second);
+    Status s = aws::VerifySignature(req.method, req.path, req.query, req.headers, req.body, *auth,
+                                    key->second);
     if (!s.ok()) {
       return UnauthenticatedError(s.message());
     }

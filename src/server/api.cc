@@ -462,7 +462,7 @@ struct Api::State {
             st->Submit([st, max_players, users = std::move(users), latencies = std::move(latencies),
                         metadata = std::move(metadata), respond = std::move(respond)] {
               auto id = st->Fleet()->Create(max_players, users, latencies, metadata,
-                                          [st](const CreateOutcome& o) { st->OnOutcome(o); });
+                                            [st](const CreateOutcome& o) { st->OnOutcome(o); });
               if (!id.ok()) return respond(ErrorResponse(id.status()));
               {
                 std::lock_guard<std::mutex> lock(st->pmu);

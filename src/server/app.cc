@@ -1,7 +1,7 @@
 #include "server/app.h"
 
-#include <cctype>
 #include <atomic>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <random>

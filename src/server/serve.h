@@ -59,9 +59,9 @@ class Service {
 
 // Runs `glfm serve` until SIGINT or SIGTERM: configures logging, creates the data directory,
 // starts the App (server/app.h; after the store and AWS set-up lines it logs "listening on
-// http://HOST:PORT", and prints the banner on stdout), then shuts down gracefully. Returns the process exit code: 0 after a clean shutdown,
-// 1 when it cannot start. Blocks SIGINT and SIGTERM in the calling thread (and so in every thread
-// it starts).
+// http://HOST:PORT", and prints the banner on stdout), then shuts down gracefully. Returns the
+// process exit code: 0 after a clean shutdown, 1 when it cannot start. Blocks SIGINT and SIGTERM in
+// the calling thread (and so in every thread it starts).
 int RunServe(const config::Config& config);
 
 }  // namespace glfm::server
