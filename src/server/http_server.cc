@@ -6,6 +6,8 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
@@ -220,6 +222,9 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Write(HttpResponse res, const std::string& request_id) {
+    if (res.on_stream) {
+      return WriteStreamHead(std::move(res), request_id);
+    }
     auto msg = std::make_shared<http::response<http::string_body>>();
     msg->version(11);
     msg->result(static_cast<unsigned>(res.status));
@@ -244,10 +249,171 @@ class Session : public std::enable_shared_from_this<Session> {
                       });
   }
 
+  // Streams (ResponseStream), on the IO thread. The head goes out without a Content-Length
+  // and with Connection: close; the body is whatever is written until the stream closes.
+  void WriteStreamHead(HttpResponse res, const std::string& request_id) {
+    auto msg = std::make_shared<http::response<http::empty_body>>();
+    msg->version(11);
+    msg->result(static_cast<unsigned>(res.status));
+    msg->set(http::field::server, "glfm");
+    msg->set(http::field::content_type, res.content_type);
+    msg->set("X-Request-Id", request_id);
+    for (auto& [k, v] : res.headers) {
+      msg->set(k, v);
+    }
+    msg->keep_alive(false);
+    auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*msg);
+    stream_->expires_never();
+    http::async_write_header(
+        *stream_, *sr,
+        [self = shared_from_this(), msg, sr, first = std::move(res.body),
+         on_stream = std::move(res.on_stream)](beast::error_code ec, size_t) mutable {
+          self->shared_->in_flight--;
+          if (ec) {
+            self->stream_closed_ = true;
+            return self->Close();
+          }
+          auto stream = std::make_shared<Stream>(self);
+          if (!first.empty()) {
+            stream->Write(std::move(first));
+          }
+          self->WatchStreamPeer();
+          on_stream(std::move(stream));
+        });
+  }
+
+  // Reads (and discards) from the client of a stream until it goes away.
+  void WatchStreamPeer() {
+    if (stream_closed_) {
+      return;
+    }
+    stream_->async_read_some(net::buffer(peer_scratch_),
+                             [self = shared_from_this()](beast::error_code ec, size_t) {
+                               if (ec) {
+                                 self->stream_closed_ = true;
+                                 return self->Close();
+                               }
+                               self->WatchStreamPeer();
+                             });
+  }
+
+  void QueueStreamBytes(std::string bytes) {
+    if (stream_closed_) {
+      return;
+    }
+    stream_out_.push_back(std::move(bytes));
+    if (!stream_writing_) {
+      WriteStreamBytes();
+    }
+  }
+
+  void WriteStreamBytes() {
+    if (stream_out_.empty()) {
+      stream_writing_ = false;
+      if (stream_close_requested_) {
+        stream_closed_ = true;
+        Close();
+      }
+      return;
+    }
+    stream_writing_ = true;
+    net::async_write(*stream_, net::buffer(stream_out_.front()),
+                     [self = shared_from_this()](beast::error_code ec, size_t n) {
+                       self->stream_queued_ -= n;
+                       self->stream_out_.pop_front();
+                       if (ec) {
+                         self->stream_closed_ = true;
+                         self->stream_out_.clear();
+                         self->stream_writing_ = false;
+                         return self->Close();
+                       }
+                       self->WriteStreamBytes();
+                     });
+  }
+
+  void CloseStream() {
+    stream_close_requested_ = true;
+    if (!stream_writing_ && !stream_closed_) {
+      stream_closed_ = true;
+      Close();
+    }
+  }
+
+  // The ResponseStream of a streamed response; posts everything to the session's IO thread.
+  class Stream final : public ResponseStream {
+   public:
+    explicit Stream(std::shared_ptr<Session> session) : session_(std::move(session)) {}
+    ~Stream() override { Close(); }
+
+    bool Write(std::string bytes) override {
+      Session& s = *session_;
+      if (closed()) {
+        return false;
+      }
+      size_t queued = s.stream_queued_.fetch_add(bytes.size()) + bytes.size();
+      if (queued > s.shared_->options.max_stream_buffer) {
+        log::Warn("http: dropping a stream client that fell behind",
+                  {{"remote", s.remote_}, {"queued_bytes", static_cast<int64_t>(queued)}});
+        Close();
+        return false;
+      }
+      return Post([bytes = std::move(bytes)](Session& session) mutable {
+        session.QueueStreamBytes(std::move(bytes));
+      });
+    }
+
+    void Close() override {
+      if (close_requested_.exchange(true)) {
+        return;
+      }
+      Post([](Session& session) { session.CloseStream(); });
+    }
+
+    bool closed() const override {
+      return close_requested_ || session_->stream_closed_ || session_->shared_->stopping;
+    }
+
+    void SetOnClose(std::function<void()> f) override { session_->SetOnClose(std::move(f)); }
+
+   private:
+    bool Post(std::function<void(Session&)> f) {
+      std::lock_guard<std::mutex> lock(session_->worker_->mu);
+      if (!session_->worker_->alive) {
+        return false;
+      }
+      net::post(*session_->worker_->ioc, [s = session_, f = std::move(f)]() mutable { f(*s); });
+      return true;
+    }
+
+    std::shared_ptr<Session> session_;
+    std::atomic<bool> close_requested_{false};
+  };
+
   void Close() {
+    stream_closed_ = true;
     beast::error_code ec;
     stream_->socket().shutdown(tcp::socket::shutdown_send, ec);
     stream_->socket().close(ec);
+    std::function<void()> f;
+    {
+      std::lock_guard<std::mutex> lock(on_close_mu_);
+      f = std::move(on_close_);
+      on_close_ = nullptr;
+    }
+    if (f) {
+      f();
+    }
+  }
+
+  void SetOnClose(std::function<void()> f) {
+    {
+      std::lock_guard<std::mutex> lock(on_close_mu_);
+      if (!stream_closed_) {
+        on_close_ = std::move(f);
+        return;
+      }
+    }
+    f();
   }
 
   // Reset by DropStream() while the io_context is still alive (see ~HttpServerImpl).
@@ -259,6 +425,15 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string remote_;
   bool idle_ = true;
   bool keep_alive_ = true;
+  // Streamed responses; touched on the IO thread except the atomics.
+  std::atomic<bool> stream_closed_{false};
+  std::atomic<size_t> stream_queued_{0};
+  std::deque<std::string> stream_out_;
+  bool stream_writing_ = false;
+  bool stream_close_requested_ = false;
+  char peer_scratch_[512];
+  std::mutex on_close_mu_;
+  std::function<void()> on_close_;  // guarded by on_close_mu_
 };
 
 class HttpServerImpl final : public HttpServer {

@@ -48,11 +48,36 @@ struct HttpRequest {
   bool HasQueryParam(std::string_view name) const { return QueryParam(name).has_value(); }
 };
 
+// The body of a streamed response (server-sent events), written over time after the head.
+// Thread-safety: every method may be called from any thread.
+class ResponseStream {
+ public:
+  virtual ~ResponseStream() = default;
+  // Queues `bytes` for the client. Returns false, queueing nothing, once the stream is closed:
+  // the client went away, the server is shutting down, Close() was called, or the client fell
+  // more than HttpServerOptions::max_stream_buffer bytes behind (the stream is closed then).
+  // A false answer means the caller should drop the stream.
+  virtual bool Write(std::string bytes) = 0;
+  // Ends the response: queued bytes are sent, then the connection closes. Idempotent.
+  virtual void Close() = 0;
+  // True once the stream is closed for any of the reasons above.
+  virtual bool closed() const = 0;
+  // Calls `f` once when the stream closes (at once, on this thread, when it is closed
+  // already); otherwise on an IO thread or the thread shutting the server down. `f` must not
+  // block. A later call replaces an earlier `f` not yet called.
+  virtual void SetOnClose(std::function<void()> f) = 0;
+};
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // When set, the response is a stream: the server writes the head (no Content-Length; the
+  // body runs until the connection closes), then `body` if any, then calls `on_stream` on an
+  // IO thread with the stream to write the rest. `on_stream` must not block. A stream does
+  // not count as in flight, so graceful shutdown does not wait for it; shutdown closes it.
+  std::function<void(std::shared_ptr<ResponseStream>)> on_stream;
 
   static HttpResponse Json(int status, std::string body);
   static HttpResponse Text(int status, std::string body);
@@ -70,6 +95,8 @@ struct HttpServerOptions {
   std::chrono::milliseconds read_timeout{30000};
   // Time a keep-alive connection may sit idle between requests.
   std::chrono::milliseconds idle_timeout{75000};
+  // Bytes a streamed response may have queued and unsent before the server drops the client.
+  size_t max_stream_buffer = 1024 * 1024;
   // Answer for a body over max_body_bytes; default 413 {"code":3,"message":...}.
   std::function<HttpResponse(const HttpRequest&)> body_too_large;
 };

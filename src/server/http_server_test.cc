@@ -8,6 +8,7 @@
 
 #include "testing/http_client.h"
 #include "testing/status_matchers.h"
+#include "testing/stream_client.h"
 
 namespace glfm::server {
 namespace {
@@ -170,6 +171,105 @@ TEST(HttpServerTest, BadListenAddressNamesIt) {
   EXPECT_THAT(HttpServer::Start(taken, Echo),
               StatusIs(StatusCode::kUnavailable,
                        HasSubstr("cannot listen on 127.0.0.1:" + std::to_string(taken.port))));
+}
+
+// Hands each request's stream to the test through a promise.
+struct StreamCatcher {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::shared_ptr<ResponseStream>> streams;
+
+  Handler handler() {
+    return [this](HttpRequest&&, Responder respond) {
+      HttpResponse res;
+      res.content_type = "text/event-stream";
+      res.headers.emplace_back("Cache-Control", "no-cache");
+      res.body = ": hello\n\n";
+      res.on_stream = [this](std::shared_ptr<ResponseStream> s) {
+        std::lock_guard<std::mutex> lock(mu);
+        streams.push_back(std::move(s));
+        cv.notify_all();
+      };
+      respond(std::move(res));
+    };
+  }
+  std::shared_ptr<ResponseStream> Wait(size_t n) {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return streams.size() >= n; });
+    return streams[n - 1];
+  }
+};
+
+TEST(HttpServerStreamTest, WritesArriveAsTheyAreMadeAndCloseEndsTheResponse) {
+  StreamCatcher catcher;
+  auto server = StartOrDie({}, catcher.handler());
+  glfm::testing::StreamClient client("127.0.0.1", server->port(), "GET", "/events");
+  ASSERT_EQ(client.status(), 200);
+  EXPECT_THAT(client.head(), HasSubstr("Content-Type: text/event-stream"));
+  EXPECT_THAT(client.head(), HasSubstr("Connection: close"));
+  EXPECT_THAT(client.head(), ::testing::Not(HasSubstr("Content-Length")));
+  EXPECT_EQ(client.ReadUntil("\n\n"), ": hello\n\n");
+  auto stream = catcher.Wait(1);
+  EXPECT_EQ(server->in_flight(), 0);  // a stream is not in flight
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(stream->Write("data: " + std::to_string(i) + "\n\n"));
+    EXPECT_EQ(client.ReadUntil("\n\n"), "data: " + std::to_string(i) + "\n\n");
+  }
+  ASSERT_TRUE(stream->Write("data: last\n\n"));
+  stream->Close();
+  EXPECT_TRUE(client.WaitClosed());
+  EXPECT_EQ(client.pending(), "data: last\n\n");  // queued bytes go out before the close
+  EXPECT_TRUE(stream->closed());
+  EXPECT_FALSE(stream->Write("data: late\n\n"));
+}
+
+TEST(HttpServerStreamTest, ClientGoingAwayClosesTheStream) {
+  StreamCatcher catcher;
+  auto server = StartOrDie({}, catcher.handler());
+  auto client =
+      std::make_unique<glfm::testing::StreamClient>("127.0.0.1", server->port(), "GET", "/events");
+  ASSERT_EQ(client->status(), 200);
+  auto stream = catcher.Wait(1);
+  std::promise<void> closed;
+  stream->SetOnClose([&closed] { closed.set_value(); });
+  client.reset();
+  // The server notices the hang-up by itself (it reads from the peer), without a write.
+  ASSERT_EQ(closed.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_TRUE(stream->closed());
+  EXPECT_FALSE(stream->Write("data: x\n\n"));
+}
+
+TEST(HttpServerStreamTest, SlowClientIsDroppedPastTheBufferLimit) {
+  HttpServerOptions opts;
+  opts.max_stream_buffer = 64 * 1024;
+  StreamCatcher catcher;
+  auto server = StartOrDie(opts, catcher.handler());
+  glfm::testing::StreamClient client("127.0.0.1", server->port(), "GET", "/events");
+  ASSERT_EQ(client.status(), 200);
+  auto stream = catcher.Wait(1);
+  // The client never reads: the socket buffers fill up, then the stream's own queue.
+  std::string chunk(16 * 1024, 'x');
+  bool refused = false;
+  for (int i = 0; i < 100000 && !refused; ++i) refused = !stream->Write(chunk);
+  EXPECT_TRUE(refused);
+  EXPECT_TRUE(stream->closed());
+}
+
+TEST(HttpServerStreamTest, ShutdownDoesNotWaitForStreamsAndClosesThem) {
+  StreamCatcher catcher;
+  auto server = StartOrDie({}, catcher.handler());
+  glfm::testing::StreamClient client("127.0.0.1", server->port(), "GET", "/events");
+  ASSERT_EQ(client.status(), 200);
+  auto stream = catcher.Wait(1);
+  std::promise<void> closed;
+  stream->SetOnClose([&closed] { closed.set_value(); });
+  auto start = std::chrono::steady_clock::now();
+  server->Shutdown(std::chrono::seconds(30));
+  EXPECT_EQ(closed.get_future().wait_for(std::chrono::seconds(0)), std::future_status::ready);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_TRUE(stream->closed());
+  EXPECT_FALSE(stream->Write("data: x\n\n"));
+  EXPECT_TRUE(client.WaitClosed());
 }
 
 TEST(PercentDecodeTest, DecodesAndRejectsBadEscapes) {
