@@ -54,6 +54,18 @@ constexpr const char* kMigrations[] = {
     "  WHERE outcome IS NULL;"
     "CREATE INDEX glfm_placements_undelivered ON glfm_placements (owner_node, outcome_time)"
     "  WHERE outcome IS NOT NULL AND NOT delivered",
+    // 3: the webhook outbox of glfm serve, listed by owner.
+    "CREATE TABLE glfm_webhooks ("
+    "  id text COLLATE \"C\" PRIMARY KEY,"
+    "  owner_node text NOT NULL,"
+    "  url text NOT NULL,"
+    "  body text NOT NULL,"
+    "  create_time bigint NOT NULL,"
+    "  expire_time bigint NOT NULL,"
+    "  next_attempt bigint NOT NULL,"
+    "  attempts integer NOT NULL,"
+    "  last_error text NOT NULL DEFAULT '');"
+    "CREATE INDEX glfm_webhooks_owner ON glfm_webhooks (owner_node, id)",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
@@ -112,6 +124,20 @@ const std::vector<Prepared>& PreparedStatements() {
              " FROM glfm_placements WHERE owner_node = $1 AND outcome IS NOT NULL AND "
              "NOT delivered ORDER BY outcome_time, id LIMIT $2",
          2},
+        {"enqueue_webhook",
+         "INSERT INTO glfm_webhooks (id, owner_node, url, body, create_time, expire_time, "
+         "next_attempt, attempts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+         "ON CONFLICT (id) DO NOTHING",
+         3},
+        {"reschedule_webhook",
+         "UPDATE glfm_webhooks SET attempts = $2, next_attempt = $3, last_error = $4 "
+         "WHERE id = $1 RETURNING 1",
+         3},
+        {"delete_webhooks", "DELETE FROM glfm_webhooks WHERE id = ANY($1::text[])", 3},
+        {"list_webhooks",
+         "SELECT id, owner_node, url, body, create_time, expire_time, next_attempt, attempts, "
+         "last_error FROM glfm_webhooks WHERE owner_node = $1 AND id > $2 ORDER BY id LIMIT $3",
+         3},
     };
   }();
   return statements;
@@ -265,6 +291,30 @@ class PostgresStore final : public internal::QueuedWriteStore {
   Result<std::vector<PlacementRecord>> ListUndeliveredOutcomes(std::string_view owner_node,
                                                                int limit) override {
     return ListPlacements("undelivered", std::string(owner_node), limit);
+  }
+
+  Result<std::vector<WebhookRecord>> ListWebhooks(std::string_view owner_node,
+                                                  std::string_view after_id, int limit) override {
+    GLFM_RETURN_IF_ERROR(internal::ValidateLimit(limit));
+    GLFM_ASSIGN_OR_RETURN(
+        PgResult r, Read("list_webhooks",
+                         {std::string(owner_node), std::string(after_id), std::to_string(limit)},
+                         "list webhooks"));
+    std::vector<WebhookRecord> out;
+    for (int i = 0; i < PQntuples(r.get()); ++i) {
+      WebhookRecord w;
+      w.id = std::string(Value(r.get(), i, 0));
+      w.owner_node = std::string(Value(r.get(), i, 1));
+      w.url = std::string(Value(r.get(), i, 2));
+      w.body = std::string(Value(r.get(), i, 3));
+      w.create_time = internal::FromNanos(ParseInt64(PQgetvalue(r.get(), i, 4)));
+      w.expire_time = internal::FromNanos(ParseInt64(PQgetvalue(r.get(), i, 5)));
+      w.next_attempt = internal::FromNanos(ParseInt64(PQgetvalue(r.get(), i, 6)));
+      w.attempts = static_cast<int>(ParseInt64(PQgetvalue(r.get(), i, 7)));
+      w.last_error = std::string(Value(r.get(), i, 8));
+      out.push_back(std::move(w));
+    }
+    return out;
   }
 
   Result<std::unique_ptr<Subscription>> Subscribe(ChangeCallback callback) override {
@@ -716,6 +766,34 @@ class PostgresStore final : public internal::QueuedWriteStore {
                     : NotFoundError("placement " + op->id + " not found");
           };
           break;
+        case WriteOp::Kind::kEnqueueWebhook:
+          s.prepared = "enqueue_webhook";
+          s.params = {op->id,
+                      op->owner_node,
+                      op->text,
+                      op->text2,
+                      std::to_string(op->time_ns),
+                      std::to_string(op->deadline_ns),
+                      std::to_string(op->time2_ns),
+                      std::to_string(op->number)};
+          break;
+        case WriteOp::Kind::kRescheduleWebhook:
+          s.prepared = "reschedule_webhook";
+          s.params = {op->id, std::to_string(op->number), std::to_string(op->time2_ns), op->text};
+          s.on_result = [op](PGresult* r) {
+            if (PQntuples(r) == 0) {
+              op->status = NotFoundError("webhook " + op->id + " not found");
+            }
+          };
+          break;
+        case WriteOp::Kind::kDeleteWebhook: {
+          s.prepared = "delete_webhooks";
+          std::string ids = "{";
+          AppendArrayElement(ids, op->id);
+          ids += '}';
+          s.params = {std::move(ids)};
+          break;
+        }
         default:
           break;
       }

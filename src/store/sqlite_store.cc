@@ -41,6 +41,19 @@ constexpr const char* kMigrations[] = {
     "CREATE INDEX placements_pending_deadline ON placements(deadline) WHERE outcome IS NULL;"
     "CREATE INDEX placements_undelivered ON placements(owner_node, outcome_time)"
     "  WHERE outcome IS NOT NULL AND delivered = 0;",
+    // 3: the webhook outbox of glfm serve, listed by owner.
+    "CREATE TABLE webhooks ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  owner_node TEXT NOT NULL,"
+    "  url TEXT NOT NULL,"
+    "  body TEXT NOT NULL,"
+    "  create_time INTEGER NOT NULL,"
+    "  expire_time INTEGER NOT NULL,"
+    "  next_attempt INTEGER NOT NULL,"
+    "  attempts INTEGER NOT NULL,"
+    "  last_error TEXT NOT NULL DEFAULT ''"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX webhooks_owner ON webhooks(owner_node, id);",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
@@ -204,6 +217,38 @@ class SqliteStore final : public internal::QueuedWriteStore {
                           [&](sqlite3_stmt* s) { BindText(s, 1, owner_node); });
   }
 
+  Result<std::vector<WebhookRecord>> ListWebhooks(std::string_view owner_node,
+                                                  std::string_view after_id, int limit) override {
+    GLFM_RETURN_IF_ERROR(internal::ValidateLimit(limit));
+    GLFM_ASSIGN_OR_RETURN(auto reader, AcquireReader());
+    sqlite3_stmt* s = reader->list_webhooks.get();
+    std::vector<WebhookRecord> out;
+    int rc;
+    {
+      Resetter reset(s);
+      BindText(s, 1, owner_node);
+      BindText(s, 2, after_id);
+      sqlite3_bind_int(s, 3, limit);
+      while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        WebhookRecord w;
+        w.id = std::string(ColumnText(s, 0));
+        w.owner_node = std::string(ColumnText(s, 1));
+        w.url = std::string(ColumnText(s, 2));
+        w.body = std::string(ColumnText(s, 3));
+        w.create_time = internal::FromNanos(sqlite3_column_int64(s, 4));
+        w.expire_time = internal::FromNanos(sqlite3_column_int64(s, 5));
+        w.next_attempt = internal::FromNanos(sqlite3_column_int64(s, 6));
+        w.attempts = sqlite3_column_int(s, 7);
+        w.last_error = std::string(ColumnText(s, 8));
+        out.push_back(std::move(w));
+      }
+    }
+    Status st = rc == SQLITE_DONE ? OkStatus() : Error(reader->db.get(), "list webhooks", rc);
+    ReleaseReader(std::move(reader));
+    GLFM_RETURN_IF_ERROR(st);
+    return out;
+  }
+
   Result<std::unique_ptr<Subscription>> Subscribe(ChangeCallback callback) override {
     return feed_.Subscribe(std::move(callback));
   }
@@ -211,11 +256,12 @@ class SqliteStore final : public internal::QueuedWriteStore {
  private:
   struct Reader {
     Db db;
-    Stmt get_instance, scan, get_placement, pending_owner, pending_due, undelivered;
+    Stmt get_instance, scan, get_placement, pending_owner, pending_due, undelivered, list_webhooks;
   };
 
   struct WriteStatements {
     Stmt upsert, remove, create_placement, record_outcome, placement_exists, mark_delivered;
+    Stmt enqueue_webhook, reschedule_webhook, delete_webhook;
   };
 
   Status Error(sqlite3* db, std::string_view what, int rc) const {
@@ -352,6 +398,21 @@ class SqliteStore final : public internal::QueuedWriteStore {
                           Prepare(db,
                                   "UPDATE placements SET delivered = 1 "
                                   "WHERE id = ?1 AND outcome IS NOT NULL"));
+    if (options_.target_schema_version < 3) {
+      return OkStatus();  // an old schema for an upgrade test: no outbox
+    }
+    GLFM_ASSIGN_OR_RETURN(
+        write_stmts_.enqueue_webhook,
+        Prepare(db,
+                "INSERT INTO webhooks(id, owner_node, url, body, create_time, expire_time, "
+                "next_attempt, attempts) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+                "ON CONFLICT(id) DO NOTHING"));
+    GLFM_ASSIGN_OR_RETURN(write_stmts_.reschedule_webhook,
+                          Prepare(db,
+                                  "UPDATE webhooks SET attempts = ?2, next_attempt = ?3, "
+                                  "last_error = ?4 WHERE id = ?1"));
+    GLFM_ASSIGN_OR_RETURN(write_stmts_.delete_webhook,
+                          Prepare(db, "DELETE FROM webhooks WHERE id = ?1"));
     return OkStatus();
   }
 
@@ -454,6 +515,43 @@ class SqliteStore final : public internal::QueuedWriteStore {
                   : FailedPreconditionError("placement " + op.id + " has no outcome to deliver");
         }
         return OkStatus();
+      }
+      case WriteOp::Kind::kEnqueueWebhook: {
+        sqlite3_stmt* s = write_stmts_.enqueue_webhook.get();
+        Resetter reset(s);
+        BindText(s, 1, op.id);
+        BindText(s, 2, op.owner_node);
+        BindText(s, 3, op.text);
+        BindText(s, 4, op.text2);
+        sqlite3_bind_int64(s, 5, op.time_ns);
+        sqlite3_bind_int64(s, 6, op.deadline_ns);
+        sqlite3_bind_int64(s, 7, op.time2_ns);
+        sqlite3_bind_int64(s, 8, op.number);
+        int rc = sqlite3_step(s);
+        return rc == SQLITE_DONE ? OkStatus() : Error(db, "enqueue webhook", rc);
+      }
+      case WriteOp::Kind::kRescheduleWebhook: {
+        sqlite3_stmt* s = write_stmts_.reschedule_webhook.get();
+        Resetter reset(s);
+        BindText(s, 1, op.id);
+        sqlite3_bind_int64(s, 2, op.number);
+        sqlite3_bind_int64(s, 3, op.time2_ns);
+        BindText(s, 4, op.text);
+        int rc = sqlite3_step(s);
+        if (rc != SQLITE_DONE) {
+          return Error(db, "reschedule webhook", rc);
+        }
+        if (sqlite3_changes(db) == 0) {
+          op.status = NotFoundError("webhook " + op.id + " not found");
+        }
+        return OkStatus();
+      }
+      case WriteOp::Kind::kDeleteWebhook: {
+        sqlite3_stmt* s = write_stmts_.delete_webhook.get();
+        Resetter reset(s);
+        BindText(s, 1, op.id);
+        int rc = sqlite3_step(s);
+        return rc == SQLITE_DONE ? OkStatus() : Error(db, "delete webhook", rc);
       }
     }
     return InternalError("unknown write op");
@@ -576,6 +674,14 @@ class SqliteStore final : public internal::QueuedWriteStore {
           Prepare(db, "SELECT " + cols +
                           " FROM placements WHERE owner_node = ?1 AND outcome IS NOT NULL AND "
                           "delivered = 0 ORDER BY outcome_time, id LIMIT ?9"));
+    }
+    if (options_.target_schema_version >= 3) {
+      GLFM_ASSIGN_OR_RETURN(
+          r->list_webhooks,
+          Prepare(db,
+                  "SELECT id, owner_node, url, body, create_time, expire_time, next_attempt, "
+                  "attempts, last_error FROM webhooks WHERE owner_node = ?1 AND id > ?2 "
+                  "ORDER BY id LIMIT ?3"));
     }
     return r;
   }

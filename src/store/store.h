@@ -35,7 +35,7 @@ namespace glfm::store {
 
 // The newest schema version this binary knows. Opening a database whose schema is newer
 // fails with failed-precondition naming both versions.
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // An instance as stored: the InstanceInfo plus when glfm last wrote it.
 struct StoredInstance {
@@ -70,6 +70,22 @@ struct PlacementRecord {
 
   bool pending() const { return !outcome_json.has_value(); }
   friend bool operator==(const PlacementRecord&, const PlacementRecord&) = default;
+};
+
+// A webhook delivery owed by a node (the outbox of glfm serve): POST `body` to `url` until the
+// receiver answers 2xx or `expire_time` passes. Kept until the owner deletes it.
+struct WebhookRecord {
+  std::string id;          // 1-128 characters, no control characters (a placement id)
+  std::string owner_node;  // the node that delivers it
+  std::string url;
+  std::string body;
+  Timestamp create_time{};
+  Timestamp expire_time{};   // given up after this
+  Timestamp next_attempt{};  // not before this
+  int attempts = 0;          // failed attempts so far
+  std::string last_error;    // why the last attempt failed
+
+  friend bool operator==(const WebhookRecord&, const WebhookRecord&) = default;
 };
 
 // What changed. Events name ids only: a follower reads the current value with Get*.
@@ -197,6 +213,30 @@ class Store {
   // the first per-id error in order, as MarkPlacementDelivered's (not-found, failed-
   // precondition; the other ids are marked); unavailable; internal.
   virtual Status MarkPlacementsDelivered(const std::vector<std::string>& placement_ids) = 0;
+
+  // --- webhook outbox ---
+
+  // Adds deliveries to the outbox, all in one transaction. An id already in the outbox keeps
+  // its row (so enqueueing again after a restart is harmless). Errors: invalid-argument naming
+  // the index and field of a malformed entry (nothing is added); unavailable; internal.
+  virtual Status EnqueueWebhooks(const std::vector<WebhookRecord>& webhooks) = 0;
+
+  // Returns up to `limit` (1..100000) deliveries of `owner_node` whose id sorts after
+  // `after_id` ("" for the first page), in id order. Errors: invalid-argument for a bad
+  // limit; unavailable; internal.
+  virtual Result<std::vector<WebhookRecord>> ListWebhooks(std::string_view owner_node,
+                                                          std::string_view after_id, int limit) = 0;
+
+  // Records a failed attempt of delivery `id`: the attempts so far, when to try next and why
+  // it failed. Errors: not-found when `id` is not in the outbox; invalid-argument for a
+  // malformed id or negative attempts; unavailable; internal.
+  virtual Status RescheduleWebhook(std::string_view id, int attempts, Timestamp next_attempt,
+                                   std::string_view last_error) = 0;
+
+  // Removes deliveries (delivered or given up) in one transaction; ids not in the outbox are
+  // ignored. Errors: invalid-argument naming the index of a malformed id (nothing is
+  // removed); unavailable; internal.
+  virtual Status DeleteWebhooks(const std::vector<std::string>& ids) = 0;
 
   // --- change feed ---
 

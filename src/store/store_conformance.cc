@@ -425,6 +425,88 @@ TEST_P(StoreConformanceTest, MarkPlacementsDeliveredMarksEachAndReportsTheFirstE
   EXPECT_THAT(Ids(*store_->ListUndeliveredOutcomes("node-a", 10)), ElementsAre());
 }
 
+WebhookRecord MakeWebhook(const std::string& id, const std::string& owner) {
+  WebhookRecord w;
+  w.id = id;
+  w.owner_node = owner;
+  w.url = "http://127.0.0.1:9/hook?x=1&y=\"2\"";
+  w.body = R"({"placement_id":")" + id + R"(","note":"tab\there, quote \" é"})";
+  w.create_time = FromUnix(1700000000);
+  w.expire_time = FromUnix(1700086400);
+  w.next_attempt = FromUnix(1700000000);
+  return w;
+}
+
+TEST_P(StoreConformanceTest, WebhookOutboxKeepsDeliveriesUntilDeleted) {
+  std::vector<WebhookRecord> a;
+  for (int i = 0; i < 5; ++i) a.push_back(MakeWebhook("w-" + std::to_string(i), "node-a"));
+  ASSERT_OK(store_->EnqueueWebhooks(a));
+  ASSERT_OK(store_->EnqueueWebhooks({MakeWebhook("w-other", "node-b")}));
+  ASSERT_OK(store_->EnqueueWebhooks({}));
+  // Enqueueing an id again keeps the stored row.
+  WebhookRecord again = MakeWebhook("w-0", "node-a");
+  again.url = "http://127.0.0.1:9/changed";
+  ASSERT_OK(store_->EnqueueWebhooks({again}));
+
+  auto page1 = store_->ListWebhooks("node-a", "", 3);
+  ASSERT_OK(page1);
+  ASSERT_EQ(page1->size(), 3u);
+  EXPECT_EQ((*page1)[0], a[0]);  // every field round-trips, the url unchanged
+  EXPECT_EQ((*page1)[2].id, "w-2");
+  auto page2 = store_->ListWebhooks("node-a", "w-2", 3);
+  ASSERT_OK(page2);
+  ASSERT_EQ(page2->size(), 2u);
+  EXPECT_EQ((*page2)[1], a[4]);
+  EXPECT_THAT(store_->ListWebhooks("node-a", "w-4", 3), IsOkAndHolds(ElementsAre()));
+  EXPECT_THAT(store_->ListWebhooks("node-a", "", 0),
+              StatusIs(StatusCode::kInvalidArgument, "limit must be 1..100000, got 0"));
+
+  ASSERT_OK(store_->RescheduleWebhook("w-1", 3, FromUnix(1700000300), "HTTP 503 from receiver"));
+  EXPECT_THAT(store_->RescheduleWebhook("w-404", 1, FromUnix(1), "x"),
+              StatusIs(StatusCode::kNotFound, "webhook w-404 not found"));
+  EXPECT_THAT(
+      store_->RescheduleWebhook("w-1", -1, FromUnix(1), "x"),
+      StatusIs(StatusCode::kInvalidArgument, "attempts of webhook w-1 must not be negative"));
+  auto rescheduled = store_->ListWebhooks("node-a", "w-0", 1);
+  ASSERT_OK(rescheduled);
+  ASSERT_EQ(rescheduled->size(), 1u);
+  EXPECT_EQ((*rescheduled)[0].attempts, 3);
+  EXPECT_EQ((*rescheduled)[0].next_attempt, FromUnix(1700000300));
+  EXPECT_EQ((*rescheduled)[0].last_error, "HTTP 503 from receiver");
+
+  EXPECT_THAT(store_->DeleteWebhooks({"w-0", ""}),
+              StatusIs(StatusCode::kInvalidArgument, "ids[1] must be 1-128 bytes, got 0"));
+  ASSERT_OK(store_->DeleteWebhooks({"w-0", "w-3", "w-404"}));
+  auto remaining = store_->ListWebhooks("node-a", "", 100);
+  ASSERT_OK(remaining);
+  std::vector<std::string> left;
+  for (const auto& w : *remaining) left.push_back(w.id);
+  EXPECT_THAT(left, ElementsAre("w-1", "w-2", "w-4"));
+  EXPECT_THAT(store_->ListWebhooks("node-b", "", 100)->size(), 1u);
+
+  // Survives reopening.
+  store_.reset();
+  auto reopened = Open();
+  ASSERT_OK(reopened);
+  store_ = std::move(*reopened);
+  EXPECT_EQ(store_->ListWebhooks("node-a", "", 100)->size(), 3u);
+}
+
+TEST_P(StoreConformanceTest, WebhookEnqueueValidatesEveryEntryFirst) {
+  WebhookRecord bad = MakeWebhook("w-bad", "node-a");
+  bad.url.clear();
+  EXPECT_THAT(store_->EnqueueWebhooks({MakeWebhook("w-good", "node-a"), bad}),
+              StatusIs(StatusCode::kInvalidArgument, "webhooks[1].url must not be empty"));
+  WebhookRecord no_owner = MakeWebhook("w-x", "");
+  EXPECT_THAT(store_->EnqueueWebhooks({no_owner}),
+              StatusIs(StatusCode::kInvalidArgument, "webhooks[0].owner_node must not be empty"));
+  WebhookRecord long_id = MakeWebhook(std::string(129, 'a'), "node-a");
+  EXPECT_THAT(
+      store_->EnqueueWebhooks({long_id}),
+      StatusIs(StatusCode::kInvalidArgument, "webhooks[0].id must be 1-128 bytes, got 129"));
+  EXPECT_THAT(store_->ListWebhooks("node-a", "", 10), IsOkAndHolds(ElementsAre()));
+}
+
 TEST_P(StoreConformanceTest, ChangeFeedReportsEveryCommittedChange) {
   Collector collector;
   auto sub = store_->Subscribe(collector.Callback());
@@ -486,7 +568,23 @@ TEST_P(StoreConformanceTest, AnOldSchemaIsUpgradedKeepingItsData) {
   ASSERT_OK(upgraded);
   EXPECT_THAT((*upgraded)->GetInstance("gs-old"), IsOk());
   EXPECT_OK((*upgraded)->CreatePlacement(MakePlacement("p-new", "node-a", 3)));
+  EXPECT_OK((*upgraded)->EnqueueWebhooks({MakeWebhook("w-new", "node-a")}));
   upgraded->reset();
+  // From version 2 (placements, no outbox) too.
+  auto fresh2 = GetParam().make();
+  ASSERT_OK(fresh2);
+  backend_ = std::move(*fresh2);
+  {
+    auto v2 = backend_->Open(2);
+    ASSERT_OK(v2);
+    ASSERT_OK((*v2)->CreatePlacement(MakePlacement("p-v2", "node-a", 3)));
+  }
+  auto from2 = backend_->Open();
+  ASSERT_OK(from2);
+  EXPECT_THAT((*from2)->GetPlacement("p-v2"), IsOk());
+  EXPECT_OK((*from2)->EnqueueWebhooks({MakeWebhook("w-v2", "node-a")}));
+  EXPECT_EQ((*from2)->ListWebhooks("node-a", "", 10)->size(), 1u);
+  from2->reset();
   // Opening again is a no-op migration.
   EXPECT_THAT(backend_->Open(), IsOk());
 }

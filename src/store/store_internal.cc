@@ -85,6 +85,30 @@ Status ValidateNewPlacement(const PlacementRecord& placement) {
   return OkStatus();
 }
 
+Status ValidateWebhookId(std::string_view id, std::string_view field) {
+  if (id.empty() || id.size() > 128) {
+    return InvalidArgumentError(std::string(field) + " must be 1-128 bytes, got " +
+                                std::to_string(id.size()));
+  }
+  if (HasControl(id)) {
+    return InvalidArgumentError(std::string(field) + " must not contain control characters");
+  }
+  return OkStatus();
+}
+
+Status ValidateWebhook(const WebhookRecord& webhook, std::string_view field) {
+  std::string f(field);
+  GLFM_RETURN_IF_ERROR(ValidateWebhookId(webhook.id, f + ".id"));
+  GLFM_RETURN_IF_ERROR(ValidateInstanceId(webhook.owner_node, f + ".owner_node"));
+  if (webhook.url.empty()) {
+    return InvalidArgumentError(f + ".url must not be empty");
+  }
+  if (webhook.attempts < 0) {
+    return InvalidArgumentError(f + ".attempts must not be negative");
+  }
+  return OkStatus();
+}
+
 Status ValidateLimit(int limit) {
   if (limit < 1 || limit > 100000) {
     return InvalidArgumentError("limit must be 1..100000, got " + std::to_string(limit));
@@ -169,6 +193,9 @@ void AppendEvents(const WriteOp& op, std::vector<ChangeEvent>& events) {
       }
       break;
     case WriteOp::Kind::kMarkDelivered:
+    case WriteOp::Kind::kEnqueueWebhook:
+    case WriteOp::Kind::kRescheduleWebhook:
+    case WriteOp::Kind::kDeleteWebhook:
       break;
   }
 }
@@ -508,6 +535,62 @@ Status QueuedWriteStore::MarkPlacementsDelivered(const std::vector<std::string>&
     GLFM_RETURN_IF_ERROR(op.status);
   }
   return OkStatus();
+}
+
+Status QueuedWriteStore::EnqueueWebhooks(const std::vector<WebhookRecord>& webhooks) {
+  if (webhooks.empty()) {
+    return OkStatus();
+  }
+  WriteRequest r;
+  r.ops.resize(webhooks.size());
+  for (size_t i = 0; i < webhooks.size(); ++i) {
+    const WebhookRecord& w = webhooks[i];
+    GLFM_RETURN_IF_ERROR(ValidateWebhook(w, "webhooks[" + std::to_string(i) + "]"));
+    WriteOp& op = r.ops[i];
+    op.kind = WriteOp::Kind::kEnqueueWebhook;
+    op.id = w.id;
+    op.owner_node = w.owner_node;
+    op.text = w.url;
+    op.text2 = w.body;
+    op.time_ns = ToNanos(w.create_time);
+    op.deadline_ns = ToNanos(w.expire_time);
+    op.time2_ns = ToNanos(w.next_attempt);
+    op.number = w.attempts;
+  }
+  GLFM_RETURN_IF_ERROR(write_queue().Submit(r));
+  return r.status;
+}
+
+Status QueuedWriteStore::RescheduleWebhook(std::string_view id, int attempts,
+                                           Timestamp next_attempt, std::string_view last_error) {
+  GLFM_RETURN_IF_ERROR(ValidateWebhookId(id));
+  if (attempts < 0) {
+    return InvalidArgumentError("attempts of webhook " + std::string(id) + " must not be negative");
+  }
+  WriteRequest r;
+  r.ops.resize(1);
+  WriteOp& op = r.ops[0];
+  op.kind = WriteOp::Kind::kRescheduleWebhook;
+  op.id = std::string(id);
+  op.text = std::string(last_error);
+  op.time2_ns = ToNanos(next_attempt);
+  op.number = attempts;
+  return SubmitOne(r);
+}
+
+Status QueuedWriteStore::DeleteWebhooks(const std::vector<std::string>& ids) {
+  if (ids.empty()) {
+    return OkStatus();
+  }
+  WriteRequest r;
+  r.ops.resize(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    GLFM_RETURN_IF_ERROR(ValidateWebhookId(ids[i], "ids[" + std::to_string(i) + "]"));
+    r.ops[i].kind = WriteOp::Kind::kDeleteWebhook;
+    r.ops[i].id = ids[i];
+  }
+  GLFM_RETURN_IF_ERROR(write_queue().Submit(r));
+  return r.status;
 }
 
 void QueuedWriteStore::FillUpsert(WriteOp& op, const InstanceInfo& info, Timestamp update_time) {

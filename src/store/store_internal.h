@@ -36,6 +36,12 @@ Status ValidatePlacementId(std::string_view id, std::string_view field = "placem
 // Returns OK for a placement that CreatePlacement may store. Errors: invalid-argument naming
 // the field.
 Status ValidateNewPlacement(const PlacementRecord& placement);
+// Returns OK for a webhook id: 1-128 bytes, no control characters. Errors: invalid-argument
+// naming `field`.
+Status ValidateWebhookId(std::string_view id, std::string_view field = "webhook id");
+// Returns OK for a delivery EnqueueWebhooks may store. Errors: invalid-argument naming
+// `field` and what is wrong.
+Status ValidateWebhook(const WebhookRecord& webhook, std::string_view field);
 // Returns OK for 1..100000. Errors: invalid-argument naming the limit.
 Status ValidateLimit(int limit);
 
@@ -59,13 +65,28 @@ Status DecodeInstances(const std::vector<RawInstanceRow>& rows, std::vector<Stor
 
 // One write inside a WriteRequest; a backend fills in the results.
 struct WriteOp {
-  enum class Kind { kUpsert, kDelete, kCreatePlacement, kRecordOutcome, kMarkDelivered };
+  enum class Kind {
+    kUpsert,
+    kDelete,
+    kCreatePlacement,
+    kRecordOutcome,
+    kMarkDelivered,
+    kEnqueueWebhook,
+    kRescheduleWebhook,
+    kDeleteWebhook,
+  };
   Kind kind = Kind::kUpsert;
-  std::string id;       // instance or placement id
-  std::string text;     // instance document, request JSON or outcome JSON
+  std::string id;  // instance, placement or webhook id
+  // Instance document, request JSON or outcome JSON; webhook: url (enqueue) or last error
+  // (reschedule).
+  std::string text;
   int64_t time_ns = 0;  // update time, create time or outcome time
   std::string owner_node;
-  int64_t deadline_ns = 0;
+  int64_t deadline_ns = 0;  // placement deadline; webhook expire time
+  // Webhooks only: the body (enqueue), next attempt and attempts (enqueue, reschedule).
+  std::string text2;
+  int64_t time2_ns = 0;
+  int64_t number = 0;
 
   // Results.
   Status status;             // per-op logical outcome (already-exists, not-found, ...)
@@ -175,6 +196,10 @@ class QueuedWriteStore : public Store {
       const std::vector<OutcomeWrite>& writes) override;
   Status MarkPlacementDelivered(std::string_view placement_id) override;
   Status MarkPlacementsDelivered(const std::vector<std::string>& placement_ids) override;
+  Status EnqueueWebhooks(const std::vector<WebhookRecord>& webhooks) override;
+  Status RescheduleWebhook(std::string_view id, int attempts, Timestamp next_attempt,
+                           std::string_view last_error) override;
+  Status DeleteWebhooks(const std::vector<std::string>& ids) override;
 
  protected:
   // Returns the queue the backend's committer threads take from.
