@@ -31,6 +31,25 @@ struct CreateOptions {
   // How long to wait for an outcome before resolving the placement by asking GameLift;
   // default: the queue timeout plus a grace period.
   std::optional<std::chrono::milliseconds> deadline;
+  // Opaque caller data (at most kMaxCreateContextBytes), stored durably with the placement
+  // and handed back as CreateOutcome::context: how a host finds what an outcome belongs to
+  // after a restart (glfm serve keeps the placement's webhook URL here).
+  std::string context;
+};
+
+inline constexpr size_t kMaxCreateContextBytes = 8192;
+
+// What is known of a placement: pending, or its outcome.
+struct PlacementState {
+  std::string placement_id;
+  // When the Create was taken, and when it is resolved by asking GameLift if no event came.
+  Timestamp create_time{};
+  Timestamp deadline{};
+  // Set once the outcome is recorded (by any node); its context is set too.
+  std::optional<CreateOutcome> outcome;
+  std::string context;
+
+  bool pending() const { return !outcome.has_value(); }
 };
 
 // One page of List.
@@ -63,6 +82,11 @@ class FleetManager {
   // Errors: not-found for an unknown placement id; failed-precondition when it already
   // has an outcome.
   virtual Status Cancel(std::string_view placement_id) = 0;
+
+  // Returns what is known of a placement created by any node sharing this fleet manager's
+  // store, including before a restart. Errors: not-found for an unknown placement id;
+  // unavailable when the store cannot be reached.
+  virtual Result<PlacementState> GetPlacement(std::string_view placement_id) = 0;
 
   // Lists live game sessions matching `query` (Nakama storage-index syntax; empty lists
   // everything), at most `limit` (1-10000), in `order` (fields, "-" for descending; default

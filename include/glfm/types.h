@@ -93,6 +93,9 @@ struct CreateOutcome {
   // Not OK unless status is kSuccess: deadline-exceeded for a timeout, cancelled for a
   // cancelled placement, the GameLift failure otherwise.
   Status error;
+  // The CreateOptions::context given to Create, stored with the placement: it comes back
+  // with the outcome even after a restart, when the outcome goes to an outcome listener.
+  std::string context;
 };
 
 // Called once per Create, on a fleet-manager thread; must not block for long.

@@ -178,6 +178,7 @@ Result<CreateOutcome> DecodeOutcome(std::string_view placement_id, std::string_v
 struct PendingRequest {
   int max_players = 0;
   Json metadata = Json::MakeObject();
+  std::string context;  // CreateOptions::context
 };
 
 PendingRequest DecodeRequest(std::string_view text) {
@@ -188,6 +189,8 @@ PendingRequest DecodeRequest(std::string_view text) {
     r.max_players = static_cast<int>(mp->as_int64());
   }
   if (const Json* m = j->Find("metadata"); m != nullptr && m->is_object()) r.metadata = *m;
+  if (const Json* c = j->Find("context"); c != nullptr && c->is_string())
+    r.context = c->as_string();
   return r;
 }
 
@@ -386,7 +389,14 @@ struct GameLiftFleetManager::Impl {
     } else {
       auto p = store->GetPlacement(out.placement_id);
       if (p.ok() && p->delivered) return false;
-      if (listener) listener(out);
+      std::string context = p.ok() ? DecodeRequest(p->request_json).context : std::string();
+      if (listener && context.empty()) {
+        listener(out);
+      } else if (listener) {
+        CreateOutcome with_context = out;
+        with_context.context = std::move(context);
+        listener(with_context);
+      }
       c.listener_calls++;
     }
     return true;
@@ -1107,6 +1117,18 @@ Result<std::string> GameLiftFleetManager::Create(int max_players,
     return InvalidArgumentError("options.deadline must be positive");
   }
   if (!callback) return InvalidArgumentError("callback is required");
+  if (options.context.size() > kMaxCreateContextBytes) {
+    return InvalidArgumentError("options.context must be at most " +
+                                std::to_string(kMaxCreateContextBytes) + " bytes, got " +
+                                std::to_string(options.context.size()));
+  }
+  if (!options.context.empty()) {
+    callback = [cb = std::move(callback), context = options.context](const CreateOutcome& out) {
+      CreateOutcome with_context = out;
+      with_context.context = context;
+      cb(with_context);
+    };
+  }
 
   std::string placement_id = m.id_prefix + Base36(++m.seq);
   std::string queue = options.queue_name.empty() ? m.o.queue_name : options.queue_name;
@@ -1133,6 +1155,7 @@ Result<std::string> GameLiftFleetManager::Create(int max_players,
   req["user_ids"] = std::move(ids);
   req["metadata"] = md;
   req["queue"] = queue;
+  if (!options.context.empty()) req["context"] = options.context;
 
   Timestamp now = m.Now();
   store::PlacementRecord rec;
@@ -1190,6 +1213,25 @@ Status GameLiftFleetManager::Cancel(std::string_view placement_id) {
   PendingRequest req = DecodeRequest(p.request_json);
   // The cancellation event may have recorded the outcome first; cancelled either way.
   return m.Apply(p, m.OutcomeFromPlacement(gp, req), req.max_players).status();
+}
+
+Result<PlacementState> GameLiftFleetManager::GetPlacement(std::string_view placement_id) {
+  GLFM_ASSIGN_OR_RETURN(store::PlacementRecord p, impl_->store->GetPlacement(placement_id));
+  PlacementState out;
+  out.placement_id = p.placement_id;
+  out.create_time = p.create_time;
+  out.deadline = p.deadline;
+  out.context = DecodeRequest(p.request_json).context;
+  if (p.outcome_json) {
+    auto decoded = DecodeOutcome(p.placement_id, *p.outcome_json, nullptr);
+    if (!decoded.ok()) {
+      return DataLossError("placement " + p.placement_id +
+                           ": stored outcome does not decode: " + decoded.status().message());
+    }
+    decoded->context = out.context;
+    out.outcome = std::move(*decoded);
+  }
+  return out;
 }
 
 Result<ListResult> GameLiftFleetManager::List(std::string_view query, int limit,

@@ -116,6 +116,7 @@ class GameLiftFleetManager final : public FleetManager {
                              const std::vector<FleetUserLatency>& latencies, const Json& metadata,
                              CreateCallback callback, const CreateOptions& options = {}) override;
   Status Cancel(std::string_view placement_id) override;
+  Result<PlacementState> GetPlacement(std::string_view placement_id) override;
   Result<ListResult> List(std::string_view query, int limit, std::string_view cursor,
                           const std::vector<std::string>& order = {}) override;
   Result<InstanceInfo> Get(std::string_view id) override;

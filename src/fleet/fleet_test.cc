@@ -489,6 +489,57 @@ TEST_F(FleetTest, Defect_RestartLosesPendingCallbacks_RestartDeliversToListenerO
   EXPECT_EQ(again.size(), 0u);
 }
 
+TEST_F(FleetTest, ContextComesBackWithTheOutcomeAndAfterARestart) {
+  FleetHarness h;
+  std::string live_id, restart_id;
+  Recorder live;
+  {
+    auto opts = h.Options();
+    auto fm = h.Start(opts);
+    CreateOptions co;
+    co.context = R"({"webhook_url":"http://127.0.0.1:1/hook"})";
+    live_id = *fm->Create(2, {}, {}, Json::MakeObject(), live.Callback(), co);
+    ASSERT_TRUE(live.WaitCount(1));
+    EXPECT_EQ(live.outcomes()[0].context, co.context);
+    // Pending and then resolved, as GetPlacement sees it.
+    auto state = fm->GetPlacement(live_id);
+    ASSERT_OK(state);
+    EXPECT_EQ(state->context, co.context);
+    ASSERT_FALSE(state->pending());
+    EXPECT_EQ(state->outcome->status, CreateStatus::kSuccess);
+    EXPECT_EQ(state->outcome->context, co.context);
+    EXPECT_EQ(state->outcome->instance_info->id, live.outcomes()[0].instance_info->id);
+    EXPECT_GT(state->deadline, state->create_time);
+    EXPECT_THAT(fm->GetPlacement("n1-nosuch"),
+                StatusIs(StatusCode::kNotFound, HasSubstr("n1-nosuch")));
+    co.context = std::string(kMaxCreateContextBytes + 1, 'x');
+    EXPECT_THAT(fm->Create(2, {}, {}, Json::MakeObject(), live.Callback(), co),
+                StatusIs(StatusCode::kInvalidArgument, HasSubstr("options.context")));
+    fm->Stop();
+  }
+  {
+    auto opts = h.Options();
+    opts.receivers = 0;  // the event arrives while "down"
+    auto fm = h.Start(opts);
+    CreateOptions co;
+    co.context = "ticket-42";
+    restart_id = *fm->Create(
+        2, {}, {}, Json::MakeObject(),
+        [](const CreateOutcome&) { ADD_FAILURE() << "callback of a stopped process"; }, co);
+    auto state = fm->GetPlacement(restart_id);
+    ASSERT_OK(state);
+    EXPECT_TRUE(state->pending());
+    EXPECT_EQ(state->context, "ticket-42");
+    fm->Stop();
+  }
+  h.OpenStore();
+  Recorder listened;
+  auto fm = h.Start(h.Options(), [&](const CreateOutcome& o) { listened.Add(o); });
+  ASSERT_TRUE(listened.WaitCount(1));
+  EXPECT_EQ(listened.outcomes()[0].placement_id, restart_id);
+  EXPECT_EQ(listened.outcomes()[0].context, "ticket-42");
+}
+
 TEST_F(FleetTest, RestartResolvesPendingThroughDeadlineWhenEventsLost) {
   FleetHarness h;
   emulator::Faults f;
