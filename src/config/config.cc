@@ -303,6 +303,66 @@ const std::vector<Spec>& Specs() {
                      true};
     add(api_keys, [](Config& c) -> std::vector<std::string>& { return c.auth.api_keys; });
     add(
+        {"webhook.url",
+         {"GLFM_WEBHOOK_URL"},
+         "--webhook-url",
+         "",
+         "Default webhook: every placement outcome without a webhook_url of its own is POSTed "
+         "here (signed; retried until a 2xx or webhook.max_age). Redacted in output: a Nakama "
+         "RPC URL holds its http_key.",
+         true},
+        [](Config& c) -> std::string& { return c.webhook.url; }, CheckUrl);
+    add(
+        {"webhook.secret",
+         {"GLFM_WEBHOOK_SECRET"},
+         "--webhook-secret",
+         "",
+         "HMAC-SHA256 key of the X-Glfm-Signature header of webhooks. Unset: webhooks are off "
+         "(in local mode one is generated and kept in <data_dir>/local_webhook_secret).",
+         true},
+        [](Config& c) -> std::string& { return c.webhook.secret; }, CheckNoSpace);
+    add(
+        {"webhook.max_age",
+         {"GLFM_WEBHOOK_MAX_AGE"},
+         "--webhook-max-age",
+         "24h",
+         "How long a webhook delivery is retried before it is given up (and logged)."},
+        [](Config& c) -> milliseconds& { return c.webhook.max_age; }, nullptr, 1000,
+        int64_t{30} * 24 * 3600 * 1000);
+    add(
+        {"webhook.timeout",
+         {"GLFM_WEBHOOK_TIMEOUT"},
+         "--webhook-timeout",
+         "10s",
+         "Time limit of one webhook attempt."},
+        [](Config& c) -> milliseconds& { return c.webhook.timeout; }, nullptr, 100,
+        int64_t{600} * 1000);
+    add(
+        {"fleet.receivers",
+         {"GLFM_FLEET_RECEIVERS"},
+         "--fleet-receivers",
+         "2",
+         "Concurrent SQS long-poll receivers of placement events (10 messages a receive)."},
+        [](Config& c) -> int& { return c.fleet.receivers; }, nullptr, 0, 64);
+    add(
+        {"fleet.queue_timeout",
+         {"GLFM_QUEUE_TIMEOUT"},
+         "--queue-timeout",
+         "10m",
+         "The placement queue's timeout. A placement with no event by then (plus 30s) is "
+         "resolved by asking GameLift, so every Create ends even when events are lost."},
+        [](Config& c) -> milliseconds& { return c.fleet.queue_timeout; }, nullptr, 0,
+        int64_t{24} * 3600 * 1000);
+    add(
+        {"fleet.reconcile_interval",
+         {"GLFM_RECONCILE_INTERVAL"},
+         "--reconcile-interval",
+         "5m",
+         "How often the index is reconciled with GameLift's ACTIVE game sessions (also at "
+         "start); 0 = at start only."},
+        [](Config& c) -> milliseconds& { return c.fleet.reconcile_interval; }, nullptr, 0,
+        int64_t{24} * 3600 * 1000);
+    add(
         {"local.emulator_listen",
          {"GLFM_EMULATOR_LISTEN"},
          "--emulator-listen",
@@ -875,6 +935,10 @@ Result<Config> Load(const Input& input) {
       errors.push_back("aws.session_token (" + origin("aws.session_token") +
                        "): needs aws.access_key_id and aws.secret_access_key");
     }
+  }
+  if (!cfg.webhook.url.empty() && cfg.webhook.secret.empty() && !cfg.local_mode) {
+    errors.push_back("webhook.secret: required with webhook.url (" + origin("webhook.url") +
+                     "); receivers check the signature with it");
   }
   if (cfg.store.driver == "postgres" && cfg.store.postgres_dsn.empty()) {
     errors.push_back("store.postgres_dsn: required when store.driver is postgres (" +

@@ -72,6 +72,24 @@ struct AuthOptions {
   std::vector<std::string> api_keys;  // secret; Bearer keys of the /v1 API
 };
 
+// Webhooks: placement outcomes POSTed to the placement's webhook_url or the default one.
+struct WebhookOptions {
+  std::string url;     // default receiver of every outcome; "" = only per-placement URLs
+  std::string secret;  // secret; HMAC-SHA256 key of X-Glfm-Signature ("" = webhooks off,
+                       // except in local mode, where one is generated under data_dir)
+  std::chrono::milliseconds max_age{std::chrono::hours(24)};    // then a delivery is given up
+  std::chrono::milliseconds timeout{std::chrono::seconds(10)};  // one attempt
+};
+
+// The fleet manager's own settings.
+struct FleetSettings {
+  int receivers = 2;  // concurrent SQS long-poll receivers of placement events
+  // The placement queue's timeout: a placement with no event by this (plus 30 s) is resolved
+  // by asking GameLift.
+  std::chrono::milliseconds queue_timeout{std::chrono::minutes(10)};
+  std::chrono::milliseconds reconcile_interval{std::chrono::minutes(5)};  // 0 = at start only
+};
+
 // Local mode (no AWS settings): the built-in emulator.
 struct LocalOptions {
   std::string emulator_listen = "127.0.0.1:0";
@@ -83,6 +101,8 @@ struct Config {
   AwsOptions aws;
   StoreOptions store;
   AuthOptions auth;
+  WebhookOptions webhook;
+  FleetSettings fleet;
   LocalOptions local;
   std::string data_dir = "data";
   std::string node_name;  // default: this machine's host name

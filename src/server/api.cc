@@ -8,7 +8,9 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 
 #include "common/log.h"
@@ -97,6 +99,18 @@ Json PlacementJson(std::string_view id, const CreateOutcome* o) {
   return j;
 }
 
+// The webhook URL a placement's context holds ("" when none).
+std::string WebhookUrlOf(const std::string& context) {
+  if (context.empty()) return "";
+  auto j = Json::Parse(context);
+  if (!j.ok() || !j->is_object()) return "";
+  const Json* u = j->Find("webhook_url");
+  return u != nullptr && u->is_string() ? u->as_string() : "";
+}
+
+// How many resolved placements the Api remembers for GET without asking the store.
+constexpr size_t kRememberedOutcomes = 10000;
+
 Result<Json> ParseObjectBody(std::string_view body) {
   if (body.empty()) return InvalidArgumentError("body: expected a JSON object, got nothing");
   GLFM_ASSIGN_OR_RETURN(Json j, Json::Parse(body));
@@ -169,6 +183,10 @@ HttpResponse JsonOk(int code, const Json& j) { return HttpResponse::Json(code, j
 
 }  // namespace
 
+std::string PlacementStateJson(std::string_view placement_id, const CreateOutcome* outcome) {
+  return PlacementJson(placement_id, outcome).Dump();
+}
+
 HttpResponse NakamaRpcError(const Status& status) {
   int code = static_cast<int>(status.code());
   Json err = Json::MakeObject();
@@ -208,13 +226,18 @@ struct Api::State {
   // Placements this process created or was told about; nullopt while pending.
   std::mutex pmu;
   std::condition_variable timer_cv;
+  // Pending placements created here, and the last kRememberedOutcomes outcomes (oldest first
+  // in `resolved`); older ones are read from the store.
   std::map<std::string, std::optional<CreateOutcome>, std::less<>> placements;  // pmu
+  std::deque<std::string> resolved;                                             // pmu
   struct Waiter {
     std::string id;
     Responder respond;
   };
-  std::multimap<std::chrono::steady_clock::time_point, Waiter> waiters;  // pmu
-  bool timer_stopping = false;                                           // pmu
+  using Waiters = std::multimap<std::chrono::steady_clock::time_point, Waiter>;
+  Waiters waiters;                                                        // pmu
+  std::unordered_multimap<std::string, Waiters::iterator> waiters_by_id;  // pmu
+  bool timer_stopping = false;                                            // pmu
   std::thread timer;
 
   void Submit(std::function<void()> f) {
@@ -246,8 +269,16 @@ struct Api::State {
       auto now = std::chrono::steady_clock::now();
       std::vector<Waiter> due;
       while (!waiters.empty() && waiters.begin()->first <= now) {
-        due.push_back(std::move(waiters.begin()->second));
-        waiters.erase(waiters.begin());
+        auto first = waiters.begin();
+        auto [b, e] = waiters_by_id.equal_range(first->second.id);
+        for (auto w = b; w != e; ++w) {
+          if (w->second == first) {
+            waiters_by_id.erase(w);
+            break;
+          }
+        }
+        due.push_back(std::move(first->second));
+        waiters.erase(first);
       }
       if (!due.empty()) {
         std::vector<std::string> bodies;
@@ -269,28 +300,87 @@ struct Api::State {
     }
   }
 
+  // Answers a GET of placement `id` known here, or parks it until `deadline` (pmu held).
+  // Returns false when the placement is not known here.
+  bool AnswerOrPark(const std::string& id, std::chrono::steady_clock::time_point deadline,
+                    Responder& respond) {
+    auto it = placements.find(id);
+    if (it == placements.end()) return false;
+    if (it->second.has_value() || deadline <= std::chrono::steady_clock::now() || timer_stopping) {
+      respond(HttpResponse::Json(200, StateJsonLocked(id).Dump()));
+      return true;
+    }
+    auto w = waiters.emplace(deadline, Waiter{id, std::move(respond)});
+    waiters_by_id.emplace(id, w);
+    timer_cv.notify_one();
+    return true;
+  }
+
   Json StateJsonLocked(std::string_view id) {
     auto it = placements.find(id);
     const CreateOutcome* o = (it != placements.end() && it->second) ? &*it->second : nullptr;
     return PlacementJson(id, o);
   }
 
+  // Enqueues the webhook of `outcome`, if it has one; retries a store that is briefly
+  // unavailable, since the fleet marks the outcome delivered once this returns.
+  void EnqueueWebhook(const CreateOutcome& outcome, const std::string& body) {
+    if (options.webhooks == nullptr) return;
+    std::string url = WebhookUrlOf(outcome.context);
+    if (url.empty()) url = options.default_webhook_url;
+    if (url.empty()) return;
+    Status s;
+    auto delay = std::chrono::milliseconds(50);
+    for (int attempt = 0; attempt < 8; ++attempt) {
+      s = options.webhooks->Enqueue(outcome.placement_id, url, body);
+      if (s.ok() || s.code() == StatusCode::kInvalidArgument) break;
+      std::this_thread::sleep_for(delay);
+      delay *= 2;
+    }
+    if (!s.ok()) {
+      log::Error("webhooks: could not enqueue a placement's webhook; it is lost",
+                 {{"placement_id", outcome.placement_id}, {"error", s.ToString()}});
+    }
+  }
+
   void OnOutcome(const CreateOutcome& outcome) {
     PlacementCounter().WithLabels({PlacementStatusName(outcome)}).Inc();
+    std::string body = PlacementJson(outcome.placement_id, &outcome).Dump();
+    EnqueueWebhook(outcome, body);
+    Record(outcome, body);
+  }
+
+  // An outcome another node recorded (from the store's change feed): answers the long polls
+  // here and tells the event stream; the owner node sends its webhook.
+  void OnForeignOutcome(const CreateOutcome& outcome) {
+    Record(outcome, PlacementJson(outcome.placement_id, &outcome).Dump());
+  }
+
+  bool WantsOutcome(std::string_view id) {
+    std::lock_guard<std::mutex> lock(pmu);
+    auto it = placements.find(id);
+    return it != placements.end() && !it->second.has_value();
+  }
+
+  void Record(const CreateOutcome& outcome, const std::string& body) {
+    if (options.events != nullptr) options.events->Publish("placement", body);
     std::vector<Responder> ready;
-    std::string body;
     {
       std::lock_guard<std::mutex> lock(pmu);
-      placements[outcome.placement_id] = outcome;
-      body = StateJsonLocked(outcome.placement_id).Dump();
-      for (auto it = waiters.begin(); it != waiters.end();) {
-        if (it->second.id == outcome.placement_id) {
-          ready.push_back(std::move(it->second.respond));
-          it = waiters.erase(it);
-        } else {
-          ++it;
-        }
+      auto [it, added] = placements.insert_or_assign(outcome.placement_id, outcome);
+      (void)it;
+      (void)added;
+      resolved.push_back(outcome.placement_id);
+      while (resolved.size() > kRememberedOutcomes) {
+        placements.erase(resolved.front());
+        resolved.pop_front();
       }
+      auto [first, last] = waiters_by_id.equal_range(outcome.placement_id);
+      for (auto w = first; w != last; ++w) {
+        ready.push_back(std::move(w->second->second.respond));
+        waiters.erase(w->second);
+      }
+      waiters_by_id.erase(first, last);
     }
     for (auto& r : ready) r(HttpResponse::Json(200, body));
   }
@@ -408,7 +498,8 @@ struct Api::State {
   }
 
   Status ParseCreate(const Json& body, int& max_players, std::vector<std::string>& users,
-                     std::vector<FleetUserLatency>& latencies, Json& metadata) {
+                     std::vector<FleetUserLatency>& latencies, Json& metadata,
+                     CreateOptions& create_options) {
     GLFM_ASSIGN_OR_RETURN(std::optional<int> mp, OptionalInt(body, "max_players"));
     if (!mp) return InvalidArgumentError("max_players: required, 1-200");
     max_players = *mp;
@@ -428,7 +519,26 @@ struct Api::State {
       metadata = *md;
     }
     if (const Json* w = body.Find("webhook_url"); w != nullptr && !w->is_null()) {
-      return UnimplementedError("webhook_url: webhooks are not implemented yet");
+      if (!w->is_string()) {
+        return InvalidArgumentError("webhook_url: expected a string, got " +
+                                    std::string(w->TypeName()));
+      }
+      GLFM_RETURN_IF_ERROR(ValidateWebhookUrl(w->as_string(), "webhook_url"));
+      if (options.webhooks == nullptr) {
+        return FailedPreconditionError(
+            "webhook_url: webhooks are off on this server (set webhook.secret)");
+      }
+      Json context = Json::MakeObject();
+      context["webhook_url"] = Json(w->as_string());
+      create_options.context = context.Dump();
+    }
+    for (const auto& [key, value] : body.as_object()) {
+      if (key != "max_players" && key != "user_ids" && key != "latencies" && key != "metadata" &&
+          key != "webhook_url") {
+        return InvalidArgumentError(key +
+                                    ": unknown field (expected max_players, user_ids, "
+                                    "latencies, metadata, webhook_url)");
+      }
     }
     return OkStatus();
   }
@@ -457,12 +567,15 @@ struct Api::State {
             std::vector<std::string> users;
             std::vector<FleetUserLatency> latencies;
             Json metadata;
-            Status s = st->ParseCreate(*body, max_players, users, latencies, metadata);
+            CreateOptions co;
+            Status s = st->ParseCreate(*body, max_players, users, latencies, metadata, co);
             if (!s.ok()) return respond(ErrorResponse(s));
             st->Submit([st, max_players, users = std::move(users), latencies = std::move(latencies),
-                        metadata = std::move(metadata), respond = std::move(respond)] {
-              auto id = st->Fleet()->Create(max_players, users, latencies, metadata,
-                                            [st](const CreateOutcome& o) { st->OnOutcome(o); });
+                        metadata = std::move(metadata), co = std::move(co),
+                        respond = std::move(respond)] {
+              auto id = st->Fleet()->Create(
+                  max_players, users, latencies, metadata,
+                  [st](const CreateOutcome& o) { st->OnOutcome(o); }, co);
               if (!id.ok()) return respond(ErrorResponse(id.status()));
               {
                 std::lock_guard<std::mutex> lock(st->pmu);
@@ -483,21 +596,29 @@ struct Api::State {
               if (!parsed.ok()) return respond(ErrorResponse(parsed.status()));
               wait = std::min(*parsed, st->options.max_wait);
             }
-            std::unique_lock<std::mutex> lock(st->pmu);
-            auto it = st->placements.find(id);
-            if (it == st->placements.end()) {
-              lock.unlock();
-              return respond(ErrorResponse(NotFoundError("placement " + id + " not found")));
+            auto deadline = std::chrono::steady_clock::now() + wait;
+            {
+              std::unique_lock<std::mutex> lock(st->pmu);
+              if (st->AnswerOrPark(id, deadline, respond)) return;
             }
-            if (it->second.has_value() || wait.count() == 0 || st->timer_stopping) {
-              std::string body = st->StateJsonLocked(id).Dump();
-              lock.unlock();
-              return respond(HttpResponse::Json(200, std::move(body)));
-            }
-            st->waiters.emplace(std::chrono::steady_clock::now() + wait,
-                                Waiter{std::move(id), std::move(respond)});
-            lock.unlock();
-            st->timer_cv.notify_one();
+            // Not created here since the start (another node's, or from before a restart):
+            // the store knows.
+            st->Submit([st, id = std::move(id), deadline, respond = std::move(respond)]() mutable {
+              auto state = st->Fleet()->GetPlacement(id);
+              if (!state.ok()) return respond(ErrorResponse(state.status()));
+              std::unique_lock<std::mutex> lock(st->pmu);
+              if (st->placements.find(id) == st->placements.end()) {
+                if (!state->pending()) {
+                  std::string body = PlacementJson(id, &*state->outcome).Dump();
+                  lock.unlock();
+                  return respond(HttpResponse::Json(200, std::move(body)));
+                }
+                // Known pending from now on: OnOutcome (the change feed or the listener)
+                // answers the wait.
+                st->placements.emplace(id, std::nullopt);
+              }
+              st->AnswerOrPark(id, deadline, respond);
+            });
           }));
 
     r.Add("DELETE", "/v1/placements/{id}", v1([st](HttpRequest&&, PathParams p, Responder respond) {
@@ -608,6 +729,60 @@ struct Api::State {
               respond(HttpResponse::Json(204, ""));
             });
           }));
+
+    r.Add(
+        "GET", "/v1/events", v1([st](HttpRequest&& req, PathParams, Responder respond) {
+          if (st->options.events == nullptr) {
+            return respond(ErrorResponse(UnimplementedError("the event stream is off")));
+          }
+          std::set<std::string> types;
+          if (auto t = req.QueryParam("types"); t && !t->empty()) {
+            size_t start = 0;
+            while (start <= t->size()) {
+              size_t comma = t->find(',', start);
+              if (comma == std::string::npos) comma = t->size();
+              std::string type = t->substr(start, comma - start);
+              if (type != "placement" && type != "instance") {
+                return respond(ErrorResponse(InvalidArgumentError(
+                    "types: unknown event type \"" + type + "\" (expected placement, instance)")));
+              }
+              types.insert(type);
+              types.insert("resync");
+              start = comma + 1;
+            }
+          }
+          std::optional<uint64_t> last;
+          const std::string* header = req.Header("last-event-id");
+          std::optional<std::string> text = header != nullptr ? std::optional<std::string>(*header)
+                                                              : req.QueryParam("last_event_id");
+          if (text && !text->empty()) {
+            char* end = nullptr;
+            unsigned long long v = std::strtoull(text->c_str(), &end, 10);
+            if (end != text->c_str() + text->size() || (*text)[0] == '-') {
+              return respond(ErrorResponse(
+                  InvalidArgumentError("Last-Event-ID: expected an event id (a number)")));
+            }
+            last = v;
+          }
+          HttpResponse res;
+          res.content_type = "text/event-stream";
+          res.headers.emplace_back("Cache-Control", "no-cache");
+          res.headers.emplace_back("X-Accel-Buffering", "no");
+          res.body = "retry: 2000\n\n";
+          EventHub* hub = st->options.events;
+          res.on_stream = [hub, types = std::move(types),
+                           last](std::shared_ptr<ResponseStream> stream) mutable {
+            hub->Attach(std::move(stream), std::move(types), last);
+          };
+          respond(std::move(res));
+        }));
+
+    // The API's description; public, like the routes' shapes in docs/.
+    r.Add("GET", "/v1/openapi.json", [st](HttpRequest&&, PathParams, Responder respond) {
+      respond(HttpResponse::Json(
+          200, std::string(st->options.openapi_json.empty() ? OpenApiDocument()
+                                                            : st->options.openapi_json)));
+    });
   }
 };
 
@@ -627,6 +802,12 @@ void Api::AddRoutes(Router& router) { state_->AddRoutes(router, state_); }
 
 void Api::OnOutcome(const CreateOutcome& outcome) { state_->OnOutcome(outcome); }
 
+void Api::OnForeignOutcome(const CreateOutcome& outcome) { state_->OnForeignOutcome(outcome); }
+
+bool Api::WantsOutcome(std::string_view id) const { return state_->WantsOutcome(id); }
+
+void Api::SetWebhooks(WebhookDispatcher* webhooks) { state_->options.webhooks = webhooks; }
+
 void Api::SetFleet(FleetManager* fleet) { state_->fleet.store(fleet, std::memory_order_release); }
 
 void Api::StopWaiting() {
@@ -642,6 +823,7 @@ void Api::StopWaiting() {
       parked.push_back(std::move(w));
     }
     st->waiters.clear();
+    st->waiters_by_id.clear();
   }
   st->timer_cv.notify_all();
   for (size_t i = 0; i < parked.size(); ++i) {

@@ -15,7 +15,9 @@
 #include <vector>
 
 #include "glfm/fleet_manager.h"
+#include "server/events.h"
 #include "server/router.h"
+#include "server/webhooks.h"
 
 namespace glfm::server {
 
@@ -27,6 +29,14 @@ struct ApiOptions {
   int workers = 8;
   // The longest ?wait= a placement long poll may ask for.
   std::chrono::milliseconds max_wait{std::chrono::seconds(60)};
+  // Webhook deliveries (not owned; null: a Create with webhook_url is failed-precondition).
+  WebhookDispatcher* webhooks = nullptr;
+  // Where outcomes of placements without a webhook_url of their own go; empty: nowhere.
+  std::string default_webhook_url;
+  // The stream of GET /v1/events (not owned; null: the route answers unimplemented).
+  EventHub* events = nullptr;
+  // The OpenAPI 3 document served at GET /v1/openapi.json.
+  std::string_view openapi_json;
 };
 
 class Api {
@@ -39,13 +49,24 @@ class Api {
 
   // Sets the fleet manager (when it starts after the Api); before any request is served.
   void SetFleet(FleetManager* fleet);
+  // Sets the webhook dispatcher; before SetFleet.
+  void SetWebhooks(WebhookDispatcher* webhooks);
 
   // Adds /v2/rpc/{id} (GET, POST) and the /v1 routes.
   void AddRoutes(Router& router);
 
-  // Records a placement outcome (the Create callback and the fleet's OutcomeListener) and
-  // answers the long polls waiting for it.
+  // Records a placement outcome (the Create callback and the fleet's OutcomeListener):
+  // answers the long polls waiting for it, publishes it on the event stream and, when the
+  // placement has a webhook (its own or the default), enqueues the delivery durably before
+  // returning (so the fleet marks the outcome delivered only after that).
   void OnOutcome(const CreateOutcome& outcome);
+
+  // Records an outcome that another node recorded (the store's change feed): answers the
+  // long polls waiting for it and publishes it; its owner sends the webhook.
+  void OnForeignOutcome(const CreateOutcome& outcome);
+
+  // True when a long poll here may be waiting for placement `id` (it is known pending).
+  bool WantsOutcome(std::string_view id) const;
 
   // Answers every parked long poll with the placement's current state; later long polls
   // answer at once. Idempotent.
@@ -59,6 +80,13 @@ class Api {
  private:
   std::shared_ptr<State> state_;
 };
+
+// Returns the JSON of a placement's state as GET /v1/placements/{id} answers it (also the
+// body of its webhook and its `placement` event); `outcome` null means pending.
+std::string PlacementStateJson(std::string_view placement_id, const CreateOutcome* outcome);
+
+// Returns the OpenAPI 3 document of the HTTP API (docs/openapi.json, built in).
+std::string_view OpenApiDocument();
 
 // Returns the Nakama error answer of a status RPC:
 // {"code":N,"error":{"Message":"...","Code":N},"message":"..."} with grpc-gateway's status.

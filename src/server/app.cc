@@ -13,9 +13,12 @@
 #include "emulator/emulator.h"
 #include "fleet/fleet_manager_impl.h"
 #include "gamelift/connect.h"
+#include "glfm/codec.h"
 #include "index/index.h"
 #include "server/api.h"
+#include "server/events.h"
 #include "server/serve.h"
+#include "server/webhooks.h"
 #include "store/postgres_store.h"
 #include "store/sqlite_store.h"
 
@@ -30,9 +33,9 @@ std::string RandomKey() {
   return out;
 }
 
-// Reads <data_dir>/local_http_key, or writes a new random one there.
-Result<std::string> LocalHttpKey(const std::string& data_dir) {
-  std::string path = data_dir + "/local_http_key";
+// Reads <data_dir>/<name>, or writes a new random key there (local mode's keys).
+Result<std::string> LocalKey(const std::string& data_dir, const std::string& name) {
+  std::string path = data_dir + "/" + name;
   {
     std::ifstream in(path);
     std::string key;
@@ -67,11 +70,60 @@ struct App::State {
   std::unique_ptr<gamelift::AwsServices> aws;
   // Destroyed in reverse order: the server, then the fleet manager (no more callbacks), then
   // the Api they call, the clients, the store and last the emulator.
+  std::unique_ptr<WebhookDispatcher> webhooks;
+  std::unique_ptr<EventHub> events;
   std::unique_ptr<Api> api;
   std::unique_ptr<fleet::GameLiftFleetManager> fleet;
+  // The store's change feed while it is needed (see SubscribeFeed).
+  std::shared_ptr<void> feed;
   std::unique_ptr<Service> service;
   std::string http_key;
+  std::string node_id;
   bool stopped = false;
+
+  // Follows the store's change feed: outcomes other nodes recorded (long polls here may wait
+  // for them) and, while anyone listens to /v1/events, instance changes.
+  std::shared_ptr<void> SubscribeFeed() {
+    auto sub = store->Subscribe([this](const store::ChangeEvent& e) { OnChange(e); });
+    if (!sub.ok()) {
+      log::Warn("events: cannot follow the store's change feed",
+                {{"error", sub.status().ToString()}});
+      return nullptr;
+    }
+    return std::shared_ptr<store::Subscription>(std::move(*sub));
+  }
+
+  void OnChange(const store::ChangeEvent& e) {
+    using K = store::ChangeEvent::Kind;
+    if (fleet == nullptr) return;
+    switch (e.kind) {
+      case K::kPlacementOutcome: {
+        // This node's own outcomes reach the Api through callbacks and the listener.
+        if (e.owner_node == node_id || (!api->WantsOutcome(e.id) && !events->active())) return;
+        auto p = fleet->GetPlacement(e.id);
+        if (p.ok() && p->outcome) api->OnForeignOutcome(*p->outcome);
+        return;
+      }
+      case K::kInstanceUpserted:
+      case K::kInstanceDeleted: {
+        if (!events->active()) return;
+        Json j = Json::MakeObject();
+        j["id"] = Json(e.id);
+        auto stored = e.kind == K::kInstanceUpserted
+                          ? store->GetInstance(e.id)
+                          : Result<store::StoredInstance>(NotFoundError("deleted"));
+        j["change"] = Json(stored.ok() ? "upserted" : "deleted");
+        j["instance"] = stored.ok() ? ToJson(stored->info) : Json();
+        events->Publish("instance", j.Dump());
+        return;
+      }
+      case K::kResync:
+        events->Publish("resync", "{\"reason\":\"the store's change feed reconnected\"}");
+        return;
+      case K::kPlacementCreated:
+        return;
+    }
+  }
 };
 
 App::App(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -87,17 +139,33 @@ Result<std::unique_ptr<App>> App::Start(const config::Config& config) {
     return UnavailableError("data_dir: cannot create " + config.data_dir + ": " + ec.message());
   }
 
-  // The status-RPC key: configured, or in local mode one kept under the data dir.
+  // The status-RPC key and the webhook secret: configured, or in local mode kept under the
+  // data dir.
   st->http_key = config.auth.http_key;
   if (config.local_mode && st->http_key.empty()) {
-    GLFM_ASSIGN_OR_RETURN(st->http_key, LocalHttpKey(config.data_dir));
+    GLFM_ASSIGN_OR_RETURN(st->http_key, LocalKey(config.data_dir, "local_http_key"));
   }
+  std::string webhook_secret = config.webhook.secret;
+  if (config.local_mode && webhook_secret.empty()) {
+    GLFM_ASSIGN_OR_RETURN(webhook_secret, LocalKey(config.data_dir, "local_webhook_secret"));
+  }
+  st->node_id = NodeId(config.node_name);
 
   // Listen first, so that the first log line names the bound address; the API answers
   // unavailable ("starting") and /readyz fails until the fleet manager is wired below.
+  State* raw = st.get();
+  EventHubOptions eo;
+  // With SQLite, only this process writes: follow the feed only while /v1/events has
+  // listeners. With PostgreSQL the feed also brings other nodes' outcomes (see below).
+  if (config.store.driver != "postgres") {
+    eo.activate = [raw]() -> std::shared_ptr<void> { return raw->SubscribeFeed(); };
+  }
+  st->events = std::make_unique<EventHub>(std::move(eo));
   ApiOptions ao;
   ao.http_key = st->http_key;
   ao.api_keys = config.auth.api_keys;
+  ao.events = st->events.get();
+  ao.default_webhook_url = config.webhook.url;
   st->api = std::make_unique<Api>(nullptr, ao);
   Api* api = st->api.get();
   GLFM_ASSIGN_OR_RETURN(st->service,
@@ -123,13 +191,25 @@ Result<std::unique_ptr<App>> App::Start(const config::Config& config) {
     GLFM_ASSIGN_OR_RETURN(st->store, store::OpenSqliteStore(so));
   }
   st->index = std::make_unique<index::InstanceIndex>();
+  if (!webhook_secret.empty()) {
+    WebhookOptions wo;
+    wo.node_id = st->node_id;
+    wo.secret = webhook_secret;
+    wo.max_age = config.webhook.max_age;
+    wo.attempt_timeout = config.webhook.timeout;
+    GLFM_ASSIGN_OR_RETURN(st->webhooks, WebhookDispatcher::Start(std::move(wo), st->store.get()));
+    api->SetWebhooks(st->webhooks.get());
+  }
 
   // AWS (or the emulator standing in for it).
   gamelift::AwsSettings aws;
   aws.transport.threads = 2;
   aws.transport.max_connections = 64;
   fleet::FleetOptions fo;
-  fo.node_id = NodeId(config.node_name);
+  fo.node_id = st->node_id;
+  fo.receivers = config.fleet.receivers;
+  fo.queue_timeout = config.fleet.queue_timeout;
+  fo.reconcile_interval = config.fleet.reconcile_interval;
   static auto& event_latency = metrics::Registry::Default()
                                    .AddHistogram("glfm_placement_event_latency_seconds",
                                                  "From an event's SQS receive to its outcome "
@@ -182,6 +262,9 @@ Result<std::unique_ptr<App>> App::Start(const config::Config& config) {
                      std::move(fo), st->store.get(), st->index.get(), st->aws->gamelift.get(),
                      st->aws->sqs.get(), [api](const CreateOutcome& o) { api->OnOutcome(o); }));
   api->SetFleet(st->fleet.get());
+  if (config.store.driver == "postgres") {
+    st->feed = st->SubscribeFeed();
+  }
   ready->store(true);
   return std::unique_ptr<App>(new App(std::move(st)));
 }
@@ -215,9 +298,12 @@ void App::Shutdown(std::chrono::milliseconds grace) {
   if (st->stopped) return;
   st->stopped = true;
   if (st->api) st->api->StopWaiting();            // parked long polls answer now
+  if (st->events) st->events->Shutdown();         // event streams end
   if (st->service) st->service->Shutdown(grace);  // in-flight requests finish
   if (st->api) st->api->Shutdown();
-  if (st->fleet) st->fleet->Stop();
+  st->feed.reset();
+  if (st->fleet) st->fleet->Stop();  // outcomes stop arriving (their webhooks are enqueued)
+  if (st->webhooks) st->webhooks->Stop();
   if (st->emulator) st->emulator->Stop();
 }
 
