@@ -345,6 +345,14 @@ const std::vector<Spec>& Specs() {
          "Concurrent SQS long-poll receivers of placement events (10 messages a receive)."},
         [](Config& c) -> int& { return c.fleet.receivers; }, nullptr, 0, 64);
     add(
+        {"fleet.receive_wait",
+         {"GLFM_RECEIVE_WAIT"},
+         "--receive-wait",
+         "20s",
+         "SQS long-poll wait of each receive (whole seconds, 0-20s). Graceful shutdown waits up "
+         "to this long for the polls in flight."},
+        [](Config& c) -> milliseconds& { return c.fleet.receive_wait; }, nullptr, 0, 20 * 1000);
+    add(
         {"fleet.queue_timeout",
          {"GLFM_QUEUE_TIMEOUT"},
          "--queue-timeout",
@@ -359,7 +367,7 @@ const std::vector<Spec>& Specs() {
          "--reconcile-interval",
          "5m",
          "How often the index is reconciled with GameLift's ACTIVE game sessions (also at "
-         "start); 0 = at start only."},
+         "start); 0s = at start only."},
         [](Config& c) -> milliseconds& { return c.fleet.reconcile_interval; }, nullptr, 0,
         int64_t{24} * 3600 * 1000);
     add(

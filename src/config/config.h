@@ -84,6 +84,8 @@ struct WebhookOptions {
 // The fleet manager's own settings.
 struct FleetSettings {
   int receivers = 2;  // concurrent SQS long-poll receivers of placement events
+  // The SQS long-poll wait (0-20 s); shutdown waits up to this long for polls in flight.
+  std::chrono::milliseconds receive_wait{std::chrono::seconds(20)};
   // The placement queue's timeout: a placement with no event by this (plus 30 s) is resolved
   // by asking GameLift.
   std::chrono::milliseconds queue_timeout{std::chrono::minutes(10)};

@@ -307,11 +307,14 @@ TEST_F(ConfigTest, SecretsAreRedactedInDescribeAndErrors) {
   in.env["GL_AWS_ACCESS_KEY"] = "AKIDPUBLIC";
   in.env["AWS_SESSION_TOKEN"] = "env-s3cr3t-c";
   in.env["GLFM_POSTGRES_DSN"] = "host=127.0.0.1 password=env-s3cr3t-d";
-  in.flags.values = {{"--http-key", "flag-s3cr3t-e"}};
+  in.env["GLFM_WEBHOOK_SECRET"] = "env-s3cr3t-w";
+  in.flags.values = {{"--http-key", "flag-s3cr3t-e"},
+                     {"--webhook-url", "https://nakama:7350/v2/rpc/x?http_key=flag-s3cr3t-u"}};
   auto cfg = Load(in);
   ASSERT_OK(cfg);
   std::string text = cfg->Describe();
   EXPECT_THAT(text, Not(HasSubstr("s3cr3t")));
+  EXPECT_THAT(text, HasSubstr("  secret: \"<redacted>\""));
   EXPECT_THAT(text, HasSubstr("  secret_access_key: \"<redacted>\""));
   EXPECT_THAT(text, HasSubstr("# file " + path + " line 2"));
   EXPECT_THAT(text, HasSubstr("  http_key: \"<redacted>\""));
@@ -396,6 +399,45 @@ TEST(SettingsTest, EveryKeyHasAFlagHelpAndAnEnvironmentVariable) {
     EXPECT_FALSE(s.help.empty()) << s.key;
     EXPECT_FALSE(s.env.empty()) << s.key;
   }
+}
+
+TEST_F(ConfigTest, WebhookAndFleetSettings) {
+  Input in;
+  in.env["GLFM_WEBHOOK_URL"] = "https://hooks.example.com/glfm";
+  in.env["GLFM_WEBHOOK_MAX_AGE"] = "2h";
+  in.flags.values = {{"--fleet-receivers", "4"},
+                     {"--queue-timeout", "90s"},
+                     {"--reconcile-interval", "0s"},
+                     {"--receive-wait", "5s"},
+                     {"--webhook-timeout", "3s"}};
+  auto cfg = Load(in);
+  ASSERT_OK(cfg);
+  EXPECT_TRUE(cfg->local_mode);  // local mode makes its own secret
+  EXPECT_EQ(cfg->webhook.url, "https://hooks.example.com/glfm");
+  EXPECT_EQ(cfg->webhook.max_age, std::chrono::hours(2));
+  EXPECT_EQ(cfg->webhook.timeout, std::chrono::seconds(3));
+  EXPECT_EQ(cfg->fleet.receivers, 4);
+  EXPECT_EQ(cfg->fleet.queue_timeout, std::chrono::seconds(90));
+  EXPECT_EQ(cfg->fleet.reconcile_interval, std::chrono::milliseconds(0));
+  EXPECT_EQ(cfg->fleet.receive_wait, std::chrono::seconds(5));
+
+  // Outside local mode a default webhook needs the secret its receiver checks; bad values
+  // are named.
+  Input aws;
+  aws.env = AwsEnv();
+  aws.env["GLFM_WEBHOOK_URL"] = "ftp://nope";
+  aws.flags.values = {{"--receive-wait", "30s"}, {"--fleet-receivers", "-1"}};
+  auto bad = Load(aws);
+  EXPECT_THAT(bad, StatusIs(StatusCode::kInvalidArgument,
+                            AllOf(HasSubstr("webhook.url"), HasSubstr("http:// or https://"),
+                                  HasSubstr("fleet.receive_wait"), HasSubstr("fleet.receivers"))));
+  aws.env["GLFM_WEBHOOK_URL"] = "https://hooks.example.com/glfm";
+  aws.flags.values.clear();
+  EXPECT_THAT(Load(aws), StatusIs(StatusCode::kInvalidArgument,
+                                  HasSubstr("webhook.secret: required with webhook.url (env "
+                                            "GLFM_WEBHOOK_URL)")));
+  aws.env["GLFM_WEBHOOK_SECRET"] = "k";
+  EXPECT_OK(Load(aws));
 }
 
 }  // namespace

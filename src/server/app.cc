@@ -250,6 +250,8 @@ Result<std::unique_ptr<App>> App::Start(const config::Config& config) {
     fo.queue_name = config.aws.placement_queue_name;
     fo.alias_id = config.aws.alias_id;
     fo.events_queue_url = config.aws.placement_events_sqs_url;
+    fo.receive_wait_seconds = static_cast<int>(
+        std::chrono::duration_cast<std::chrono::seconds>(config.fleet.receive_wait).count());
   }
   GLFM_ASSIGN_OR_RETURN(st->aws, gamelift::ConnectAws(aws, env));
   if (config.local_mode) {

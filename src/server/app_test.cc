@@ -11,6 +11,7 @@
 #include <string>
 
 #include "glfm/json.h"
+#include "testing/app_harness.h"
 #include "testing/http_client.h"
 #include "testing/status_matchers.h"
 
@@ -21,94 +22,9 @@ using glfm::testing::HttpClient;
 using glfm::testing::HttpResult;
 using ::testing::HasSubstr;
 
-std::string Encode(std::string_view s) {
-  std::string out;
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
-
-// A JSON string literal holding `s` (the Nakama body form without unwrap).
-std::string Quote(std::string_view s) {
-  std::string out;
-  AppendJsonString(out, s);
-  return out;
-}
-
-class AppTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/glfm-app-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    app_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-
-  config::Config Config() {
-    auto cfg = config::Load({});
-    EXPECT_OK(cfg);
-    config::Config c = *cfg;
-    c.server.host = "127.0.0.1";
-    c.server.port = 0;
-    c.server.io_threads = 2;
-    c.server.max_body_bytes = 4096;
-    c.data_dir = dir_ + "/data";
-    c.store.sqlite_path = dir_ + "/data/glfm.db";
-    c.local.emulator_listen = "127.0.0.1:0";
-    return c;
-  }
-
-  void Start(config::Config c) {
-    auto app = App::Start(c);
-    ASSERT_OK(app);
-    app_ = std::move(app).value();
-    client_ = std::make_unique<HttpClient>("127.0.0.1", app_->port());
-  }
-
-  HttpResult Call(const std::string& method, const std::string& target,
-                  const std::string& body = "",
-                  const std::vector<std::pair<std::string, std::string>>& headers = {}) {
-    return client_->Request(method, target, body, headers);
-  }
-
-  std::string Rpc(const std::string& id) { return "/v2/rpc/" + id + "?http_key=" + key(); }
-  const std::string& key() { return app_->http_key(); }
-
-  // Places a session through /v1 and long-polls its outcome; returns the instance.
-  Json CreateInstance(const std::string& body) {
-    auto created = Call("POST", "/v1/placements", body);
-    EXPECT_EQ(created.status, 202) << created.body;
-    std::string pid = Json::Parse(created.body)->Find("placement_id")->as_string();
-    auto polled = Call("GET", "/v1/placements/" + pid + "?wait=30");
-    EXPECT_EQ(polled.status, 200) << polled.body;
-    Json p = *Json::Parse(polled.body);
-    EXPECT_EQ(p.Find("status")->as_string(), "success") << polled.body;
-    EXPECT_EQ(p.Find("placement_id")->as_string(), pid);
-    return *p.Find("instance_info");
-  }
-
-  Json List(const std::string& query) {
-    auto r = Call("GET", "/v1/instances?query=" + Encode(query));
-    EXPECT_EQ(r.status, 200) << r.body;
-    return *Json::Parse(r.body);
-  }
-
-  std::string dir_;
-  std::unique_ptr<App> app_;
-  std::unique_ptr<HttpClient> client_;
-};
+using testing::AppTest;
+using testing::Encode;
+using testing::Quote;
 
 TEST_F(AppTest, LocalModeBannerAndPersistentKey) {
   Start(Config());

@@ -1,0 +1,366 @@
+// `glfm serve` in-process over real sockets: webhooks (signed, retried, kept across a
+// restart), the /v1/events stream, the OpenAPI document, and placements looked up after a
+// restart. Local mode runs the emulator in-process; the restart test runs the emulator on its
+// own so that it outlives the glfm process, which then talks to it as to AWS.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "emulator/emulator.h"
+#include "server/webhooks.h"
+#include "testing/app_harness.h"
+#include "testing/http_receiver.h"
+#include "testing/stream_client.h"
+
+namespace glfm::server {
+namespace {
+
+using glfm::testing::HttpClient;
+using glfm::testing::HttpReceiver;
+using glfm::testing::HttpResult;
+using glfm::testing::StreamClient;
+using testing::AppTest;
+using testing::Encode;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::Quote;
+using namespace std::chrono_literals;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string HeaderOf(const HttpRequest& r, std::string_view name) {
+  const std::string* h = r.Header(name);
+  return h == nullptr ? "<none>" : *h;
+}
+
+// Checks X-Glfm-Signature of `r` against `secret`.
+void ExpectSigned(const HttpRequest& r, const std::string& secret) {
+  std::string sig = HeaderOf(r, "x-glfm-signature");
+  ASSERT_EQ(sig.rfind("t=", 0), 0u) << sig;
+  int64_t t = std::stoll(sig.substr(2, sig.find(',') - 2));
+  EXPECT_EQ(sig, WebhookSignature(secret, t, r.body));
+}
+
+// The type and data of the last complete event in `text` (frames "event: T\ndata: D\n\n").
+std::pair<std::string, Json> LastEvent(const std::string& text) {
+  size_t e = text.rfind("event: ");
+  if (e == std::string::npos) return {"", Json()};
+  size_t nl = text.find('\n', e);
+  std::string type = text.substr(e + 7, nl - e - 7);
+  size_t d = text.find("data: ", nl);
+  size_t end = text.find('\n', d);
+  auto data =
+      Json::Parse(text.substr(d + 6, end == std::string::npos ? std::string::npos : end - d - 6));
+  return {type, data.ok() ? *data : Json()};
+}
+
+class ServiceTest : public AppTest {
+ protected:
+  std::string PlacementId(const HttpResult& created) {
+    EXPECT_EQ(created.status, 202) << created.body;
+    return Json::Parse(created.body)->Find("placement_id")->as_string();
+  }
+  int EmulatorCalls(const std::string& op) {
+    HttpClient c("127.0.0.1", static_cast<uint16_t>(std::stoi(app_->emulator_url().substr(
+                                  app_->emulator_url().rfind(':') + 1))));
+    auto r = c.Request("GET", "/_emulator/requests");
+    EXPECT_EQ(r.status, 200) << r.body;
+    int n = 0;
+    for (size_t at = r.body.find("\"" + op + "\""); at != std::string::npos;
+         at = r.body.find("\"" + op + "\"", at + 1)) {
+      n++;
+    }
+    return n;
+  }
+};
+
+TEST_F(ServiceTest, APlacementsOutcomeIsPostedToItsWebhookSigned) {
+  HttpReceiver receiver;
+  Start(Config());
+  std::string pid = PlacementId(Call(
+      "POST", "/v1/placements",
+      R"({"max_players":4,"user_ids":["u1"],"webhook_url":")" + receiver.url("/hook?k=v") + "\"}"));
+  auto got = receiver.Wait(1);
+  const HttpRequest& hook = got[0];
+  EXPECT_EQ(hook.method, "POST");
+  EXPECT_EQ(hook.target, "/hook?k=v");
+  EXPECT_EQ(HeaderOf(hook, "x-glfm-webhook-id"), pid);
+  Json body = *Json::Parse(hook.body);
+  EXPECT_EQ(body.Find("placement_id")->as_string(), pid);
+  EXPECT_EQ(body.Find("status")->as_string(), "success");
+  EXPECT_THAT(body.Find("instance_info")->Find("id")->as_string(), HasSubstr("gamesession/"));
+  EXPECT_EQ(body.Find("session_info")->as_array().size(), 1u);
+  // Signed with the local secret kept under the data dir.
+  std::string secret = ReadFile(dir_ + "/data/local_webhook_secret");
+  while (!secret.empty() && secret.back() == '\n') secret.pop_back();
+  ASSERT_EQ(secret.size(), 32u);
+  ExpectSigned(hook, secret);
+  // The same body as the long poll answers.
+  auto polled = Call("GET", "/v1/placements/" + pid);
+  EXPECT_EQ(polled.body, hook.body);
+}
+
+TEST_F(ServiceTest, TheDefaultWebhookTakesEveryOutcomeAndARefusingReceiverIsRetried) {
+  HttpReceiver receiver([](int n) { return n == 1 ? 503 : 204; });
+  config::Config c = Config();
+  c.webhook.url = receiver.url("/all");
+  c.webhook.secret = "configured-secret";
+  Start(c);
+  std::string pid = PlacementId(Call("POST", "/v1/placements", R"({"max_players":2})"));
+  auto got = receiver.Wait(2);
+  EXPECT_EQ(got[0].path, "/all");
+  EXPECT_EQ(HeaderOf(got[0], "x-glfm-attempt"), "1");
+  EXPECT_EQ(HeaderOf(got[1], "x-glfm-attempt"), "2");
+  EXPECT_EQ(got[0].body, got[1].body);
+  EXPECT_EQ(HeaderOf(got[1], "x-glfm-webhook-id"), pid);
+  ExpectSigned(got[1], "configured-secret");
+}
+
+TEST_F(ServiceTest, BadCreateBodiesAreRefusedAndPlaceNothing) {
+  Start(Config());
+  struct Case {
+    std::string body, message;
+  } cases[] = {
+      {R"({"max_players":2,"webhook_url":"ftp://example.com/"})",
+       R"({"code":3,"message":"webhook_url: scheme must be http or https, got \"ftp\""})"},
+      {R"({"max_players":2,"webhook_url":7})",
+       R"({"code":3,"message":"webhook_url: expected a string, got number"})"},
+      {R"({"max_players":2,"webhook_url":"http:///x"})",
+       R"({"code":3,"message":"webhook_url: the URL has no host"})"},
+      {R"({"max_players":2,"webhok_url":"http://x/"})",
+       R"j({"code":3,"message":"webhok_url: unknown field (expected max_players, user_ids, latencies, metadata, webhook_url)"})j"},
+  };
+  for (const auto& c : cases) {
+    auto r = Call("POST", "/v1/placements", c.body);
+    EXPECT_EQ(r.status, 400) << c.body;
+    EXPECT_EQ(r.body, c.message);
+  }
+  EXPECT_EQ(EmulatorCalls("StartGameSessionPlacement"), 0);
+}
+
+TEST_F(ServiceTest, EventStreamCarriesPlacementOutcomesAndInstanceChanges) {
+  Start(Config());
+  auto bad = Call("GET", "/v1/events?types=placement,gossip");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(
+      bad.body,
+      R"j({"code":3,"message":"types: unknown event type \"gossip\" (expected placement, instance)"})j");
+
+  StreamClient events("127.0.0.1", app_->port(), "GET", "/v1/events");
+  ASSERT_EQ(events.status(), 200);
+  EXPECT_THAT(events.head(), HasSubstr("Content-Type: text/event-stream"));
+  EXPECT_EQ(events.ReadUntil("\n\n"), "retry: 2000\n\n");
+  StreamClient placements_only("127.0.0.1", app_->port(), "GET", "/v1/events?types=placement");
+  ASSERT_EQ(placements_only.status(), 200);
+
+  std::string pid = PlacementId(Call("POST", "/v1/placements", R"({"max_players":4})"));
+  std::string upto = events.ReadUntil(pid);
+  ASSERT_NE(upto, "") << events.pending();
+  upto += events.ReadUntil("\n\n");
+  auto [type, placement] = LastEvent(upto);
+  EXPECT_EQ(type, "placement") << upto;
+  EXPECT_EQ(placement.Find("placement_id")->as_string(), pid);
+  EXPECT_EQ(placement.Find("status")->as_string(), "success");
+  std::string arn = placement.Find("instance_info")->Find("id")->as_string();
+  EXPECT_EQ(placement.Dump(), Call("GET", "/v1/placements/" + pid).body);
+
+  // The status RPC's player count shows up as an instance change.
+  auto upd = Call("POST", Rpc("update_instance_info") + "&unwrap",
+                  R"({"id":")" + arn + R"(","playerCount":3})");
+  ASSERT_EQ(upd.status, 200) << upd.body;
+  std::string change = events.ReadUntil("\"player_count\":3");
+  ASSERT_NE(change, "") << events.pending();
+  change += events.ReadUntil("\n\n");
+  auto [ctype, instance] = LastEvent(change);
+  EXPECT_EQ(ctype, "instance");
+  EXPECT_EQ(instance.Find("change")->as_string(), "upserted");
+  EXPECT_EQ(instance.Find("id")->as_string(), arn);
+  EXPECT_EQ(instance.Find("instance")->Find("player_count")->as_int64(), 3);
+  auto del = Call("POST", Rpc("delete_instance_info") + "&unwrap", R"({"id":")" + arn + "\"}");
+  ASSERT_EQ(del.status, 200) << del.body;
+  std::string gone = events.ReadUntil("\"change\":\"deleted\"");
+  ASSERT_NE(gone, "") << events.pending();
+  gone += events.ReadUntil("\n\n");
+  auto [dtype, deleted] = LastEvent(gone);
+  EXPECT_EQ(dtype, "instance");
+  EXPECT_EQ(deleted.Find("id")->as_string(), arn);
+  EXPECT_TRUE(deleted.Find("instance")->is_null());
+
+  // The filtered stream saw the placement and no instance event.
+  std::string only = placements_only.ReadUntil(pid);
+  ASSERT_NE(only, "");
+  only += placements_only.ReadUntil("\n\n");
+  EXPECT_THAT(only, Not(HasSubstr("event: instance")));
+}
+
+TEST_F(ServiceTest, OpenApiDocumentIsServedAndItsRoutesExist) {
+  Start(Config());
+  auto served = Call("GET", "/v1/openapi.json");
+  ASSERT_EQ(served.status, 200);
+  EXPECT_EQ(served.body, ReadFile(std::string(GLFM_SOURCE_DIR) + "/docs/openapi.json"));
+  auto doc = Json::Parse(served.body);
+  ASSERT_OK(doc);
+  EXPECT_EQ(doc->Find("openapi")->as_string(), "3.0.3");
+  int checked = 0;
+  for (const auto& [path, item] : doc->Find("paths")->as_object()) {
+    for (const auto& [method, op] : item.as_object()) {
+      if (method == "parameters") continue;
+      std::string upper;
+      for (char ch : method) upper.push_back(static_cast<char>(std::toupper(ch)));
+      std::string target = path;
+      if (auto at = target.find("{id}"); at != std::string::npos) target.replace(at, 4, "x");
+      if (target == "/v1/events") {
+        StreamClient s("127.0.0.1", app_->port(), upper, target);
+        EXPECT_EQ(s.status(), 200);
+        ++checked;
+        continue;
+      }
+      auto r = Call(upper, target, method == "get" || method == "delete" ? "" : "{}");
+      EXPECT_NE(r.status, 405) << upper << " " << target;
+      EXPECT_THAT(r.body, Not(HasSubstr("no route for"))) << upper << " " << target;
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 15);
+}
+
+// The emulator on its own (it outlives the glfm processes), glfm in AWS mode pointed at it.
+class AwsModeTest : public AppTest {
+ protected:
+  void SetUp() override {
+    AppTest::SetUp();
+    StartEmulator(5);
+  }
+  void StartEmulator(int placement_delay_ms) {
+    if (emulator_) emulator_->Stop();
+    emulator::EmulatorOptions eo;
+    eo.world.timings.placement_delay_ms = placement_delay_ms;
+    eo.world.timings.activation_delay_ms = 5;
+    auto e = emulator::Emulator::Start(std::move(eo));
+    ASSERT_OK(e);
+    emulator_ = std::move(e).value();
+    HttpClient c("127.0.0.1", emulator_->port());
+    auto r = c.Request("POST", "/", R"({"QueueName":"glfm-placement-events"})",
+                       {{"Content-Type", "application/x-amz-json-1.0"},
+                        {"X-Amz-Target", "AmazonSQS.GetQueueUrl"}});
+    ASSERT_EQ(r.status, 200) << r.body;
+    events_url_ = Json::Parse(r.body)->Find("QueueUrl")->as_string();
+  }
+  void TearDown() override {
+    AppTest::TearDown();
+    emulator_->Stop();
+  }
+  config::Config AwsConfig(int receivers) {
+    config::Config c = Config();
+    c.local_mode = false;
+    c.aws.region = "us-east-1";
+    c.aws.access_key_id = "AKIDTEST";
+    c.aws.secret_access_key = "secret";
+    c.aws.endpoint_url = emulator_->url();
+    c.aws.alias_id = "alias-local";
+    c.aws.placement_queue_name = "glfm-local";
+    c.aws.placement_events_sqs_url = events_url_;
+    c.auth.http_key = "server-key";
+    c.auth.api_keys = {"api-key"};
+    c.webhook.secret = "hook-secret";
+    c.fleet.receivers = receivers;
+    c.fleet.receive_wait = 1s;  // quick shutdowns
+    c.node_name = "node1";
+    return c;
+  }
+  HttpResult Api(const std::string& method, const std::string& target,
+                 const std::string& body = "") {
+    return Call(method, target, body, {{"Authorization", "Bearer api-key"}});
+  }
+  int QueueDepth() {
+    HttpClient c("127.0.0.1", emulator_->port());
+    auto r = c.Request(
+        "POST", "/",
+        R"({"QueueUrl":")" + events_url_ + R"(","AttributeNames":["ApproximateNumberOfMessages"]})",
+        {{"Content-Type", "application/x-amz-json-1.0"},
+         {"X-Amz-Target", "AmazonSQS.GetQueueAttributes"}});
+    return std::stoi(
+        Json::Parse(r.body)->Find("Attributes")->Find("ApproximateNumberOfMessages")->as_string());
+  }
+
+  std::unique_ptr<emulator::Emulator> emulator_;
+  std::string events_url_;
+};
+
+TEST_F(AwsModeTest, AnOutcomeThatArrivesWhileGlfmIsDownIsPostedOnceAfterTheRestart) {
+  HttpReceiver receiver;
+  // First process: no receivers, so the placement's event waits in SQS; then it stops.
+  Start(AwsConfig(0));
+  auto created = Api("POST", "/v1/placements",
+                     R"({"max_players":2,"webhook_url":")" + receiver.url("/after") + "\"}");
+  ASSERT_EQ(created.status, 202) << created.body;
+  std::string pid = Json::Parse(created.body)->Find("placement_id")->as_string();
+  auto pending = Api("GET", "/v1/placements/" + pid);
+  EXPECT_EQ(Json::Parse(pending.body)->Find("status")->as_string(), "pending");
+  app_.reset();
+  // The event (Fulfilled) arrives while glfm is down.
+  for (int i = 0; i < 2000 && QueueDepth() == 0; ++i) std::this_thread::sleep_for(5ms);
+  ASSERT_GT(QueueDepth(), 0);
+  EXPECT_TRUE(receiver.requests().empty());
+
+  // Second process: picks the event up, hands the outcome to its listener, which sends the
+  // webhook; GET finds the placement in the store.
+  Start(AwsConfig(2));
+  auto got = receiver.Wait(1);
+  EXPECT_EQ(HeaderOf(got[0], "x-glfm-webhook-id"), pid);
+  EXPECT_EQ(got[0].path, "/after");
+  ExpectSigned(got[0], "hook-secret");
+  EXPECT_EQ(Json::Parse(got[0].body)->Find("status")->as_string(), "success");
+  auto after = Api("GET", "/v1/placements/" + pid + "?wait=10");
+  ASSERT_EQ(after.status, 200) << after.body;
+  EXPECT_EQ(after.body, got[0].body);
+  EXPECT_EQ(Api("GET", "/v1/placements/n1-unknown").status, 404);
+  app_.reset();
+
+  // Third process: nothing is owed any more.
+  Start(AwsConfig(2));
+  auto third = Api("GET", "/v1/placements/" + pid);
+  EXPECT_EQ(third.body, got[0].body);
+  app_.reset();
+  EXPECT_EQ(receiver.requests().size(), 1u);
+}
+
+TEST_F(AwsModeTest, ALongPollOfAPlacementFromBeforeTheRestartEndsWithItsOutcome) {
+  StartEmulator(1500);  // placed 1.5 s after the Create: after the restart below
+  Start(AwsConfig(2));
+  std::string pid = Json::Parse(Api("POST", "/v1/placements", R"({"max_players":2})").body)
+                        ->Find("placement_id")
+                        ->as_string();
+  app_.reset();
+  Start(AwsConfig(2));
+  // Unknown to this process's memory: read from the store (pending), parked, then answered
+  // when the outcome reaches this node's listener.
+  auto polled = Api("GET", "/v1/placements/" + pid + "?wait=30");
+  ASSERT_EQ(polled.status, 200);
+  EXPECT_EQ(Json::Parse(polled.body)->Find("status")->as_string(), "success") << polled.body;
+}
+
+TEST_F(AwsModeTest, WebhooksAreOffWithoutASecret) {
+  config::Config c = AwsConfig(2);
+  c.webhook.secret.clear();
+  Start(c);
+  auto r =
+      Api("POST", "/v1/placements", R"({"max_players":2,"webhook_url":"http://127.0.0.1:9/x"})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(
+      r.body,
+      R"j({"code":9,"message":"webhook_url: webhooks are off on this server (set webhook.secret)"})j");
+  EXPECT_EQ(Api("GET", "/v1/instances").status, 200);
+  EXPECT_EQ(Call("GET", "/v1/instances").status, 401);  // the API key is required here
+}
+
+}  // namespace
+}  // namespace glfm::server
