@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "common/metrics.h"
 
 namespace glfm::aws {
 
@@ -27,6 +28,27 @@ std::optional<std::string> NonEmptyEnv(const EnvLookup& env, std::string_view na
   if (v.has_value() && v->empty()) return std::nullopt;
   return v;
 }
+
+// Every AWS call's final result and every retry, for /metrics (the one place that retries).
+struct CallMetrics {
+  metrics::Family<metrics::Counter>& calls = metrics::Registry::Default().AddCounter(
+      "glfm_aws_requests_total",
+      "AWS API calls by service, operation and final result (ok, or the AWS error code, or the "
+      "transport failure).",
+      {"service", "operation", "result"});
+  metrics::Family<metrics::Counter>& retries = metrics::Registry::Default().AddCounter(
+      "glfm_aws_retries_total", "AWS API attempts retried, by service, operation and reason.",
+      {"service", "operation", "reason"});
+  metrics::Family<metrics::Histogram>& latency = metrics::Registry::Default().AddHistogram(
+      "glfm_aws_request_duration_seconds",
+      "AWS API calls from the first attempt to the final answer, retries included.",
+      {"service", "operation"});
+
+  static CallMetrics& Get() {
+    static CallMetrics m;
+    return m;
+  }
+};
 
 Status CheckUrl(const std::string& url, std::string_view from) {
   if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
@@ -174,6 +196,22 @@ AwsClient::~AwsClient() = default;
 Result<std::string> AwsClient::Call(std::string_view operation, std::string body, CallInfo* info,
                                     std::chrono::milliseconds min_attempt_timeout) {
   const ServiceSpec& svc = *options_.service;
+  CallMetrics& m = CallMetrics::Get();
+  auto started = std::chrono::steady_clock::now();
+  std::string result = "ok";
+  struct Record {
+    CallMetrics& m;
+    const ServiceSpec& svc;
+    std::string_view operation;
+    std::chrono::steady_clock::time_point started;
+    const std::string& result;
+    ~Record() {
+      m.calls.WithLabels({svc.name, operation, result}).Inc();
+      m.latency.WithLabels({svc.name, operation})
+          .Observe(
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    }
+  } record{m, svc, operation, started, result};
   std::string what = std::string(svc.name) + "." + std::string(operation);
   if (options_.on_request) options_.on_request(operation, body);
   std::string target = std::string(svc.target_prefix) + "." + std::string(operation);
@@ -207,8 +245,10 @@ Result<std::string> AwsClient::Call(std::string_view operation, std::string body
     Result<HttpReply> reply = options_.transport->SendAndWait(std::move(call));
     bool retryable = false;
     bool after_timeout = false;
+    std::string_view reason;  // why a retry would be taken
     std::chrono::milliseconds delay{0};
     if (reply.ok() && reply->status >= 200 && reply->status < 300) {
+      result = "ok";
       quota_.Release(retry_taken);
       if (info != nullptr) {
         const std::string* rid = reply->Header("x-amzn-requestid");
@@ -220,15 +260,22 @@ Result<std::string> AwsClient::Call(std::string_view operation, std::string body
       StatusCode c = reply.status().code();
       retryable = c == StatusCode::kUnavailable || c == StatusCode::kDeadlineExceeded;
       after_timeout = c == StatusCode::kDeadlineExceeded;
+      reason = after_timeout ? "timeout" : "connection";
+      result = std::string(StatusCodeName(c));
       last_error = reply.status().WithPrefix(what);
     } else {
       AwsError err = DecodeJsonError(*reply, svc.query_compatible);
       if (info != nullptr) info->request_id = err.request_id;
       last_error = ErrorToStatus(what, err);
+      result = err.code.empty() ? "HTTP " + std::to_string(reply->status) : err.code;
       switch (ClassifyError(err)) {
         case ErrorClass::kThrottling:
+          retryable = true;
+          reason = "throttling";
+          break;
         case ErrorClass::kTransient:
           retryable = true;
+          reason = "transient";
           break;
         case ErrorClass::kClockSkew: {
           const std::string* date = reply->Header("date");
@@ -242,6 +289,7 @@ Result<std::string> AwsClient::Call(std::string_view operation, std::string body
           log::Warn("aws clock skew corrected",
                     {{"service", std::string(svc.name)}, {"offset_s", skew.count()}});
           retryable = true;
+          reason = "clock_skew";
           break;
         }
         case ErrorClass::kTerminal:
@@ -252,6 +300,7 @@ Result<std::string> AwsClient::Call(std::string_view operation, std::string body
     if (!quota_.Acquire(after_timeout, retry_taken)) {
       return Status(last_error.code(), last_error.message() + " (retry quota exhausted)");
     }
+    m.retries.WithLabels({svc.name, operation, reason}).Inc();
     delay = BackoffDelay(options_.retry, attempt + 1, options_.env.random01());
     if (delay.count() > 0) options_.env.sleep(delay);
   }

@@ -13,6 +13,7 @@
 
 #include "aws/testing/fake_aws.h"
 #include "aws/testing/request_log.h"
+#include "common/metrics.h"
 #include "testing/status_matchers.h"
 
 // The botocore-validating build registers its tests under their own suite names.
@@ -128,6 +129,29 @@ TEST_F(ClientTest, RetriesThrottlingThenSucceeds) {
   EXPECT_THAT(time_.sleeps, ElementsAre(std::chrono::milliseconds(500)));
   // The retry took 5 tokens; the success after it gave them back.
   EXPECT_EQ(client->retry_quota_available(), 500);
+}
+
+TEST_F(ClientTest, CountsCallsByResultAndRetriesByReasonInMetrics) {
+  auto& reg = metrics::Registry::Default();
+  auto& calls = reg.AddCounter("glfm_aws_requests_total", "", {"service", "operation", "result"});
+  auto& retries = reg.AddCounter("glfm_aws_retries_total", "", {"service", "operation", "reason"});
+  auto& ok = calls.WithLabels({"GameLift", "SearchGameSessions", "ok"});
+  auto& refused = calls.WithLabels({"GameLift", "SearchGameSessions", "InvalidRequestException"});
+  auto& throttled = retries.WithLabels({"GameLift", "SearchGameSessions", "throttling"});
+  uint64_t ok0 = ok.value(), refused0 = refused.value(), throttled0 = throttled.value();
+  fake_.Push(FakeAws::Error(400, "ThrottlingException", "Rate exceeded"));
+  fake_.Push(FakeAws::Error(400, "ThrottlingException", "Rate exceeded"));
+  fake_.Push(FakeAws::Ok("{}"));
+  fake_.Push(FakeAws::Error(400, "InvalidRequestException", "bad"));
+  auto client = MakeClient(kGameLiftService, fake_.url());
+  ASSERT_OK(client->Call("SearchGameSessions", "{}"));
+  EXPECT_THAT(client->Call("SearchGameSessions", "{}"), StatusCodeIs(StatusCode::kInvalidArgument));
+  EXPECT_EQ(ok.value() - ok0, 1u);  // one call, whatever its attempts
+  EXPECT_EQ(refused.value() - refused0, 1u);
+  EXPECT_EQ(throttled.value() - throttled0, 2u);
+  EXPECT_THAT(reg.Render(),
+              HasSubstr("glfm_aws_request_duration_seconds_count{service=\"GameLift\","
+                        "operation=\"SearchGameSessions\"}"));
 }
 
 TEST_F(ClientTest, Retries5xxUntilAttemptsAreSpent) {

@@ -346,8 +346,8 @@ struct Api::State {
   void OnOutcome(const CreateOutcome& outcome) {
     PlacementCounter().WithLabels({PlacementStatusName(outcome)}).Inc();
     std::string body = PlacementJson(outcome.placement_id, &outcome).Dump();
-    EnqueueWebhook(outcome, body);
     Record(outcome, body);
+    EnqueueWebhook(outcome, body);
   }
 
   // An outcome another node recorded (from the store's change feed): answers the long polls
@@ -362,8 +362,9 @@ struct Api::State {
     return it != placements.end() && !it->second.has_value();
   }
 
+  // Makes the outcome what GET answers, then tells the long polls and the event stream (so
+  // that a client reacting to either reads the same state).
   void Record(const CreateOutcome& outcome, const std::string& body) {
-    if (options.events != nullptr) options.events->Publish("placement", body);
     std::vector<Responder> ready;
     {
       std::lock_guard<std::mutex> lock(pmu);
@@ -383,6 +384,7 @@ struct Api::State {
       waiters_by_id.erase(first, last);
     }
     for (auto& r : ready) r(HttpResponse::Json(200, body));
+    if (options.events != nullptr) options.events->Publish("placement", body);
   }
 
   // Checks the Bearer key of a /v1 request; an error answer when it fails.

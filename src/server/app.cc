@@ -62,6 +62,12 @@ std::string NodeId(const std::string& name) {
 
 }  // namespace
 
+// What the index-size gauge reads; cleared before the index goes away.
+struct IndexGaugeSource {
+  std::mutex mu;
+  const index::InstanceIndex* index = nullptr;  // guarded by mu
+};
+
 struct App::State {
   config::Config config;
   std::unique_ptr<emulator::Emulator> emulator;
@@ -79,7 +85,15 @@ struct App::State {
   std::unique_ptr<Service> service;
   std::string http_key;
   std::string node_id;
+  std::shared_ptr<IndexGaugeSource> index_gauge;
   bool stopped = false;
+
+  ~State() {
+    if (index_gauge) {
+      std::lock_guard lock(index_gauge->mu);
+      index_gauge->index = nullptr;
+    }
+  }
 
   // Follows the store's change feed: outcomes other nodes recorded (long polls here may wait
   // for them) and, while anyone listens to /v1/events, instance changes.
@@ -191,6 +205,16 @@ Result<std::unique_ptr<App>> App::Start(const config::Config& config) {
     GLFM_ASSIGN_OR_RETURN(st->store, store::OpenSqliteStore(so));
   }
   st->index = std::make_unique<index::InstanceIndex>();
+  {
+    auto held = std::make_shared<IndexGaugeSource>();
+    held->index = st->index.get();
+    st->index_gauge = held;
+    metrics::Registry::Default().AddCallbackGauge(
+        "glfm_index_instances", "Game sessions in the in-memory index.", [held] {
+          std::lock_guard lock(held->mu);
+          return held->index != nullptr ? static_cast<double>(held->index->size()) : 0.0;
+        });
+  }
   if (!webhook_secret.empty()) {
     WebhookOptions wo;
     wo.node_id = st->node_id;

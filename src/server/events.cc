@@ -113,6 +113,7 @@ struct EventHub::Impl : std::enable_shared_from_this<EventHub::Impl> {
 };
 
 EventHub::EventHub(EventHubOptions options) : impl_(std::make_shared<Impl>()) {
+  StreamsGauge().Set(0);  // registered from the start, so /metrics always shows it
   impl_->o = std::move(options);
   Impl* p = impl_.get();
   impl_->thread = std::thread([p] { p->Run(); });

@@ -234,6 +234,11 @@ class Session : public std::enable_shared_from_this<Session> {
     for (auto& [k, v] : res.headers) {
       msg->set(k, v);
     }
+    // These statuses have no body (RFC 9110 §6.4.1); Beast refuses to write one, so a
+    // handler's body for them is dropped rather than taking the process down.
+    if (res.status == 204 || res.status == 304 || (res.status >= 100 && res.status < 200)) {
+      res.body.clear();
+    }
     msg->body() = std::move(res.body);
     bool keep = keep_alive_ && !shared_->stopping;
     msg->keep_alive(keep);

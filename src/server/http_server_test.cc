@@ -134,6 +134,17 @@ TEST(HttpServerTest, GracefulShutdownFinishesInFlightRequest) {
   EXPECT_NE(after.Request("GET", "/").error, "");  // no longer accepting
 }
 
+TEST(HttpServerTest, ABodyOnA204IsDroppedNotFatal) {
+  auto server = StartOrDie({}, [](HttpRequest&&, Responder respond) {
+    respond(HttpResponse::Json(204, "{\"ignored\":true}"));
+  });
+  HttpClient c("127.0.0.1", server->port());
+  auto r = c.Request("POST", "/x", "{}");
+  EXPECT_EQ(r.status, 204);
+  EXPECT_EQ(r.body, "");
+  EXPECT_EQ(c.Request("GET", "/again").status, 204);  // the connection is still good
+}
+
 TEST(HttpServerTest, MalformedRequestGets400) {
   auto server = StartOrDie({}, Echo);
   boost::asio::io_context ioc;

@@ -106,6 +106,17 @@ TEST_F(ServiceTest, APlacementsOutcomeIsPostedToItsWebhookSigned) {
   // The same body as the long poll answers.
   auto polled = Call("GET", "/v1/placements/" + pid);
   EXPECT_EQ(polled.body, hook.body);
+  // What an operator watches.
+  std::string metrics = Call("GET", "/metrics").body;
+  for (
+      const char* m :
+      {R"(glfm_aws_requests_total{service="GameLift",operation="StartGameSessionPlacement",result="ok"})",
+       R"(glfm_webhooks_total{result="enqueued"})", R"(glfm_webhooks_total{result="delivered"})",
+       "glfm_webhook_outbox ", "glfm_webhook_delivery_seconds_count ", "glfm_index_instances 1",
+       "glfm_store_commit_seconds_count ", "glfm_event_streams 0",
+       R"(glfm_fleet_events_total{result="received"})"}) {
+    EXPECT_NE(metrics.find(m), std::string::npos) << "missing from /metrics: " << m;
+  }
 }
 
 TEST_F(ServiceTest, TheDefaultWebhookTakesEveryOutcomeAndARefusingReceiverIsRetried) {
@@ -229,7 +240,7 @@ TEST_F(ServiceTest, OpenApiDocumentIsServedAndItsRoutesExist) {
       ++checked;
     }
   }
-  EXPECT_EQ(checked, 15);
+  EXPECT_EQ(checked, 16);
 }
 
 // The emulator on its own (it outlives the glfm processes), glfm in AWS mode pointed at it.
