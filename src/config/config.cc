@@ -135,6 +135,14 @@ const std::vector<Spec>& Specs() {
          "HTTP IO threads, each with its own event loop; 0 = one per CPU core."},
         [](Config& c) -> int& { return c.server.io_threads; }, nullptr, 0, 256);
     add(
+        {"server.workers",
+         {"GLFM_WORKERS"},
+         "--workers",
+         "64",
+         "Threads that run the API's blocking work (durable store writes, GameLift calls). "
+         "Concurrent status RPCs share one store commit, so more in flight means fewer fsyncs."},
+        [](Config& c) -> int& { return c.server.workers; }, nullptr, 1, 1024);
+    add(
         {"server.max_body_bytes",
          {"GLFM_MAX_BODY_BYTES"},
          "--max-body-bytes",
@@ -370,6 +378,17 @@ const std::vector<Spec>& Specs() {
          "start); 0s = at start only."},
         [](Config& c) -> milliseconds& { return c.fleet.reconcile_interval; }, nullptr, 0,
         int64_t{24} * 3600 * 1000);
+    add(
+        {"fleet.reconcile",
+         {"GLFM_RECONCILE"},
+         "--reconcile",
+         "on",
+         "on: mirror GameLift's ACTIVE sessions at start and every fleet.reconcile_interval. "
+         "off: never (when another node sharing the PostgreSQL store reconciles it)."},
+        [](Config& c) -> std::string& { return c.fleet.reconcile; },
+        [](std::string_view v) {
+          return OneOf(v, {"on", "off"});
+        });
     add(
         {"local.emulator_listen",
          {"GLFM_EMULATOR_LISTEN"},

@@ -34,6 +34,7 @@ struct ServerOptions {
   std::string host = "127.0.0.1";         // parsed from listen
   uint16_t port = 7350;                   // parsed from listen
   int io_threads = 0;                     // 0 = one per CPU core
+  int workers = 64;                       // threads for blocking API work (store, GameLift)
   size_t max_body_bytes = 4 * 1024 * 1024;
   std::chrono::milliseconds read_timeout{30000};
   std::chrono::milliseconds idle_timeout{75000};
@@ -90,6 +91,7 @@ struct FleetSettings {
   // by asking GameLift.
   std::chrono::milliseconds queue_timeout{std::chrono::minutes(10)};
   std::chrono::milliseconds reconcile_interval{std::chrono::minutes(5)};  // 0 = at start only
+  std::string reconcile = "on";  // on | off (never: another node reconciles the shared store)
 };
 
 // Local mode (no AWS settings): the built-in emulator.

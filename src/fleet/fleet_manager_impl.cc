@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "common/id_locks.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "glfm/codec.h"
@@ -22,8 +23,6 @@ namespace {
 
 using gamelift::GameSession;
 using gamelift::GameSessionPlacement;
-
-constexpr int kStripes = 64;
 
 // When the ReceiveMessage answer that this receiver thread is handling arrived.
 thread_local std::chrono::steady_clock::time_point t_received{};
@@ -214,7 +213,7 @@ struct GameLiftFleetManager::Impl {
   std::unordered_map<std::string, std::pair<Timestamp, std::chrono::milliseconds>> next_check;
   std::unordered_map<std::string, int> max_players;
 
-  std::mutex stripes[kStripes];
+  IdLocks id_locks;  // one game session's read-modify-writes at a time
 
   std::mutex lookup_mu;
   std::unordered_map<std::string, std::shared_future<Result<GameSession>>> lookups;
@@ -299,9 +298,7 @@ struct GameLiftFleetManager::Impl {
     return stop_cv.wait_for(lock, d, [&] { return stopping; });
   }
 
-  std::mutex& Stripe(std::string_view id) {
-    return stripes[std::hash<std::string_view>()(id) % kStripes];
-  }
+  IdLocks::Guard LockId(std::string_view id) { return id_locks.Lock(id); }
 
   void RememberMax(const std::string& id, int max) {
     if (max <= 0) return;
@@ -1257,7 +1254,7 @@ Result<InstanceInfo> GameLiftFleetManager::Get(std::string_view id_view) {
     }
     return gs.status();
   }
-  std::lock_guard lock(m.Stripe(id));
+  auto lock = m.LockId(id);
   auto stored = m.store->GetInstance(id);
   InstanceInfo info = InstanceFromGameSession(*gs, stored.ok() ? &stored->info.metadata : nullptr);
   if (info.status == "ACTIVE") {
@@ -1318,7 +1315,7 @@ Result<JoinInfo> GameLiftFleetManager::Join(std::string_view id_view,
   if (out.session_info.empty()) return failure;
   // Add the new sessions to the count, atomically with other Joins and Updates.
   {
-    std::lock_guard lock(m.Stripe(id));
+    auto lock = m.LockId(id);
     auto stored = m.store->GetInstance(id);
     InstanceInfo info;
     if (stored.ok()) {
@@ -1360,11 +1357,15 @@ Status GameLiftFleetManager::Update(std::string_view id_view, std::optional<int>
   }
   if (metadata.is_object()) GLFM_RETURN_IF_ERROR(ValidateKnownMetadata(metadata, "metadata"));
 
-  std::unique_lock lock(m.Stripe(id));
+  auto lock = m.LockId(id);
   InstanceInfo info;
-  auto stored = m.store->GetInstance(id);
+  std::shared_ptr<const InstanceInfo> indexed =
+      m.o.single_writer ? m.index->Get(id) : std::shared_ptr<const InstanceInfo>();
+  Result<store::StoredInstance> stored =
+      indexed != nullptr ? Result<store::StoredInstance>(store::StoredInstance{*indexed, {}})
+                         : m.store->GetInstance(id);
   if (stored.ok()) {
-    info = stored->info;
+    info = std::move(stored->info);
   } else if (stored.status().code() == StatusCode::kNotFound) {
     // Looked up with the session's lock held: concurrent Updates of this id wait and then
     // find it stored, so GameLift is asked once.
@@ -1412,7 +1413,7 @@ Status GameLiftFleetManager::Update(std::string_view id_view, std::optional<int>
 Status GameLiftFleetManager::Delete(std::string_view id) {
   Impl& m = *impl_;
   if (id.empty()) return InvalidArgumentError("id is empty");
-  std::lock_guard lock(m.Stripe(id));
+  auto lock = m.LockId(id);
   GLFM_RETURN_IF_ERROR(m.store->DeleteInstance(id).status());
   m.index->Delete(id);
   return OkStatus();

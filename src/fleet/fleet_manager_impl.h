@@ -72,6 +72,9 @@ struct FleetOptions {
   // Follow instance changes of other nodes through the store's change feed (PostgreSQL with
   // several nodes). Off by default: one node is the only writer of its index.
   bool mirror_instance_changes = false;
+  // This node is the only writer of the store (SQLite): Update reads the instance it changes
+  // from the index (which then always matches the store) instead of the store.
+  bool single_writer = false;
   // Called with the time from an event's ReceiveMessage answer to its Create callback
   // returning (metrics, bench_fleet); runs on the receiver thread.
   std::function<void(std::chrono::nanoseconds)> on_event_latency;

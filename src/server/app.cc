@@ -178,6 +178,7 @@ Result<std::unique_ptr<App>> App::Start(const config::Config& config) {
   ApiOptions ao;
   ao.http_key = st->http_key;
   ao.api_keys = config.auth.api_keys;
+  ao.workers = config.server.workers;
   ao.events = st->events.get();
   ao.default_webhook_url = config.webhook.url;
   st->api = std::make_unique<Api>(nullptr, ao);
@@ -232,8 +233,13 @@ Result<std::unique_ptr<App>> App::Start(const config::Config& config) {
   fleet::FleetOptions fo;
   fo.node_id = st->node_id;
   fo.receivers = config.fleet.receivers;
+  fo.single_writer = config.store.driver != "postgres";
   fo.queue_timeout = config.fleet.queue_timeout;
   fo.reconcile_interval = config.fleet.reconcile_interval;
+  if (config.fleet.reconcile == "off") {
+    fo.reconcile_at_start = false;
+    fo.reconcile_interval = std::chrono::milliseconds(0);
+  }
   static auto& event_latency = metrics::Registry::Default()
                                    .AddHistogram("glfm_placement_event_latency_seconds",
                                                  "From an event's SQS receive to its outcome "
