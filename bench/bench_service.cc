@@ -357,7 +357,10 @@ int BenchWebhooks(const std::string& dir) {
         auto r = c.Request("POST", "/v1/placements", body, {{"Authorization", "Bearer bench"}});
         auto j = Json::Parse(r.body);
         if (r.status != 202 || !j.ok()) {
-          errors++;
+          if (errors++ == 0) {
+            std::fprintf(stderr, "bench_service webhooks: first create error: %d %s\n", r.status,
+                         r.body.c_str());
+          }
           continue;
         }
         std::lock_guard lock(mu);

@@ -183,13 +183,16 @@ Result<std::unique_ptr<App>> App::Start(const config::Config& config) {
   ao.default_webhook_url = config.webhook.url;
   st->api = std::make_unique<Api>(nullptr, ao);
   Api* api = st->api.get();
-  GLFM_ASSIGN_OR_RETURN(st->service,
-                        Service::Start(config, [api](Router& r) { api->AddRoutes(r); }));
-  log::Info("listening on " + st->service->url());
+  // Not ready until the fleet manager is wired: the check is there before the first request.
   auto ready = std::make_shared<std::atomic<bool>>(false);
-  st->service->AddReadinessCheck("fleet", [ready]() -> Status {
+  Service::ReadinessChecks checks;
+  checks.emplace_back("fleet", [ready]() -> Status {
     return ready->load() ? OkStatus() : UnavailableError("the fleet manager is starting");
   });
+  GLFM_ASSIGN_OR_RETURN(st->service,
+                        Service::Start(
+                            config, [api](Router& r) { api->AddRoutes(r); }, std::move(checks)));
+  log::Info("listening on " + st->service->url());
 
   // Store.
   if (config.store.driver == "postgres") {

@@ -71,10 +71,12 @@ Service::Service(std::unique_ptr<State> state) : state_(std::move(state)) {}
 Service::~Service() { Shutdown(std::chrono::milliseconds(0)); }
 
 Result<std::unique_ptr<Service>> Service::Start(const config::Config& config,
-                                                const std::function<void(Router&)>& add_routes) {
+                                                const std::function<void(Router&)>& add_routes,
+                                                ReadinessChecks checks) {
   RegisterProcessMetrics();
   auto state = std::make_unique<State>();
   State* st = state.get();
+  for (auto& [name, check] : checks) st->checks.emplace_back(std::move(name), std::move(check));
   Router& r = st->router;
   r.Add("GET", "/healthz", [](HttpRequest&&, PathParams, Responder respond) {
     respond(HttpResponse::Json(200, "{\"status\":\"ok\"}"));

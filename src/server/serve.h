@@ -21,6 +21,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "config/config.h"
 #include "glfm/status.h"
@@ -33,10 +35,14 @@ std::string_view Version();
 
 class Service {
  public:
+  using ReadinessChecks = std::vector<std::pair<std::string, std::function<Status()>>>;
+
   // Starts serving `config.server` with the operational routes plus the ones `add_routes`
-  // adds (called once, before the server accepts). Errors: as HttpServer::Start.
-  static Result<std::unique_ptr<Service>> Start(
-      const config::Config& config, const std::function<void(Router&)>& add_routes = {});
+  // adds (called once, before the server accepts), and /readyz running `checks` from the first
+  // request on. Errors: as HttpServer::Start.
+  static Result<std::unique_ptr<Service>> Start(const config::Config& config,
+                                                const std::function<void(Router&)>& add_routes = {},
+                                                ReadinessChecks checks = {});
   ~Service();
 
   uint16_t port() const;

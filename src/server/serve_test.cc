@@ -51,6 +51,24 @@ TEST(ServiceTest, HealthAndReadiness) {
   EXPECT_EQ(c.Request("GET", "/readyz").status, 200);
 }
 
+TEST(ServiceTest, ChecksGivenAtStartHoldFromTheFirstRequest) {
+  // glfm serve listens before its fleet manager is wired: /readyz must not say ready in the
+  // window before a check added afterwards would exist.
+  std::atomic<bool> wired{false};
+  Service::ReadinessChecks checks;
+  checks.emplace_back("fleet", [&] {
+    return wired ? OkStatus() : UnavailableError("the fleet manager is starting");
+  });
+  auto s = Service::Start(LocalConfig(), {}, std::move(checks));
+  ASSERT_OK(s);
+  HttpClient c("127.0.0.1", (*s)->port());
+  auto r = c.Request("GET", "/readyz");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.body, R"({"code":14,"message":"not ready: fleet: the fleet manager is starting"})");
+  wired = true;
+  EXPECT_EQ(c.Request("GET", "/readyz").status, 200);
+}
+
 TEST(ServiceTest, MetricsInPrometheusTextFormat) {
   auto svc = StartOrDie(LocalConfig());
   HttpClient c("127.0.0.1", svc->port());
