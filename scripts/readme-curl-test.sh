@@ -27,6 +27,7 @@ cat examples.out
 grep -q '"session_info":\[{' examples.out || { echo "join printed no session"; exit 1; }
 grep -q '"metadata":{"GameProperties":{"mode":"ctf"}},"player_count":2' examples.out || { echo "the update did not show in the list"; exit 1; }
 [[ $(grep -c '"payload":""' examples.out) -eq 1 ]] || { echo "delete RPC answer missing"; exit 1; }
+grep -q '/v1/events .*/v1/placements ' examples.out || { echo "the OpenAPI routes were not listed"; exit 1; }
 kill -TERM "$SERVER"
 wait "$SERVER"
 RC=$?

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "testing/status_matchers.h"
 
@@ -438,6 +439,30 @@ TEST_F(ConfigTest, WebhookAndFleetSettings) {
                                             "GLFM_WEBHOOK_URL)")));
   aws.env["GLFM_WEBHOOK_SECRET"] = "k";
   EXPECT_OK(Load(aws));
+}
+
+TEST_F(ConfigTest, EverySettingIsDocumented) {
+  std::ifstream in(std::string(GLFM_SOURCE_DIR) + "/docs/configuration.md");
+  std::stringstream doc;
+  doc << in.rdbuf();
+  ASSERT_FALSE(doc.str().empty());
+  // Backquoted, as the tables write them.
+  auto quoted = [](std::string_view name) {
+    std::string out(1, '`');
+    out.append(name);
+    out.push_back('`');
+    return out;
+  };
+  for (const auto& st : Settings()) {
+    EXPECT_THAT(doc.str(), HasSubstr("| " + quoted(st.key)))
+        << st.key << " is missing from docs/configuration.md";
+    if (!st.flag.empty()) {
+      EXPECT_THAT(doc.str(), HasSubstr(quoted(st.flag)));
+    }
+    for (auto env : st.env) {
+      EXPECT_THAT(doc.str(), HasSubstr(quoted(env)));
+    }
+  }
 }
 
 }  // namespace
