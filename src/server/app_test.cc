@@ -13,6 +13,7 @@
 #include "glfm/json.h"
 #include "testing/app_harness.h"
 #include "testing/http_client.h"
+#include "testing/http_receiver.h"
 #include "testing/status_matchers.h"
 
 namespace glfm::server {
@@ -142,11 +143,17 @@ TEST_F(AppTest, RpcErrorsUnknownOversizedMalformed) {
 }
 
 TEST_F(AppTest, ReadmeFlowEndToEnd) {
+  glfm::testing::HttpReceiver webhook;
   Start(Config());
+  // Create: the outcome comes both to the long poll and to the webhook.
   Json inst = CreateInstance(
-      R"({"max_players":10,"user_ids":["u1"],"latencies":[{"user_id":"u1","latency_ms":20,"region":"us-east-1"}],"metadata":{"GameProperties":{"mode":"ctf"}}})");
+      R"({"max_players":10,"user_ids":["u1"],"latencies":[{"user_id":"u1","latency_ms":20,"region":"us-east-1"}],"metadata":{"GameProperties":{"mode":"ctf"}},"webhook_url":")" +
+      webhook.url() + R"("})");
   std::string arn = inst.Find("id")->as_string();
   ASSERT_THAT(arn, HasSubstr("gamesession/"));
+  Json pushed = *Json::Parse(webhook.Wait(1)[0].body);
+  EXPECT_EQ(pushed.Find("status")->as_string(), "success");
+  EXPECT_EQ(pushed.Find("instance_info")->Find("id")->as_string(), arn);
 
   Json listed = List("+value.metadata.GameProperties.mode:ctf");
   ASSERT_EQ(listed.Find("instances")->as_array().size(), 1u) << listed.Dump();

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <functional>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -250,11 +252,13 @@ class AwsModeTest : public AppTest {
     AppTest::SetUp();
     StartEmulator(5);
   }
-  void StartEmulator(int placement_delay_ms) {
+  void StartEmulator(int placement_delay_ms,
+                     const std::function<void(emulator::World&)>& change = {}) {
     if (emulator_) emulator_->Stop();
     emulator::EmulatorOptions eo;
     eo.world.timings.placement_delay_ms = placement_delay_ms;
     eo.world.timings.activation_delay_ms = 5;
+    if (change) change(eo.world);
     auto e = emulator::Emulator::Start(std::move(eo));
     ASSERT_OK(e);
     emulator_ = std::move(e).value();
@@ -357,6 +361,43 @@ TEST_F(AwsModeTest, ALongPollOfAPlacementFromBeforeTheRestartEndsWithItsOutcome)
   auto polled = Api("GET", "/v1/placements/" + pid + "?wait=30");
   ASSERT_EQ(polled.status, 200);
   EXPECT_EQ(Json::Parse(polled.body)->Find("status")->as_string(), "success") << polled.body;
+}
+
+TEST_F(AwsModeTest, TimeoutsAndCancellationsReachTheWebhookAndTheLongPoll) {
+  StartEmulator(5, [](emulator::World& w) {
+    for (auto& f : w.fleets) {
+      for (auto& l : f.locations) l.capacity = 0;  // nothing can be placed
+    }
+    for (auto& q : w.placement_queues) q.timeout_seconds = 1;
+  });
+  HttpReceiver receiver;
+  Start(AwsConfig(2));
+  std::string body = R"({"max_players":2,"webhook_url":")" + receiver.url("/outcomes") + R"("})";
+  auto timed = Api("POST", "/v1/placements", body);
+  auto cancelled = Api("POST", "/v1/placements", body);
+  ASSERT_EQ(timed.status, 202);
+  ASSERT_EQ(cancelled.status, 202);
+  std::string timed_id = Json::Parse(timed.body)->Find("placement_id")->as_string();
+  std::string cancelled_id = Json::Parse(cancelled.body)->Find("placement_id")->as_string();
+  auto cancel = Api("DELETE", "/v1/placements/" + cancelled_id);
+  EXPECT_EQ(cancel.status, 202) << cancel.body;
+  EXPECT_EQ(Api("DELETE", "/v1/placements/n1-unknown").status, 404);
+
+  auto polled = Api("GET", "/v1/placements/" + timed_id + "?wait=30");
+  Json timeout = *Json::Parse(polled.body);
+  EXPECT_EQ(timeout.Find("status")->as_string(), "timeout") << polled.body;
+  EXPECT_EQ(timeout.Find("error")->Find("code")->as_int64(), 4);  // deadline exceeded
+  auto got = receiver.Wait(2);
+  std::map<std::string, std::string> status_of;
+  for (const auto& r : got) {
+    status_of[HeaderOf(r, "x-glfm-webhook-id")] = Json::Parse(r.body)->Find("status")->as_string();
+  }
+  EXPECT_EQ(status_of[timed_id], "timeout");
+  EXPECT_EQ(status_of[cancelled_id], "cancelled");
+  // A second cancel of a finished placement says so.
+  auto again = Api("DELETE", "/v1/placements/" + cancelled_id);
+  EXPECT_EQ(again.status, 400);
+  EXPECT_EQ(Json::Parse(again.body)->Find("code")->as_int64(), 9) << again.body;
 }
 
 TEST_F(AwsModeTest, WebhooksAreOffWithoutASecret) {
