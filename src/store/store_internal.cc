@@ -1,5 +1,9 @@
 #include "store/store_internal.h"
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -175,7 +179,34 @@ void AppendEvents(const WriteOp& op, std::vector<ChangeEvent>& events) {
 
 // --- CommitQueue ---
 
+namespace {
+
+// Sleeps while `word` holds `expected`. A raw futex rather than std::atomic::wait, whose
+// spin phase calls sched_yield: with dozens of callers on two cores those yields cost more
+// than the sleep they avoid.
+static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t) &&
+              std::atomic<uint32_t>::is_always_lock_free);
+
+void FutexWait(std::atomic<uint32_t>& word, uint32_t expected) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected, nullptr,
+          nullptr, 0);
+}
+
+void FutexWake(std::atomic<uint32_t>& word) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr,
+          0);
+}
+
+const std::shared_ptr<Waiter>& ThreadWaiter() {
+  thread_local const std::shared_ptr<Waiter> waiter = std::make_shared<Waiter>();
+  return waiter;
+}
+}  // namespace
+
 Status CommitQueue::Submit(WriteRequest& request) {
+  request.waiter = ThreadWaiter();
+  Waiter& w = *request.waiter;
+  w.done.store(Waiter::kPending, std::memory_order_relaxed);
   {
     std::lock_guard lock(mu_);
     if (stopped_) {
@@ -184,9 +215,16 @@ Status CommitQueue::Submit(WriteRequest& request) {
     queue_.push_back(&request);
   }
   work_cv_.notify_one();
-  request.state.wait(0, std::memory_order_acquire);
-  while (request.state.load(std::memory_order_acquire) != 2) {
-    std::this_thread::yield();  // the committer is inside notify_one: a few instructions
+  // kPending -> kSleeping tells the committer that a wake is needed. A late wake meant for
+  // this thread's previous request only makes this wait look again.
+  uint32_t v = w.done.load(std::memory_order_acquire);
+  while (v != Waiter::kDone) {
+    if (v == Waiter::kPending &&
+        !w.done.compare_exchange_weak(v, Waiter::kSleeping, std::memory_order_acquire)) {
+      continue;
+    }
+    FutexWait(w.done, Waiter::kSleeping);
+    v = w.done.load(std::memory_order_acquire);
   }
   return OkStatus();
 }
@@ -210,9 +248,11 @@ bool CommitQueue::Take(std::vector<WriteRequest*>& batch) {
 
 void CommitQueue::Complete(const std::vector<WriteRequest*>& batch) {
   for (WriteRequest* r : batch) {
-    r->state.store(1, std::memory_order_release);
-    r->state.notify_one();
-    r->state.store(2, std::memory_order_release);  // last touch: the caller may now return
+    // Keep the waiter alive past the store that lets the caller return with its request.
+    std::shared_ptr<Waiter> w = r->waiter;
+    if (w->done.exchange(Waiter::kDone, std::memory_order_acq_rel) == Waiter::kSleeping) {
+      FutexWake(w->done);
+    }
   }
 }
 

@@ -79,14 +79,21 @@ struct WriteOp {
   }
 };
 
+// What a caller blocks on until its request is done. Owned jointly (shared_ptr) by the
+// caller's thread and, while it wakes the caller, the committer: the committer's last touch
+// (the futex wake) may come after the caller has returned and destroyed its request, so the
+// word it wakes must not live in the request. One per thread, reused for every request.
+struct Waiter {
+  static constexpr uint32_t kPending = 0, kSleeping = 1, kDone = 2;
+  std::atomic<uint32_t> done{kPending};
+};
+
 // A caller's unit of writes: committed atomically, acknowledged when durable.
 struct WriteRequest {
   std::vector<WriteOp> ops;
   Status status;  // transaction-level failure; op statuses are meaningful only when OK
-  // 0 pending, 1 done (fields above final, committer still waking), 2 released (the
-  // committer no longer touches the request). The caller waits on it without the queue's
-  // mutex, so waking 64 callers is no lock convoy, and returns only at 2.
-  std::atomic<int> state{0};
+  // Set by Submit: the calling thread's waiter.
+  std::shared_ptr<Waiter> waiter;
 };
 
 // Appends the change events a committed op produced.
@@ -106,8 +113,9 @@ class CommitQueue {
   // one request) into `batch`. Returns false when stopped and empty.
   bool Take(std::vector<WriteRequest*>& batch);
 
-  // Wakes the callers of every request in `batch` (their fields must be filled in).
-  void Complete(const std::vector<WriteRequest*>& batch);
+  // Wakes the callers of every request in `batch` (their fields must be filled in). After
+  // this the requests must not be touched: their callers may have returned.
+  static void Complete(const std::vector<WriteRequest*>& batch);
 
   // Stops accepting requests; Take drains what is queued, then returns false.
   void Stop();
