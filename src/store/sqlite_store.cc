@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -47,6 +48,7 @@ static_assert(std::size(kMigrations) == kSchemaVersion);
 constexpr int kPageSize = 4096;
 // WAL size (pages) that wakes the background checkpointer: 16 MiB at 4 KiB pages.
 constexpr int kCheckpointPages = 4096;
+constexpr int64_t kWalSizeLimitBytes = 64 << 20;
 
 constexpr char kPlacementColumns[] =
     "id, owner_node, deadline, request, create_time, outcome, outcome_time, delivered";
@@ -274,7 +276,10 @@ class SqliteStore final : public internal::QueuedWriteStore {
     std::string pragmas = "PRAGMA page_size=" + std::to_string(kPageSize) +
                           "; PRAGMA journal_mode=WAL; PRAGMA synchronous=";
     pragmas += options_.synchronous == SqliteOptions::Synchronous::kFull ? "FULL" : "NORMAL";
-    pragmas += "; PRAGMA foreign_keys=OFF;";
+    // After a checkpoint lets the WAL restart, the next commit truncates the file to this, so
+    // a burst that grew it does not keep the disk space.
+    pragmas += "; PRAGMA foreign_keys=OFF; PRAGMA journal_size_limit=" +
+               std::to_string(kWalSizeLimitBytes) + ";";
     rc = sqlite3_exec(db.get(), pragmas.c_str(), nullptr, nullptr, nullptr);
     if (rc != SQLITE_OK) {
       Status s = Error(db.get(), "open", rc);
@@ -482,6 +487,9 @@ class SqliteStore final : public internal::QueuedWriteStore {
     std::vector<WriteRequest*> batch;
     std::vector<ChangeEvent> events;
     while (queue_.Take(batch)) {
+      if (catch_up_wanted_.exchange(false, std::memory_order_relaxed)) {
+        CatchUpCheckpoint();
+      }
       Status s = CommitBatch(batch);
       if (!s.ok() && batch.size() > 1) {
         // One bad request must not fail its neighbours: commit each on its own.
@@ -509,6 +517,18 @@ class SqliteStore final : public internal::QueuedWriteStore {
     }
   }
 
+  // Checkpoints, on the writer connection, the frames committed since the background
+  // checkpoint's pass, so that the next transaction restarts the WAL. No transaction is open
+  // here. The checkpoint fsyncs the WAL before it copies and the database after.
+  void CatchUpCheckpoint() {
+    int rc = sqlite3_wal_checkpoint_v2(writer_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
+                                       nullptr);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+      log::Warn("sqlite checkpoint failed",
+                {{"path", options_.path}, {"error", sqlite3_errmsg(writer_.get())}});
+    }
+  }
+
   // Called by SQLite on the committer thread after each commit with the WAL's page count.
   static int WalHook(void* self, sqlite3*, const char*, int pages) {
     auto* store = static_cast<SqliteStore*>(self);
@@ -529,11 +549,16 @@ class SqliteStore final : public internal::QueuedWriteStore {
       }
       checkpoint_wanted_ = false;
       lock.unlock();
-      // PASSIVE: copies what it can without blocking the committer or readers; the next
-      // commit after a complete checkpoint restarts the WAL from its beginning.
+      // PASSIVE: copies what it can without blocking the committer or readers. It cannot
+      // copy the frames committed meanwhile, and SQLite restarts the WAL from its beginning
+      // only after a checkpoint that copied every frame: under a steady write load the WAL
+      // would grow without end. So the committer copies that remainder itself, between two
+      // batches (CatchUpCheckpoint) — a short pause, as the bulk is done here.
       int rc = sqlite3_wal_checkpoint_v2(checkpoint_db_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
                                          nullptr, nullptr);
-      if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+      if (rc == SQLITE_OK) {
+        catch_up_wanted_.store(true, std::memory_order_relaxed);
+      } else if (rc != SQLITE_BUSY) {
         log::Warn("sqlite checkpoint failed",
                   {{"path", options_.path}, {"error", sqlite3_errmsg(checkpoint_db_.get())}});
       }
@@ -660,6 +685,8 @@ class SqliteStore final : public internal::QueuedWriteStore {
   std::condition_variable checkpoint_cv_;
   bool checkpoint_wanted_ = false;  // guarded by checkpoint_mu_
   bool checkpoint_stop_ = false;    // guarded by checkpoint_mu_
+  // Set by the checkpointer after a pass, taken by the committer.
+  std::atomic<bool> catch_up_wanted_{false};
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Reader>> readers_;  // idle readers, guarded by readers_mu_
 };
