@@ -1,9 +1,16 @@
 #include "store/sqlite_store.h"
 
+#include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -49,6 +56,9 @@ constexpr int kPageSize = 4096;
 // WAL size (pages) that wakes the background checkpointer: 16 MiB at 4 KiB pages.
 constexpr int kCheckpointPages = 4096;
 constexpr int64_t kWalSizeLimitBytes = 64 << 20;
+
+// Longest the syncer waits for more commits before an fsync (see SyncBatches).
+constexpr std::chrono::milliseconds kMaxSyncLinger{5};
 
 constexpr char kPlacementColumns[] =
     "id, owner_node, deadline, request, create_time, outcome, outcome_time, delivered";
@@ -112,6 +122,11 @@ class SqliteStore final : public internal::QueuedWriteStore {
     if (committer_.joinable()) {
       committer_.join();
     }
+    syncer_.reset();  // drains into the completer
+    completer_.reset();
+    if (wal_fd_ >= 0) {
+      close(wal_fd_);
+    }
     {
       std::lock_guard lock(checkpoint_mu_);
       checkpoint_stop_ = true;
@@ -126,15 +141,38 @@ class SqliteStore final : public internal::QueuedWriteStore {
   }
 
   Status Open() {
-    GLFM_ASSIGN_OR_RETURN(writer_, OpenConnection());
+    const bool full = options_.synchronous == SqliteOptions::Synchronous::kFull;
+    // The writer never fsyncs in COMMIT (synchronous=NORMAL): with kFull the syncer thread
+    // fsyncs the WAL before anyone is acknowledged (see CommitLoop), while the committer
+    // builds the next batch.
+    GLFM_ASSIGN_OR_RETURN(writer_, OpenConnection(SqliteOptions::Synchronous::kNormal));
     GLFM_RETURN_IF_ERROR(Migrate());
     GLFM_RETURN_IF_ERROR(PrepareWriteStatements());
+    if (full) {
+      GLFM_RETURN_IF_ERROR(OpenWalForSync());
+    }
     // Checkpoints run on their own connection and thread so that copying WAL pages into the
     // database (and fsyncing it) never stalls a commit; the hook replaces auto-checkpoint.
-    GLFM_ASSIGN_OR_RETURN(checkpoint_db_, OpenConnection());
+    // With synchronous=NORMAL or FULL a checkpoint fsyncs the WAL before it copies pages and
+    // the database before the WAL may restart.
+    GLFM_ASSIGN_OR_RETURN(checkpoint_db_, OpenConnection(options_.synchronous));
     sqlite3_wal_hook(writer_.get(), &SqliteStore::WalHook, this);
     checkpointer_ = std::thread([this] { CheckpointLoop(); });
-    committer_ = std::thread([this] { CommitLoop(); });
+    completer_ = std::make_unique<internal::BatchStage>(
+        "glfm-sq-ack", [this](std::vector<internal::BatchStage::Batch>& batches) {
+          CompleteBatches(batches);
+          return internal::BatchStage::Linger{};
+        });
+    if (full) {
+      syncer_ = std::make_unique<internal::BatchStage>(
+          "glfm-sq-sync", [this](std::vector<internal::BatchStage::Batch>& batches) {
+            return SyncBatches(batches);
+          });
+    }
+    committer_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "glfm-sq-commit");
+      CommitLoop();
+    });
     return OkStatus();
   }
 
@@ -260,7 +298,7 @@ class SqliteStore final : public internal::QueuedWriteStore {
     return Stmt(s);
   }
 
-  Result<Db> OpenConnection() {
+  Result<Db> OpenConnection(SqliteOptions::Synchronous synchronous) {
     sqlite3* raw = nullptr;
     int rc =
         sqlite3_open_v2(options_.path.c_str(), &raw,
@@ -275,7 +313,7 @@ class SqliteStore final : public internal::QueuedWriteStore {
     // each commit must fsync; 4 KiB matches the file system block (set at creation only).
     std::string pragmas = "PRAGMA page_size=" + std::to_string(kPageSize) +
                           "; PRAGMA journal_mode=WAL; PRAGMA synchronous=";
-    pragmas += options_.synchronous == SqliteOptions::Synchronous::kFull ? "FULL" : "NORMAL";
+    pragmas += synchronous == SqliteOptions::Synchronous::kFull ? "FULL" : "NORMAL";
     // After a checkpoint lets the WAL restart, the next commit truncates the file to this, so
     // a burst that grew it does not keep the disk space.
     pragmas += "; PRAGMA foreign_keys=OFF; PRAGMA journal_size_limit=" +
@@ -483,12 +521,26 @@ class SqliteStore final : public internal::QueuedWriteStore {
     return s;
   }
 
+  // The commit pipeline: the committer thread runs each batch's transaction (COMMIT writes
+  // the WAL without fsync); with kFull the syncer thread then fdatasyncs the WAL once for
+  // every batch committed since its last call; the completer thread publishes the change
+  // events and wakes the callers. Each stage works on the next batches while the later ones
+  // finish the earlier, and every stage keeps commit order. A caller is woken only after
+  // its batch is durable; readers (other connections) may see a commit a moment before it
+  // is, as they would see it before its caller returns.
   void CommitLoop() {
     std::vector<WriteRequest*> batch;
-    std::vector<ChangeEvent> events;
     while (queue_.Take(batch)) {
       if (catch_up_wanted_.exchange(false, std::memory_order_relaxed)) {
         CatchUpCheckpoint();
+      }
+      if (Status failed = SyncFailure(); !failed.ok()) {
+        for (WriteRequest* r : batch) {
+          r->status = failed;
+        }
+        completer_->Push(std::move(batch));
+        batch = {};
+        continue;
       }
       Status s = CommitBatch(batch);
       if (!s.ok() && batch.size() > 1) {
@@ -501,19 +553,8 @@ class SqliteStore final : public internal::QueuedWriteStore {
           r->status = s;
         }
       }
-      if (feed_.HasSubscribers()) {
-        events.clear();
-        for (WriteRequest* r : batch) {
-          if (r->status.ok()) {
-            for (const WriteOp& op : r->ops) {
-              internal::AppendEvents(op, events);
-            }
-          }
-        }
-        feed_.Publish(std::move(events));
-        events = {};
-      }
-      queue_.Complete(batch);
+      (syncer_ != nullptr ? syncer_ : completer_)->Push(std::move(batch));
+      batch = {};
     }
   }
 
@@ -529,6 +570,80 @@ class SqliteStore final : public internal::QueuedWriteStore {
     }
   }
 
+  // Opens the WAL file a second time for the syncer: fdatasync flushes the file, whichever
+  // descriptor names it. The WAL is never deleted or replaced while the writer connection is
+  // open (a restart after a checkpoint rewrites it from the start), and this process alone
+  // owns the database.
+  Status OpenWalForSync() {
+    std::string wal = options_.path + "-wal";
+    wal_fd_ = open(wal.c_str(), O_RDONLY | O_CLOEXEC);
+    if (wal_fd_ < 0) {
+      return UnavailableError("sqlite " + options_.path +
+                              ": cannot open the WAL for fsync: " + std::strerror(errno));
+    }
+    return OkStatus();
+  }
+
+  // Syncer stage: makes every batch in `batches` durable, then hands them to the completer.
+  // Returns how long the next round may wait for the callers just acknowledged to come back
+  // with their next writes: without it, callers that write in a loop split into two groups
+  // that take turns, each fsync carrying half of them. The wait is at most half the fsync it
+  // saves, so it pays whenever the group comes back in time, and costs little when not.
+  internal::BatchStage::Linger SyncBatches(std::vector<internal::BatchStage::Batch>& batches) {
+    Status synced = SyncFailure();
+    auto start = std::chrono::steady_clock::now();
+    if (synced.ok() && fdatasync(wal_fd_) != 0) {
+      synced = UnavailableError("sqlite " + options_.path + ": fsync of the WAL failed (" +
+                                std::strerror(errno) +
+                                "); the write may or may not be durable; reopen the store");
+      // After a failed fsync the kernel may have dropped the dirty pages: nothing written
+      // from now on could be trusted to be durable either.
+      std::lock_guard lock(sync_failure_mu_);
+      sync_failure_ = synced;
+    }
+    auto took = std::chrono::steady_clock::now() - start;
+    size_t requests = 0;
+    for (auto& batch : batches) {
+      requests += batch.size();
+      if (!synced.ok()) {
+        for (WriteRequest* r : batch) {
+          if (r->status.ok()) {
+            r->status = synced;
+          }
+        }
+      }
+      completer_->Push(std::move(batch));
+    }
+    return {requests, std::min<std::chrono::nanoseconds>(took / 2, kMaxSyncLinger)};
+  }
+
+  Status SyncFailure() {
+    std::lock_guard lock(sync_failure_mu_);
+    return sync_failure_;
+  }
+
+  // Completer stage: publishes the change events of each batch, in commit order, then wakes
+  // its callers.
+  void CompleteBatches(std::vector<internal::BatchStage::Batch>& batches) {
+    bool publish = feed_.HasSubscribers();
+    std::vector<ChangeEvent> events;
+    for (auto& batch : batches) {
+      if (publish) {
+        for (WriteRequest* r : batch) {
+          if (r->status.ok()) {
+            for (const WriteOp& op : r->ops) {
+              internal::AppendEvents(op, events);
+            }
+          }
+        }
+      }
+    }
+    feed_.Publish(std::move(events));
+    for (auto& batch : batches) {
+      internal::CommitQueue::Complete(batch);
+    }
+  }
+
   // Called by SQLite on the committer thread after each commit with the WAL's page count.
   static int WalHook(void* self, sqlite3*, const char*, int pages) {
     auto* store = static_cast<SqliteStore*>(self);
@@ -541,6 +656,7 @@ class SqliteStore final : public internal::QueuedWriteStore {
   }
 
   void CheckpointLoop() {
+    pthread_setname_np(pthread_self(), "glfm-sq-ckpt");
     std::unique_lock lock(checkpoint_mu_);
     while (true) {
       checkpoint_cv_.wait(lock, [&] { return checkpoint_stop_ || checkpoint_wanted_; });
@@ -576,7 +692,7 @@ class SqliteStore final : public internal::QueuedWriteStore {
       }
     }
     auto r = std::make_unique<Reader>();
-    GLFM_ASSIGN_OR_RETURN(r->db, OpenConnection());
+    GLFM_ASSIGN_OR_RETURN(r->db, OpenConnection(options_.synchronous));
     sqlite3* db = r->db.get();
     GLFM_ASSIGN_OR_RETURN(r->get_instance,
                           Prepare(db, "SELECT doc, update_time FROM instances WHERE id = ?1"));
@@ -678,6 +794,11 @@ class SqliteStore final : public internal::QueuedWriteStore {
   internal::ChangeFeed feed_;
   Db writer_;  // used only by the committer thread after Open
   WriteStatements write_stmts_;
+  int wal_fd_ = -1;  // kFull: the WAL, fdatasynced by the syncer thread
+  std::mutex sync_failure_mu_;
+  Status sync_failure_;  // guarded by sync_failure_mu_; sticky once an fsync failed
+  std::unique_ptr<internal::BatchStage> completer_;
+  std::unique_ptr<internal::BatchStage> syncer_;  // kFull only
   std::thread committer_;
   Db checkpoint_db_;  // used only by the checkpointer thread after Open
   std::thread checkpointer_;

@@ -1,6 +1,7 @@
 #include "store/store_internal.h"
 
 #include <linux/futex.h>
+#include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -260,6 +261,52 @@ void CommitQueue::Stop() {
   std::lock_guard lock(mu_);
   stopped_ = true;
   work_cv_.notify_all();
+}
+
+// --- BatchStage ---
+
+BatchStage::BatchStage(const char* name, std::function<Linger(std::vector<Batch>& batches)> fn)
+    : name_(name), fn_(std::move(fn)), thread_([this] { Run(); }) {}
+
+BatchStage::~BatchStage() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_one();
+  thread_.join();
+}
+
+void BatchStage::Push(Batch batch) {
+  {
+    std::lock_guard lock(mu_);
+    queued_requests_ += batch.size();
+    queue_.push_back(std::move(batch));
+  }
+  cv_.notify_one();
+}
+
+void BatchStage::Run() {
+  pthread_setname_np(pthread_self(), name_);
+  std::vector<Batch> batches;
+  Linger linger;
+  std::unique_lock lock(mu_);
+  while (true) {
+    cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    if (queue_.empty()) {
+      return;  // stopped and drained
+    }
+    if (queued_requests_ < linger.requests && linger.max_wait.count() > 0) {
+      cv_.wait_for(lock, linger.max_wait,
+                   [&] { return stop_ || queued_requests_ >= linger.requests; });
+    }
+    batches.swap(queue_);
+    queued_requests_ = 0;
+    lock.unlock();
+    linger = fn_(batches);
+    batches.clear();
+    lock.lock();
+  }
 }
 
 // --- ChangeFeed ---

@@ -7,9 +7,11 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -126,6 +128,40 @@ class CommitQueue {
   std::condition_variable work_cv_;
   std::deque<WriteRequest*> queue_;  // guarded by mu_
   bool stopped_ = false;             // guarded by mu_
+};
+
+// One stage of a backend's commit pipeline: a thread that runs `fn` on the batches handed
+// to it, in the order they came, each time on everything queued so far (so a stage that
+// fsyncs covers all of them with one call). Push is safe from any thread; the destructor
+// runs what is queued, then joins.
+class BatchStage {
+ public:
+  using Batch = std::vector<WriteRequest*>;
+  // What `fn` may ask of the next round: wait until `requests` requests are queued, but no
+  // longer than `max_wait` after the first one (for a group of callers on their way back).
+  struct Linger {
+    size_t requests = 0;
+    std::chrono::nanoseconds max_wait{0};
+  };
+  // `name` names the thread (at most 15 characters; top -H, perf).
+  BatchStage(const char* name, std::function<Linger(std::vector<Batch>& batches)> fn);
+  ~BatchStage();
+  BatchStage(const BatchStage&) = delete;
+  BatchStage& operator=(const BatchStage&) = delete;
+
+  void Push(Batch batch);
+
+ private:
+  void Run();
+
+  const char* const name_;
+  const std::function<Linger(std::vector<Batch>&)> fn_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Batch> queue_;    // guarded by mu_
+  size_t queued_requests_ = 0;  // guarded by mu_
+  bool stop_ = false;           // guarded by mu_
+  std::thread thread_;
 };
 
 // In-process change-feed dispatcher: Publish queues events; one thread delivers them to
