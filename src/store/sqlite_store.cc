@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "store/sqlite_wal_vfs.h"
 #include "store/store_internal.h"
 
 namespace glfm::store {
@@ -142,10 +143,12 @@ class SqliteStore final : public internal::QueuedWriteStore {
 
   Status Open() {
     const bool full = options_.synchronous == SqliteOptions::Synchronous::kFull;
-    // The writer never fsyncs in COMMIT (synchronous=NORMAL): with kFull the syncer thread
-    // fsyncs the WAL before anyone is acknowledged (see CommitLoop), while the committer
-    // builds the next batch.
-    GLFM_ASSIGN_OR_RETURN(writer_, OpenConnection(SqliteOptions::Synchronous::kNormal));
+    // The writer goes through the batched-WAL VFS (sqlite_wal_vfs.h) with synchronous=FULL,
+    // so that each COMMIT writes its frames out in a few large writes, but it does not wait
+    // for the fsync: with kFull the syncer thread fsyncs the WAL before anyone is
+    // acknowledged (see CommitLoop), while the committer builds the next batch.
+    GLFM_ASSIGN_OR_RETURN(const char* vfs, internal::BatchedWalVfsName());
+    GLFM_ASSIGN_OR_RETURN(writer_, OpenConnection(SqliteOptions::Synchronous::kFull, vfs));
     GLFM_RETURN_IF_ERROR(Migrate());
     GLFM_RETURN_IF_ERROR(PrepareWriteStatements());
     if (full) {
@@ -298,11 +301,10 @@ class SqliteStore final : public internal::QueuedWriteStore {
     return Stmt(s);
   }
 
-  Result<Db> OpenConnection(SqliteOptions::Synchronous synchronous) {
+  Result<Db> OpenConnection(SqliteOptions::Synchronous synchronous, const char* vfs = nullptr) {
     sqlite3* raw = nullptr;
-    int rc =
-        sqlite3_open_v2(options_.path.c_str(), &raw,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    int rc = sqlite3_open_v2(options_.path.c_str(), &raw,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, vfs);
     Db db(raw);
     if (rc != SQLITE_OK) {
       return UnavailableError("sqlite " + options_.path + ": cannot open: " +
@@ -504,6 +506,9 @@ class SqliteStore final : public internal::QueuedWriteStore {
 
   Status CommitBatch(const std::vector<WriteRequest*>& batch) {
     sqlite3* db = writer_.get();
+    // COMMIT writes the WAL out but leaves the fsync to the syncer (kFull) or to the next
+    // checkpoint (kNormal).
+    internal::DeferWalSyncScope defer_sync;
     GLFM_RETURN_IF_ERROR(Exec(db, "BEGIN IMMEDIATE", "begin"));
     for (WriteRequest* r : batch) {
       for (WriteOp& op : r->ops) {
