@@ -164,7 +164,7 @@ class SqliteStore final : public internal::QueuedWriteStore {
     completer_ = std::make_unique<internal::BatchStage>(
         "glfm-sq-ack", [this](std::vector<internal::BatchStage::Batch>& batches) {
           CompleteBatches(batches);
-          return internal::BatchStage::Linger{};
+          return std::chrono::nanoseconds(0);
         });
     if (full) {
       syncer_ = std::make_unique<internal::BatchStage>(
@@ -591,10 +591,11 @@ class SqliteStore final : public internal::QueuedWriteStore {
 
   // Syncer stage: makes every batch in `batches` durable, then hands them to the completer.
   // Returns how long the next round may wait for the callers just acknowledged to come back
-  // with their next writes: without it, callers that write in a loop split into two groups
-  // that take turns, each fsync carrying half of them. The wait is at most half the fsync it
-  // saves, so it pays whenever the group comes back in time, and costs little when not.
-  internal::BatchStage::Linger SyncBatches(std::vector<internal::BatchStage::Batch>& batches) {
+  // with their next writes (BatchStage): without it, callers that write in a loop split into
+  // two groups that take turns, each fsync carrying half of them. The wait is at most half
+  // the fsync it saves, so it pays whenever the group comes back in time, and costs little
+  // when not.
+  std::chrono::nanoseconds SyncBatches(std::vector<internal::BatchStage::Batch>& batches) {
     Status synced = SyncFailure();
     auto start = std::chrono::steady_clock::now();
     if (synced.ok() && fdatasync(wal_fd_) != 0) {
@@ -607,9 +608,7 @@ class SqliteStore final : public internal::QueuedWriteStore {
       sync_failure_ = synced;
     }
     auto took = std::chrono::steady_clock::now() - start;
-    size_t requests = 0;
     for (auto& batch : batches) {
-      requests += batch.size();
       if (!synced.ok()) {
         for (WriteRequest* r : batch) {
           if (r->status.ok()) {
@@ -619,7 +618,7 @@ class SqliteStore final : public internal::QueuedWriteStore {
       }
       completer_->Push(std::move(batch));
     }
-    return {requests, std::min<std::chrono::nanoseconds>(took / 2, kMaxSyncLinger)};
+    return std::min<std::chrono::nanoseconds>(took / 2, kMaxSyncLinger);
   }
 
   Status SyncFailure() {

@@ -265,7 +265,7 @@ void CommitQueue::Stop() {
 
 // --- BatchStage ---
 
-BatchStage::BatchStage(const char* name, std::function<Linger(std::vector<Batch>& batches)> fn)
+BatchStage::BatchStage(const char* name, Fn fn)
     : name_(name), fn_(std::move(fn)), thread_([this] { Run(); }) {}
 
 BatchStage::~BatchStage() {
@@ -289,23 +289,25 @@ void BatchStage::Push(Batch batch) {
 void BatchStage::Run() {
   pthread_setname_np(pthread_self(), name_);
   std::vector<Batch> batches;
-  Linger linger;
+  std::chrono::nanoseconds linger{0};
+  size_t want = 0;  // requests to wait for, when lingering
   std::unique_lock lock(mu_);
   while (true) {
     cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
     if (queue_.empty()) {
       return;  // stopped and drained
     }
-    if (queued_requests_ < linger.requests && linger.max_wait.count() > 0) {
-      cv_.wait_for(lock, linger.max_wait,
-                   [&] { return stop_ || queued_requests_ >= linger.requests; });
+    if (linger.count() > 0 && queued_requests_ < want) {
+      cv_.wait_for(lock, linger, [&] { return stop_ || queued_requests_ >= want; });
     }
+    size_t taken = queued_requests_;
     batches.swap(queue_);
     queued_requests_ = 0;
     lock.unlock();
     linger = fn_(batches);
     batches.clear();
     lock.lock();
+    want = taken + queued_requests_;
   }
 }
 

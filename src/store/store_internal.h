@@ -132,19 +132,17 @@ class CommitQueue {
 
 // One stage of a backend's commit pipeline: a thread that runs `fn` on the batches handed
 // to it, in the order they came, each time on everything queued so far (so a stage that
-// fsyncs covers all of them with one call). Push is safe from any thread; the destructor
-// runs what is queued, then joins.
+// fsyncs covers all of them with one call). `fn` returns how long the next round may wait
+// for the callers of this one to come back: then, before it runs `fn` again, the stage waits
+// (up to that long after the first batch arrives) until as many requests are queued as this
+// round took plus those that queued while it ran — every caller that was in flight. Push is
+// safe from any thread; the destructor runs what is queued, then joins.
 class BatchStage {
  public:
   using Batch = std::vector<WriteRequest*>;
-  // What `fn` may ask of the next round: wait until `requests` requests are queued, but no
-  // longer than `max_wait` after the first one (for a group of callers on their way back).
-  struct Linger {
-    size_t requests = 0;
-    std::chrono::nanoseconds max_wait{0};
-  };
+  using Fn = std::function<std::chrono::nanoseconds(std::vector<Batch>& batches)>;
   // `name` names the thread (at most 15 characters; top -H, perf).
-  BatchStage(const char* name, std::function<Linger(std::vector<Batch>& batches)> fn);
+  BatchStage(const char* name, Fn fn);
   ~BatchStage();
   BatchStage(const BatchStage&) = delete;
   BatchStage& operator=(const BatchStage&) = delete;
@@ -155,7 +153,7 @@ class BatchStage {
   void Run();
 
   const char* const name_;
-  const std::function<Linger(std::vector<Batch>&)> fn_;
+  const Fn fn_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<Batch> queue_;    // guarded by mu_
