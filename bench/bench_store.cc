@@ -8,7 +8,9 @@
 // the load size (default 1M; 0 skips the load). To measure one part alone:
 // GLFM_BENCH_ONLY_PG=1 skips SQLite; GLFM_BENCH_SQLITE=full|normal runs only that mode
 // (default both); GLFM_BENCH_WRITERS=64 (or 1,8) picks the writer counts (default 1,8,64).
-// GLFM_BENCH_PG_COMMITTERS and GLFM_BENCH_PG_NOTIFY=0 set PostgresOptions. Before each
+// GLFM_BENCH_LOAD_DB=path keeps the SQLite load database there and reuses it when it exists
+// (repeated load measurements without the fill). GLFM_BENCH_PG_COMMITTERS and
+// GLFM_BENCH_PG_NOTIFY=0 set PostgresOptions. Before each
 // durable run it prints store_disk_fdatasync_4k_per_s, the disk's fsync rate at that moment.
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -163,9 +165,9 @@ bool RunWriters(Store& store, const std::string& prefix, int writers, double sec
 }
 
 // Fills the store with `n` instances (bulk batches), then times a full scan + decode.
-bool RunLoad(Store& store, const std::string& prefix, int n) {
+bool RunLoad(Store& store, const std::string& prefix, int n, bool fill = true) {
   constexpr int kChunk = 5000;
-  for (int base = 0; base < n; base += kChunk) {
+  for (int base = 0; fill && base < n; base += kChunk) {
     std::vector<glfm::store::InstanceWrite> writes;
     for (int i = base; i < std::min(n, base + kChunk); ++i) {
       writes.push_back({MakeInstance(i), glfm::Clock::now()});
@@ -263,8 +265,13 @@ int main() {
   if (EnvInt("GLFM_BENCH_ONLY_PG", 0) == 0 && load_n > 0) {
     glfm::store::SqliteOptions o;
     o.path = dir + "/load.db";
+    bool fill = true;
+    if (const char* keep = std::getenv("GLFM_BENCH_LOAD_DB"); keep != nullptr) {
+      o.path = keep;
+      fill = !std::filesystem::exists(o.path);
+    }
     auto store = glfm::store::OpenSqliteStore(o);
-    ok = store.ok() && RunLoad(**store, "store_sqlite", load_n) && ok;
+    ok = store.ok() && RunLoad(**store, "store_sqlite", load_n, fill) && ok;
   }
 
   if (glfm::testing::PostgresSkipRequested()) {
