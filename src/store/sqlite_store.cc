@@ -736,33 +736,33 @@ class SqliteStore final : public internal::QueuedWriteStore {
     BindText(s, 1, after_id);
     sqlite3_bind_int(s, 2, limit + 1);
     InstancePage page;
-    // Copy the rows out (SQLite's buffers live only until the next step), then decode them
-    // on several threads.
-    std::vector<std::string> storage;
-    std::vector<int64_t> times;
-    std::vector<size_t> id_sizes;
+    // Copy the rows out (SQLite's buffers live only until the next step) into one buffer,
+    // then decode them on several threads.
+    std::string storage;
+    struct Row {
+      size_t at, id_size, doc_size;
+      int64_t time;
+    };
+    std::vector<Row> at;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-      if (static_cast<int>(storage.size()) == limit) {
+      if (static_cast<int>(at.size()) == limit) {
         page.done = false;
         break;
       }
       std::string_view id = ColumnText(s, 0);
       std::string_view doc = ColumnText(s, 1);
-      std::string row;
-      row.reserve(id.size() + doc.size());
-      row.append(id).append(doc);
-      storage.push_back(std::move(row));
-      times.push_back(sqlite3_column_int64(s, 2));
-      id_sizes.push_back(id.size());
+      at.push_back({storage.size(), id.size(), doc.size(), sqlite3_column_int64(s, 2)});
+      storage.append(id).append(doc);
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
       return Error(reader->db.get(), "scan instances", rc);
     }
-    std::vector<internal::RawInstanceRow> rows(storage.size());
-    for (size_t i = 0; i < storage.size(); ++i) {
-      std::string_view all = storage[i];
-      rows[i] = {all.substr(0, id_sizes[i]), all.substr(id_sizes[i]), times[i]};
+    std::vector<internal::RawInstanceRow> rows(at.size());
+    for (size_t i = 0; i < at.size(); ++i) {
+      std::string_view all = std::string_view(storage).substr(at[i].at);
+      rows[i] = {all.substr(0, at[i].id_size), all.substr(at[i].id_size, at[i].doc_size),
+                 at[i].time};
     }
     GLFM_RETURN_IF_ERROR(internal::DecodeInstances(rows, page.instances));
     if (!page.done && !page.instances.empty()) {

@@ -6,9 +6,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
+#include <climits>
 #include <utility>
 
 #include "common/check.h"
+#include "common/json_dom.h"
 #include "glfm/codec.h"
 #include "glfm/json.h"
 
@@ -97,10 +100,123 @@ Status ValidateLimit(int limit) {
   return OkStatus();
 }
 
-std::string EncodeInstance(const InstanceInfo& info) { return ToJson(info).Dump(); }
+std::string EncodeInstance(const InstanceInfo& info) {
+  // Written directly rather than through ToJson(info).Dump() (a tree of maps, built and torn
+  // down for every write), byte for byte the same: keys in sorted order, as Json dumps them
+  // (store_internal_test checks the two agree).
+  std::string out;
+  out.reserve(192 + info.id.size());
+  char num[24];
+  out += "{\"connection_info\":{\"dns_name\":";
+  AppendJsonString(out, info.connection_info.dns_name);
+  out += ",\"ip_address\":";
+  AppendJsonString(out, info.connection_info.ip_address);
+  out += ",\"port\":";
+  out.append(num, std::to_chars(num, num + sizeof num, info.connection_info.port).ptr);
+  out += "},\"create_time\":";
+  AppendJsonString(out, FormatRfc3339(info.create_time));
+  out += ",\"id\":";
+  AppendJsonString(out, info.id);
+  out += ",\"metadata\":";
+  if (info.metadata.is_null()) {
+    out += "{}";
+  } else {
+    info.metadata.DumpTo(out);
+  }
+  out += ",\"player_count\":";
+  out.append(num, std::to_chars(num, num + sizeof num, info.player_count).ptr);
+  out += ",\"status\":";
+  AppendJsonString(out, info.status);
+  out += '}';
+  return out;
+}
 
-Result<StoredInstance> DecodeInstance(std::string_view id, std::string_view doc,
-                                      int64_t update_time_ns) {
+namespace {
+
+// Decodes a document of the shape EncodeInstance writes, straight from simdjson's DOM.
+// Returns false for anything else (a null, a number that is not an int64, a type that does
+// not fit, an out-of-range port or count, a bad timestamp, invalid JSON), so that the
+// general decoder reports it with its exact message; for what it accepts the result is the
+// general decoder's.
+bool DecodeInstanceFast(std::string_view doc, InstanceInfo& out) {
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::object root;
+  if (parser.parse(doc.data(), doc.size()).get(root) != simdjson::SUCCESS) {
+    return false;
+  }
+  auto get_int = [](simdjson::dom::element e, int& v) {
+    int64_t i;
+    if (e.get_int64().get(i) != simdjson::SUCCESS || i < INT32_MIN || i > INT32_MAX) {
+      return false;
+    }
+    v = static_cast<int>(i);
+    return true;
+  };
+  auto get_string = [](simdjson::dom::element e, std::string& v) {
+    std::string_view sv;
+    if (e.get_string().get(sv) != simdjson::SUCCESS) {
+      return false;
+    }
+    v.assign(sv);
+    return true;
+  };
+  for (simdjson::dom::key_value_pair kv : root) {
+    std::string_view key = kv.key;
+    bool ok = true;
+    if (key == "id") {
+      ok = get_string(kv.value, out.id);
+    } else if (key == "status") {
+      ok = get_string(kv.value, out.status);
+    } else if (key == "player_count") {
+      ok = get_int(kv.value, out.player_count);
+    } else if (key == "create_time") {
+      std::string_view t;
+      ok = kv.value.get_string().get(t) == simdjson::SUCCESS;
+      if (ok && !t.empty()) {
+        auto parsed = ParseRfc3339(t);
+        ok = parsed.ok();
+        if (ok) {
+          out.create_time = *parsed;
+        }
+      } else if (ok) {
+        out.create_time = Timestamp{};
+      }
+    } else if (key == "connection_info") {
+      simdjson::dom::object c;
+      if (kv.value.get_object().get(c) != simdjson::SUCCESS) {
+        return false;
+      }
+      ConnectionInfo ci;
+      for (simdjson::dom::key_value_pair f : c) {
+        if (f.key == "ip_address") {
+          ok = ok && get_string(f.value, ci.ip_address);
+        } else if (f.key == "dns_name") {
+          ok = ok && get_string(f.value, ci.dns_name);
+        } else if (f.key == "port") {
+          ok = ok && get_int(f.value, ci.port) && ci.port >= 0 && ci.port <= 65535;
+        }
+      }
+      out.connection_info = std::move(ci);
+    } else if (key == "metadata") {
+      ok = kv.value.is_object();
+      if (ok) {
+        out.metadata = glfm::internal::JsonFromDom(kv.value);
+      }
+    }
+    if (!ok) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Decodes into `out` (which must be default-constructed). Errors: as DecodeInstance.
+Status DecodeInstanceInto(std::string_view id, std::string_view doc, int64_t update_time_ns,
+                          StoredInstance& out) {
+  out.update_time = FromNanos(update_time_ns);
+  if (DecodeInstanceFast(doc, out.info)) {
+    return OkStatus();
+  }
   auto json = Json::Parse(doc);
   if (!json.ok()) {
     return DataLossError("stored instance " + std::string(id) +
@@ -111,7 +227,16 @@ Result<StoredInstance> DecodeInstance(std::string_view id, std::string_view doc,
     return DataLossError("stored instance " + std::string(id) +
                          " does not decode: " + info.status().message());
   }
-  StoredInstance out{std::move(*info), FromNanos(update_time_ns)};
+  out.info = std::move(*info);
+  return OkStatus();
+}
+
+}  // namespace
+
+Result<StoredInstance> DecodeInstance(std::string_view id, std::string_view doc,
+                                      int64_t update_time_ns) {
+  StoredInstance out;
+  GLFM_RETURN_IF_ERROR(DecodeInstanceInto(id, doc, update_time_ns, out));
   return out;
 }
 
@@ -120,11 +245,8 @@ Status DecodeInstances(const std::vector<RawInstanceRow>& rows, std::vector<Stor
   out.resize(rows.size());
   auto decode = [&](size_t begin, size_t end) -> Status {
     for (size_t i = begin; i < end; ++i) {
-      auto inst = DecodeInstance(rows[i].id, rows[i].doc, rows[i].update_time_ns);
-      if (!inst.ok()) {
-        return inst.status();
-      }
-      out[i] = std::move(*inst);
+      GLFM_RETURN_IF_ERROR(
+          DecodeInstanceInto(rows[i].id, rows[i].doc, rows[i].update_time_ns, out[i]));
     }
     return OkStatus();
   };
