@@ -480,6 +480,16 @@ class SqliteStore final : public internal::QueuedWriteStore {
           if (state < 0) {
             op.status = NotFoundError("placement " + op.id + " not found");
           }
+        } else if (op.with_instance) {
+          sqlite3_stmt* s = write_stmts_.upsert.get();
+          Resetter reset(s);
+          BindText(s, 1, op.instance_id);
+          BindText(s, 2, op.instance_doc);
+          sqlite3_bind_int64(s, 3, op.instance_time_ns);
+          int rc = sqlite3_step(s);
+          if (rc != SQLITE_DONE) {
+            return Error(db, "upsert instance", rc);
+          }
         }
         return OkStatus();
       }

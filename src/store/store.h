@@ -115,6 +115,9 @@ struct OutcomeWrite {
   std::string placement_id;
   std::string outcome_json;
   Timestamp outcome_time{};
+  // When set, upserted in the same transaction if and only if this outcome wins: the game
+  // session a fulfilled placement created becomes durable together with its outcome.
+  std::optional<InstanceWrite> instance = std::nullopt;
 };
 
 class Store {
@@ -163,10 +166,11 @@ class Store {
                                               std::string_view outcome_json,
                                               Timestamp outcome_time) = 0;
 
-  // Records each outcome as RecordPlacementOutcome would, all in one transaction. Returns, per
-  // entry in order, whether it won, or not-found when no such placement exists. Errors (for
-  // the whole call, nothing recorded): invalid-argument naming the index of a malformed entry;
-  // unavailable; internal.
+  // Records each outcome as RecordPlacementOutcome would, all in one transaction, and upserts
+  // the `instance` of each entry that wins (as UpsertInstance would, in that transaction).
+  // Returns, per entry in order, whether it won, or not-found when no such placement exists.
+  // Errors (for the whole call, nothing recorded): invalid-argument naming the index of a
+  // malformed entry; unavailable; internal.
   virtual Result<std::vector<Result<bool>>> RecordPlacementOutcomes(
       const std::vector<OutcomeWrite>& writes) = 0;
 

@@ -293,6 +293,9 @@ void AppendEvents(const WriteOp& op, std::vector<ChangeEvent>& events) {
     case WriteOp::Kind::kRecordOutcome:
       if (op.flag) {
         events.push_back({ChangeEvent::Kind::kPlacementOutcome, op.id, op.result_owner});
+        if (op.with_instance) {
+          events.push_back({ChangeEvent::Kind::kInstanceUpserted, op.instance_id, ""});
+        }
       }
       break;
     case WriteOp::Kind::kMarkDelivered:
@@ -674,6 +677,13 @@ Result<std::vector<Result<bool>>> QueuedWriteStore::RecordPlacementOutcomes(
     op.id = writes[i].placement_id;
     op.text = writes[i].outcome_json;
     op.time_ns = ToNanos(writes[i].outcome_time);
+    if (const auto& inst = writes[i].instance; inst.has_value()) {
+      GLFM_RETURN_IF_ERROR(ValidateInstanceId(inst->info.id, field + ".instance.info.id"));
+      op.with_instance = true;
+      op.instance_id = inst->info.id;
+      op.instance_doc = EncodeInstance(inst->info);
+      op.instance_time_ns = ToNanos(inst->update_time);
+    }
   }
   std::vector<Result<bool>> out;
   if (writes.empty()) {

@@ -68,6 +68,11 @@ struct WriteOp {
   int64_t time_ns = 0;  // update time, create time or outcome time
   std::string owner_node;
   int64_t deadline_ns = 0;
+  // Record outcome only: an instance to upsert in the same transaction when the outcome wins.
+  bool with_instance = false;
+  std::string instance_id;
+  std::string instance_doc;
+  int64_t instance_time_ns = 0;
 
   // Results.
   Status status;             // per-op logical outcome (already-exists, not-found, ...)
