@@ -488,9 +488,9 @@ struct GameLiftFleetManager::Impl {
   }
 
   // Handles one receive's messages: reads and decisions one by one, then the outcome records
-  // (one RecordPlacementOutcomes transaction) and the winners' instances (one UpsertInstances
-  // transaction); the delivered marks are queued for the marker thread (the
-  // outcome is durable before the callback, so the messages can go before the marks).
+  // with the winners' instances (one RecordPlacementOutcomes transaction); the delivered marks
+  // are queued for the marker thread (the outcome is durable before the callback, so the
+  // messages can go before the marks).
   // Appends the deletable messages.
   void HandleBatch(const std::vector<gamelift::SqsMessage>& msgs,
                    std::vector<gamelift::BatchEntry>& deletes) {
@@ -564,12 +564,15 @@ struct GameLiftFleetManager::Impl {
       std::lock_guard lock(mu);
       for (const auto& w : work) applying.insert(w.p.placement_id);
     }
-    // 1. Outcomes, first writer wins.
+    // 1. Outcomes, first writer wins, each winner's instance in the same transaction: when
+    // this returns, a winner's outcome and instance are durable together.
     Timestamp now = Now();
     std::vector<store::OutcomeWrite> outcomes;
     outcomes.reserve(work.size());
     for (const auto& w : work) {
-      outcomes.push_back({w.p.placement_id, EncodeOutcome(w.out, w.max), now});
+      store::OutcomeWrite ow{w.p.placement_id, EncodeOutcome(w.out, w.max), now};
+      if (w.out.instance_info) ow.instance = store::InstanceWrite{*w.out.instance_info, now};
+      outcomes.push_back(std::move(ow));
     }
     auto recorded = store->RecordPlacementOutcomes(outcomes);
     for (size_t k = 0; k < work.size(); ++k) {
@@ -582,24 +585,11 @@ struct GameLiftFleetManager::Impl {
         w.err = (*recorded)[k].status();
       }
     }
-    // 2. The winners' instances, in one transaction.
-    std::vector<store::InstanceWrite> writes;
+    // 2. The winners' instances into the index.
     for (const auto& w : work) {
-      if (w.won && w.out.instance_info) writes.push_back({*w.out.instance_info, now});
-    }
-    if (!writes.empty()) {
-      Status st = store->UpsertInstances(writes);
-      if (st.ok()) {
-        for (const auto& w : work) {
-          if (!w.won || !w.out.instance_info) continue;
-          RememberMax(w.out.instance_info->id, w.max);
-          index->Upsert(*w.out.instance_info, now).IgnoreError();
-        }
-      } else {
-        for (auto& w : work) {
-          if (w.won && w.out.instance_info) w.err = st;  // redelivered: EnsureInstance then
-        }
-      }
+      if (!w.won || !w.err.ok() || !w.out.instance_info) continue;
+      RememberMax(w.out.instance_info->id, w.max);
+      index->Upsert(*w.out.instance_info, now).IgnoreError();
     }
     // 3. Hand over this node's outcomes, then queue their delivered marks.
     std::vector<std::string> marks;
