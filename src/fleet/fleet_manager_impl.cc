@@ -234,6 +234,16 @@ struct GameLiftFleetManager::Impl {
   std::vector<std::string> mark_queue;
   bool mark_stopping = false;
   std::thread marker;
+
+  // DeleteMessageBatch calls of the receivers, sent by `deleters` (one per receiver, started
+  // and stopped with them; Stop drains the queue) so that a receiver's next ReceiveMessage
+  // does not wait for the last one's delete. Each batch is queued only after its outcomes
+  // are durable.
+  std::mutex del_mu;
+  std::condition_variable del_cv;
+  std::deque<std::vector<gamelift::BatchEntry>> del_queue;
+  bool del_stopping = false;
+  std::vector<std::thread> deleters;
   std::unique_ptr<store::Subscription> subscription;
 
   // One FleetStats counter, mirrored to a Prometheus counter of the default registry.
@@ -649,6 +659,25 @@ struct GameLiftFleetManager::Impl {
       HandleBatch(*msgs, entries);
       t_received = {};
       if (entries.empty()) continue;
+      {
+        std::lock_guard lock(del_mu);
+        del_queue.push_back(std::move(entries));
+      }
+      del_cv.notify_one();
+    }
+  }
+
+  // Sends queued DeleteMessageBatch calls until stopped with an empty queue.
+  void DeleteLoop() {
+    for (;;) {
+      std::vector<gamelift::BatchEntry> entries;
+      {
+        std::unique_lock lock(del_mu);
+        del_cv.wait(lock, [&] { return del_stopping || !del_queue.empty(); });
+        if (del_queue.empty()) return;  // stopping and drained
+        entries = std::move(del_queue.front());
+        del_queue.pop_front();
+      }
       auto del = sqs->DeleteMessageBatch(o.events_queue_url, entries);
       if (!del.ok()) {
         log::Warn("fleet: DeleteMessageBatch failed", {{"error", del.status().ToString()}});
@@ -1008,6 +1037,7 @@ void GameLiftFleetManager::StartReceivers() {
   m.receivers_started = true;
   m.marker = std::thread([&m] { m.MarkLoop(); });
   for (int i = 0; i < m.o.receivers; ++i) {
+    m.deleters.emplace_back([&m] { m.DeleteLoop(); });
     m.threads.emplace_back([&m] { m.ReceiveLoop(); });
   }
 }
@@ -1025,6 +1055,13 @@ void GameLiftFleetManager::Stop() {
   }
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
+  {
+    std::lock_guard lock(impl_->del_mu);
+    impl_->del_stopping = true;
+  }
+  impl_->del_cv.notify_all();
+  for (auto& t : impl_->deleters) t.join();
+  impl_->deleters.clear();
   {
     std::lock_guard lock(impl_->mark_mu);
     impl_->mark_stopping = true;
