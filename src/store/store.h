@@ -9,9 +9,11 @@
 // Durability: every write returns only after the transaction that holds it is durable
 // (committed and, for SQLite with synchronous=FULL and for PostgreSQL, fsynced). Concurrent
 // writers are batched into one transaction (group commit); a caller is acknowledged only
-// after its batch commits. A write that returns an error may or may not have been applied
-// when the error is unavailable (the connection broke mid-commit); every write is idempotent
-// or reports what happened (RecordPlacementOutcome), so retrying is safe.
+// after its batch is durable. On SQLite a reader may see a write a moment before it is
+// fsynced (as it may before its writer returns). A write that returns an error may or may
+// not have been applied when the error is unavailable (the connection broke mid-commit);
+// every write is idempotent or reports what happened (RecordPlacementOutcome), so retrying
+// is safe.
 //
 // Thread-safety: a Store is safe to use from any number of threads at once. Change-feed
 // callbacks run on one store-owned thread, one event at a time, in commit order per node;
