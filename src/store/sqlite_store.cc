@@ -415,21 +415,25 @@ class SqliteStore final : public internal::QueuedWriteStore {
     return sqlite3_column_int(s, 0);
   }
 
+  // Upserts one instance document inside the open transaction.
+  Status Upsert(std::string_view id, std::string_view doc, int64_t update_time_ns) {
+    sqlite3_stmt* s = write_stmts_.upsert.get();
+    Resetter reset(s);
+    BindText(s, 1, id);
+    BindText(s, 2, doc);
+    sqlite3_bind_int64(s, 3, update_time_ns);
+    int rc = sqlite3_step(s);
+    return rc == SQLITE_DONE ? OkStatus() : Error(writer_.get(), "upsert instance", rc);
+  }
+
   // Runs one op inside the open transaction. Logical outcomes go to op.status; the returned
   // status is a database failure that aborts the transaction.
   Status ExecOp(WriteOp& op) {
     sqlite3* db = writer_.get();
     op.ResetResult();
     switch (op.kind) {
-      case WriteOp::Kind::kUpsert: {
-        sqlite3_stmt* s = write_stmts_.upsert.get();
-        Resetter reset(s);
-        BindText(s, 1, op.id);
-        BindText(s, 2, op.text);
-        sqlite3_bind_int64(s, 3, op.time_ns);
-        int rc = sqlite3_step(s);
-        return rc == SQLITE_DONE ? OkStatus() : Error(db, "upsert instance", rc);
-      }
+      case WriteOp::Kind::kUpsert:
+        return Upsert(op.id, op.text, op.time_ns);
       case WriteOp::Kind::kDelete: {
         sqlite3_stmt* s = write_stmts_.remove.get();
         Resetter reset(s);
@@ -481,15 +485,7 @@ class SqliteStore final : public internal::QueuedWriteStore {
             op.status = NotFoundError("placement " + op.id + " not found");
           }
         } else if (op.with_instance) {
-          sqlite3_stmt* s = write_stmts_.upsert.get();
-          Resetter reset(s);
-          BindText(s, 1, op.instance_id);
-          BindText(s, 2, op.instance_doc);
-          sqlite3_bind_int64(s, 3, op.instance_time_ns);
-          int rc = sqlite3_step(s);
-          if (rc != SQLITE_DONE) {
-            return Error(db, "upsert instance", rc);
-          }
+          GLFM_RETURN_IF_ERROR(Upsert(op.instance_id, op.instance_doc, op.instance_time_ns));
         }
         return OkStatus();
       }
