@@ -186,8 +186,12 @@ int Open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* p, int flags, int* o
   f->buf = nullptr;
   f->buf_offset = 0;
   f->wal = (flags & SQLITE_OPEN_WAL) != 0;
+  f->real->pMethods = nullptr;
   int rc = g_base->xOpen(g_base, name, f->real, flags, out_flags);
   if (rc != SQLITE_OK) {
+    if (f->real->pMethods != nullptr) {
+      f->real->pMethods->xClose(f->real);  // a VFS may need closing even after a failed open
+    }
     return rc;
   }
   if (f->wal) {
