@@ -4,8 +4,17 @@
 //
 // Prints `BENCH <name> <value> <unit>`. PostgreSQL is a throw-away server started here
 // (tests/testing/postgres.h); GLFM_SKIP_POSTGRES=1 skips it. GLFM_BENCH_SECONDS sets the
-// length of each throughput run (default 2), GLFM_BENCH_LOAD_N the load size (default 1M).
+// length of each throughput run (default 2; 0 skips the throughput runs), GLFM_BENCH_LOAD_N
+// the load size (default 1M; 0 skips the load). To measure one part alone:
+// GLFM_BENCH_ONLY_PG=1 skips SQLite; GLFM_BENCH_SQLITE=full|normal runs only that mode
+// (default both); GLFM_BENCH_WRITERS=64 (or 1,8) picks the writer counts (default 1,8,64).
+// GLFM_BENCH_LOAD_DB=path keeps the SQLite load database there and reuses it when it exists
+// (repeated load measurements without the fill). GLFM_BENCH_PG_COMMITTERS and
+// GLFM_BENCH_PG_NOTIFY=0 set PostgresOptions. Before each
+// durable run it prints store_disk_fdatasync_4k_per_s, the disk's fsync rate at that moment.
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -49,12 +58,64 @@ int EnvInt(const char* name, int fallback) {
   return v != nullptr ? std::atoi(v) : fallback;
 }
 
+std::string EnvString(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? v : fallback;
+}
+
+// Parses "1,8,64".
+std::vector<int> EnvInts(const char* name, std::vector<int> fallback) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') {
+    return fallback;
+  }
+  std::vector<int> out;
+  for (const char* p = v; *p != '\0';) {
+    char* end = nullptr;
+    long n = std::strtol(p, &end, 10);
+    if (end == p) {
+      break;
+    }
+    if (n > 0) {
+      out.push_back(static_cast<int>(n));
+    }
+    p = *end == ',' ? end + 1 : end;
+  }
+  return out;
+}
+
 // Returns the user + system CPU time this process has used.
 double CpuSeconds() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
   return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// Returns how many 4 KiB write + fdatasync rounds a file in `dir` takes per second (over
+// `seconds`): the disk's durable-commit ceiling at this moment, which on a shared machine
+// moves with the neighbours by 10x and more. Printed next to the figures it bounds.
+double FdatasyncPerSecond(const std::string& dir, double seconds) {
+  std::string path = dir + "/fsync-probe";
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return 0;
+  }
+  std::string block(4096, 'x');
+  int n = 0;
+  auto start = SteadyClock::now();
+  double elapsed = 0;
+  while (elapsed < seconds) {
+    if (pwrite(fd, block.data(), block.size(), static_cast<off_t>(n % 64) * 4096) < 0 ||
+        fdatasync(fd) != 0) {
+      break;
+    }
+    ++n;
+    elapsed = std::chrono::duration<double>(SteadyClock::now() - start).count();
+  }
+  close(fd);
+  unlink(path.c_str());
+  return elapsed > 0 ? n / elapsed : 0;
 }
 
 // Runs `writers` threads upserting for `seconds`; prints throughput and latency.
@@ -104,9 +165,9 @@ bool RunWriters(Store& store, const std::string& prefix, int writers, double sec
 }
 
 // Fills the store with `n` instances (bulk batches), then times a full scan + decode.
-bool RunLoad(Store& store, const std::string& prefix, int n) {
+bool RunLoad(Store& store, const std::string& prefix, int n, bool fill = true) {
   constexpr int kChunk = 5000;
-  for (int base = 0; base < n; base += kChunk) {
+  for (int base = 0; fill && base < n; base += kChunk) {
     std::vector<glfm::store::InstanceWrite> writes;
     for (int i = base; i < std::min(n, base + kChunk); ++i) {
       writes.push_back({MakeInstance(i), glfm::Clock::now()});
@@ -155,7 +216,8 @@ bool RunLoad(Store& store, const std::string& prefix, int n) {
 int main() {
   const double seconds = EnvInt("GLFM_BENCH_SECONDS", 2);
   const int load_n = EnvInt("GLFM_BENCH_LOAD_N", 1000000);
-  const int writer_counts[] = {1, 8, 64};
+  const std::vector<int> writer_counts = EnvInts("GLFM_BENCH_WRITERS", {1, 8, 64});
+  const std::string sqlite_modes = EnvString("GLFM_BENCH_SQLITE", "full,normal");
   bool ok = true;
   Bench("store_instance_doc_bytes",
         static_cast<double>(glfm::ToJson(MakeInstance(123456)).Dump().size()), "bytes");
@@ -165,12 +227,22 @@ int main() {
     return 1;
   }
   std::string dir = tmpl;
+  struct RemoveDir {
+    std::string dir;
+    ~RemoveDir() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  } remove_dir{dir};
   for (auto sync : {glfm::store::SqliteOptions::Synchronous::kFull,
                     glfm::store::SqliteOptions::Synchronous::kNormal}) {
     if (EnvInt("GLFM_BENCH_ONLY_PG", 0) != 0) {
       break;
     }
     bool full = sync == glfm::store::SqliteOptions::Synchronous::kFull;
+    if (sqlite_modes.find(full ? "full" : "normal") == std::string::npos) {
+      continue;
+    }
     glfm::store::SqliteOptions o;
     o.path = dir + (full ? "/full.db" : "/normal.db");
     o.synchronous = sync;
@@ -183,18 +255,24 @@ int main() {
       if (EnvInt("GLFM_BENCH_SECONDS", 2) == 0) {
         break;
       }
+      if (full) {
+        Bench("store_disk_fdatasync_4k_per_s", FdatasyncPerSecond(dir, 0.5), "ops/s");
+      }
       ok =
           RunWriters(**store, full ? "store_sqlite_full" : "store_sqlite_normal", w, seconds) && ok;
     }
   }
-  if (EnvInt("GLFM_BENCH_ONLY_PG", 0) == 0) {
+  if (EnvInt("GLFM_BENCH_ONLY_PG", 0) == 0 && load_n > 0) {
     glfm::store::SqliteOptions o;
     o.path = dir + "/load.db";
+    bool fill = true;
+    if (const char* keep = std::getenv("GLFM_BENCH_LOAD_DB"); keep != nullptr) {
+      o.path = keep;
+      fill = !std::filesystem::exists(o.path);
+    }
     auto store = glfm::store::OpenSqliteStore(o);
-    ok = store.ok() && RunLoad(**store, "store_sqlite", load_n) && ok;
+    ok = store.ok() && RunLoad(**store, "store_sqlite", load_n, fill) && ok;
   }
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
 
   if (glfm::testing::PostgresSkipRequested()) {
     std::fprintf(stderr, "GLFM_SKIP_POSTGRES=1: PostgreSQL figures skipped\n");
@@ -220,7 +298,14 @@ int main() {
     return 1;
   }
   for (int w : writer_counts) {
+    if (seconds <= 0) {
+      break;
+    }
+    Bench("store_disk_fdatasync_4k_per_s", FdatasyncPerSecond(dir, 0.5), "ops/s");
     ok = RunWriters(**pg, "store_postgres", w, seconds) && ok;
+  }
+  if (load_n <= 0) {
+    return ok ? 0 : 1;
   }
   // A database of its own: the writers above left rows behind.
   auto load_conninfo = (*server)->CreateDatabase();

@@ -4,23 +4,13 @@
 #include <cmath>
 #include <limits>
 
-// simdjson 3.0's header trips g++ 12's dangling-pointer analysis; the code is fine.
-// (clang, as clang-tidy runs it, knows neither warning.)
-#pragma GCC diagnostic push
-#if !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wdangling-pointer"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <simdjson.h>
-#pragma GCC diagnostic pop
-
 #include "common/check.h"
+#include "common/json_dom.h"
 
 namespace glfm {
-namespace {
+namespace internal {
 
-// Converts a simdjson DOM element into a Json, recursively.
-Json FromDom(simdjson::dom::element e) {
+Json JsonFromDom(simdjson::dom::element e) {
   switch (e.type()) {
     case simdjson::dom::element_type::NULL_VALUE:
       return Json();
@@ -41,7 +31,7 @@ Json FromDom(simdjson::dom::element e) {
         return Json::MakeArray();
       }
       for (simdjson::dom::element child : arr) {
-        a.push_back(FromDom(child));
+        a.push_back(JsonFromDom(child));
       }
       return Json(std::move(a));
     }
@@ -53,7 +43,7 @@ Json FromDom(simdjson::dom::element e) {
       }
       for (simdjson::dom::key_value_pair kv : obj) {
         // A repeated key keeps its last value, as most parsers do.
-        o.insert_or_assign(std::string(kv.key), FromDom(kv.value));
+        o.insert_or_assign(std::string(kv.key), JsonFromDom(kv.value));
       }
       return Json(std::move(o));
     }
@@ -61,7 +51,7 @@ Json FromDom(simdjson::dom::element e) {
   return Json();
 }
 
-}  // namespace
+}  // namespace internal
 
 Json::Json(uint64_t u) {
   if (u <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
@@ -78,7 +68,7 @@ Result<Json> Json::Parse(std::string_view text) {
   if (error) {
     return InvalidArgumentError(std::string("invalid JSON: ") + simdjson::error_message(error));
   }
-  return FromDom(root);
+  return internal::JsonFromDom(root);
 }
 
 Json::Type Json::type() const {

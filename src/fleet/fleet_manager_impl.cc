@@ -236,6 +236,16 @@ struct GameLiftFleetManager::Impl {
   std::vector<std::string> mark_queue;
   bool mark_stopping = false;
   std::thread marker;
+
+  // DeleteMessageBatch calls of the receivers, sent by `deleters` (one per receiver, started
+  // and stopped with them; Stop drains the queue) so that a receiver's next ReceiveMessage
+  // does not wait for the last one's delete. Each batch is queued only after its outcomes
+  // are durable.
+  std::mutex del_mu;
+  std::condition_variable del_cv;
+  std::deque<std::vector<gamelift::BatchEntry>> del_queue;
+  bool del_stopping = false;
+  std::vector<std::thread> deleters;
   std::unique_ptr<store::Subscription> subscription;
 
   // One FleetStats counter, mirrored to a Prometheus counter of the default registry.
@@ -495,9 +505,9 @@ struct GameLiftFleetManager::Impl {
   }
 
   // Handles one receive's messages: reads and decisions one by one, then the outcome records
-  // (one RecordPlacementOutcomes transaction) and the winners' instances (one UpsertInstances
-  // transaction); the delivered marks are queued for the marker thread (the
-  // outcome is durable before the callback, so the messages can go before the marks).
+  // with the winners' instances (one RecordPlacementOutcomes transaction); the delivered marks
+  // are queued for the marker thread (the outcome is durable before the callback, so the
+  // messages can go before the marks).
   // Appends the deletable messages.
   void HandleBatch(const std::vector<gamelift::SqsMessage>& msgs,
                    std::vector<gamelift::BatchEntry>& deletes) {
@@ -571,12 +581,15 @@ struct GameLiftFleetManager::Impl {
       std::lock_guard lock(mu);
       for (const auto& w : work) applying.insert(w.p.placement_id);
     }
-    // 1. Outcomes, first writer wins.
+    // 1. Outcomes, first writer wins, each winner's instance in the same transaction: when
+    // this returns, a winner's outcome and instance are durable together.
     Timestamp now = Now();
     std::vector<store::OutcomeWrite> outcomes;
     outcomes.reserve(work.size());
     for (const auto& w : work) {
-      outcomes.push_back({w.p.placement_id, EncodeOutcome(w.out, w.max), now});
+      store::OutcomeWrite ow{w.p.placement_id, EncodeOutcome(w.out, w.max), now};
+      if (w.out.instance_info) ow.instance = store::InstanceWrite{*w.out.instance_info, now};
+      outcomes.push_back(std::move(ow));
     }
     auto recorded = store->RecordPlacementOutcomes(outcomes);
     for (size_t k = 0; k < work.size(); ++k) {
@@ -589,24 +602,11 @@ struct GameLiftFleetManager::Impl {
         w.err = (*recorded)[k].status();
       }
     }
-    // 2. The winners' instances, in one transaction.
-    std::vector<store::InstanceWrite> writes;
+    // 2. The winners' instances into the index.
     for (const auto& w : work) {
-      if (w.won && w.out.instance_info) writes.push_back({*w.out.instance_info, now});
-    }
-    if (!writes.empty()) {
-      Status st = store->UpsertInstances(writes);
-      if (st.ok()) {
-        for (const auto& w : work) {
-          if (!w.won || !w.out.instance_info) continue;
-          RememberMax(w.out.instance_info->id, w.max);
-          index->Upsert(*w.out.instance_info, now).IgnoreError();
-        }
-      } else {
-        for (auto& w : work) {
-          if (w.won && w.out.instance_info) w.err = st;  // redelivered: EnsureInstance then
-        }
-      }
+      if (!w.won || !w.err.ok() || !w.out.instance_info) continue;
+      RememberMax(w.out.instance_info->id, w.max);
+      index->Upsert(*w.out.instance_info, now).IgnoreError();
     }
     // 3. Hand over this node's outcomes, then queue their delivered marks.
     std::vector<std::string> marks;
@@ -666,6 +666,25 @@ struct GameLiftFleetManager::Impl {
       HandleBatch(*msgs, entries);
       t_received = {};
       if (entries.empty()) continue;
+      {
+        std::lock_guard lock(del_mu);
+        del_queue.push_back(std::move(entries));
+      }
+      del_cv.notify_one();
+    }
+  }
+
+  // Sends queued DeleteMessageBatch calls until stopped with an empty queue.
+  void DeleteLoop() {
+    for (;;) {
+      std::vector<gamelift::BatchEntry> entries;
+      {
+        std::unique_lock lock(del_mu);
+        del_cv.wait(lock, [&] { return del_stopping || !del_queue.empty(); });
+        if (del_queue.empty()) return;  // stopping and drained
+        entries = std::move(del_queue.front());
+        del_queue.pop_front();
+      }
       auto del = sqs->DeleteMessageBatch(o.events_queue_url, entries);
       if (!del.ok()) {
         log::Warn("fleet: DeleteMessageBatch failed", {{"error", del.status().ToString()}});
@@ -1025,6 +1044,7 @@ void GameLiftFleetManager::StartReceivers() {
   m.receivers_started = true;
   m.marker = std::thread([&m] { m.MarkLoop(); });
   for (int i = 0; i < m.o.receivers; ++i) {
+    m.deleters.emplace_back([&m] { m.DeleteLoop(); });
     m.threads.emplace_back([&m] { m.ReceiveLoop(); });
   }
 }
@@ -1042,6 +1062,13 @@ void GameLiftFleetManager::Stop() {
   }
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
+  {
+    std::lock_guard lock(impl_->del_mu);
+    impl_->del_stopping = true;
+  }
+  impl_->del_cv.notify_all();
+  for (auto& t : impl_->deleters) t.join();
+  impl_->deleters.clear();
   {
     std::lock_guard lock(impl_->mark_mu);
     impl_->mark_stopping = true;

@@ -103,6 +103,15 @@ const std::vector<Prepared>& PreparedStatements() {
          "WHERE id = $1 AND outcome IS NULL RETURNING owner_node) "
          "SELECT (SELECT owner_node FROM u), EXISTS (SELECT 1 FROM glfm_placements WHERE id = $1)",
          2},
+        // record_outcome, and the instance upserted only when this call stored the outcome.
+        {"record_outcome_instance",
+         "WITH u AS (UPDATE glfm_placements SET outcome = $2, outcome_time = $3 "
+         "WHERE id = $1 AND outcome IS NULL RETURNING owner_node), "
+         "i AS (INSERT INTO glfm_instances (id, doc, update_time) "
+         "SELECT $4::text, $5::text, $6::bigint FROM u "
+         "ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc, update_time = EXCLUDED.update_time) "
+         "SELECT (SELECT owner_node FROM u), EXISTS (SELECT 1 FROM glfm_placements WHERE id = $1)",
+         2},
         {"mark_delivered",
          "WITH u AS (UPDATE glfm_placements SET delivered = true "
          "WHERE id = $1 AND outcome IS NOT NULL RETURNING 1) "
@@ -744,6 +753,12 @@ class PostgresStore final : public internal::QueuedWriteStore {
         case WriteOp::Kind::kRecordOutcome:
           s.prepared = "record_outcome";
           s.params = {op->id, op->text, std::to_string(op->time_ns)};
+          if (op->with_instance) {
+            s.prepared = "record_outcome_instance";
+            s.params.push_back(op->instance_id);
+            s.params.push_back(op->instance_doc);
+            s.params.push_back(std::to_string(op->instance_time_ns));
+          }
           s.on_result = [op](PGresult* r) {
             if (!PQgetisnull(r, 0, 0)) {
               op->flag = true;

@@ -1,14 +1,23 @@
 #include "store/sqlite_store.h"
 
+#include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "common/log.h"
+#include "store/sqlite_wal_vfs.h"
 #include "store/store_internal.h"
 
 namespace glfm::store {
@@ -60,6 +69,10 @@ static_assert(std::size(kMigrations) == kSchemaVersion);
 constexpr int kPageSize = 4096;
 // WAL size (pages) that wakes the background checkpointer: 16 MiB at 4 KiB pages.
 constexpr int kCheckpointPages = 4096;
+constexpr int64_t kWalSizeLimitBytes = 64 << 20;
+
+// Longest the syncer waits for more commits before an fsync (see SyncBatches).
+constexpr std::chrono::milliseconds kMaxSyncLinger{5};
 
 constexpr char kPlacementColumns[] =
     "id, owner_node, deadline, request, create_time, outcome, outcome_time, delivered";
@@ -123,6 +136,11 @@ class SqliteStore final : public internal::QueuedWriteStore {
     if (committer_.joinable()) {
       committer_.join();
     }
+    syncer_.reset();  // drains into the completer
+    completer_.reset();
+    if (wal_fd_ >= 0) {
+      close(wal_fd_);
+    }
     {
       std::lock_guard lock(checkpoint_mu_);
       checkpoint_stop_ = true;
@@ -137,15 +155,40 @@ class SqliteStore final : public internal::QueuedWriteStore {
   }
 
   Status Open() {
-    GLFM_ASSIGN_OR_RETURN(writer_, OpenConnection());
+    const bool full = options_.synchronous == SqliteOptions::Synchronous::kFull;
+    // The writer goes through the batched-WAL VFS (sqlite_wal_vfs.h) with synchronous=FULL,
+    // so that each COMMIT writes its frames out in a few large writes, but it does not wait
+    // for the fsync: with kFull the syncer thread fsyncs the WAL before anyone is
+    // acknowledged (see CommitLoop), while the committer builds the next batch.
+    GLFM_ASSIGN_OR_RETURN(const char* vfs, internal::BatchedWalVfsName());
+    GLFM_ASSIGN_OR_RETURN(writer_, OpenConnection(SqliteOptions::Synchronous::kFull, vfs));
     GLFM_RETURN_IF_ERROR(Migrate());
     GLFM_RETURN_IF_ERROR(PrepareWriteStatements());
+    if (full) {
+      GLFM_RETURN_IF_ERROR(OpenWalForSync());
+    }
     // Checkpoints run on their own connection and thread so that copying WAL pages into the
     // database (and fsyncing it) never stalls a commit; the hook replaces auto-checkpoint.
-    GLFM_ASSIGN_OR_RETURN(checkpoint_db_, OpenConnection());
+    // With synchronous=NORMAL or FULL a checkpoint fsyncs the WAL before it copies pages and
+    // the database before the WAL may restart.
+    GLFM_ASSIGN_OR_RETURN(checkpoint_db_, OpenConnection(options_.synchronous));
     sqlite3_wal_hook(writer_.get(), &SqliteStore::WalHook, this);
     checkpointer_ = std::thread([this] { CheckpointLoop(); });
-    committer_ = std::thread([this] { CommitLoop(); });
+    completer_ = std::make_unique<internal::BatchStage>(
+        "glfm-sq-ack", [this](std::vector<internal::BatchStage::Batch>& batches) {
+          CompleteBatches(batches);
+          return std::chrono::nanoseconds(0);
+        });
+    if (full) {
+      syncer_ = std::make_unique<internal::BatchStage>(
+          "glfm-sq-sync", [this](std::vector<internal::BatchStage::Batch>& batches) {
+            return SyncBatches(batches);
+          });
+    }
+    committer_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "glfm-sq-commit");
+      CommitLoop();
+    });
     return OkStatus();
   }
 
@@ -304,11 +347,10 @@ class SqliteStore final : public internal::QueuedWriteStore {
     return Stmt(s);
   }
 
-  Result<Db> OpenConnection() {
+  Result<Db> OpenConnection(SqliteOptions::Synchronous synchronous, const char* vfs = nullptr) {
     sqlite3* raw = nullptr;
-    int rc =
-        sqlite3_open_v2(options_.path.c_str(), &raw,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    int rc = sqlite3_open_v2(options_.path.c_str(), &raw,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, vfs);
     Db db(raw);
     if (rc != SQLITE_OK) {
       return UnavailableError("sqlite " + options_.path + ": cannot open: " +
@@ -319,8 +361,11 @@ class SqliteStore final : public internal::QueuedWriteStore {
     // each commit must fsync; 4 KiB matches the file system block (set at creation only).
     std::string pragmas = "PRAGMA page_size=" + std::to_string(kPageSize) +
                           "; PRAGMA journal_mode=WAL; PRAGMA synchronous=";
-    pragmas += options_.synchronous == SqliteOptions::Synchronous::kFull ? "FULL" : "NORMAL";
-    pragmas += "; PRAGMA foreign_keys=OFF;";
+    pragmas += synchronous == SqliteOptions::Synchronous::kFull ? "FULL" : "NORMAL";
+    // After a checkpoint lets the WAL restart, the next commit truncates the file to this, so
+    // a burst that grew it does not keep the disk space.
+    pragmas += "; PRAGMA foreign_keys=OFF; PRAGMA journal_size_limit=" +
+               std::to_string(kWalSizeLimitBytes) + ";";
     rc = sqlite3_exec(db.get(), pragmas.c_str(), nullptr, nullptr, nullptr);
     if (rc != SQLITE_OK) {
       Status s = Error(db.get(), "open", rc);
@@ -431,21 +476,25 @@ class SqliteStore final : public internal::QueuedWriteStore {
     return sqlite3_column_int(s, 0);
   }
 
+  // Upserts one instance document inside the open transaction.
+  Status Upsert(std::string_view id, std::string_view doc, int64_t update_time_ns) {
+    sqlite3_stmt* s = write_stmts_.upsert.get();
+    Resetter reset(s);
+    BindText(s, 1, id);
+    BindText(s, 2, doc);
+    sqlite3_bind_int64(s, 3, update_time_ns);
+    int rc = sqlite3_step(s);
+    return rc == SQLITE_DONE ? OkStatus() : Error(writer_.get(), "upsert instance", rc);
+  }
+
   // Runs one op inside the open transaction. Logical outcomes go to op.status; the returned
   // status is a database failure that aborts the transaction.
   Status ExecOp(WriteOp& op) {
     sqlite3* db = writer_.get();
     op.ResetResult();
     switch (op.kind) {
-      case WriteOp::Kind::kUpsert: {
-        sqlite3_stmt* s = write_stmts_.upsert.get();
-        Resetter reset(s);
-        BindText(s, 1, op.id);
-        BindText(s, 2, op.text);
-        sqlite3_bind_int64(s, 3, op.time_ns);
-        int rc = sqlite3_step(s);
-        return rc == SQLITE_DONE ? OkStatus() : Error(db, "upsert instance", rc);
-      }
+      case WriteOp::Kind::kUpsert:
+        return Upsert(op.id, op.text, op.time_ns);
       case WriteOp::Kind::kDelete: {
         sqlite3_stmt* s = write_stmts_.remove.get();
         Resetter reset(s);
@@ -496,6 +545,8 @@ class SqliteStore final : public internal::QueuedWriteStore {
           if (state < 0) {
             op.status = NotFoundError("placement " + op.id + " not found");
           }
+        } else if (op.with_instance) {
+          GLFM_RETURN_IF_ERROR(Upsert(op.instance_id, op.instance_doc, op.instance_time_ns));
         }
         return OkStatus();
       }
@@ -559,6 +610,9 @@ class SqliteStore final : public internal::QueuedWriteStore {
 
   Status CommitBatch(const std::vector<WriteRequest*>& batch) {
     sqlite3* db = writer_.get();
+    // COMMIT writes the WAL out but leaves the fsync to the syncer (kFull) or to the next
+    // checkpoint (kNormal).
+    internal::DeferWalSyncScope defer_sync;
     GLFM_RETURN_IF_ERROR(Exec(db, "BEGIN IMMEDIATE", "begin"));
     for (WriteRequest* r : batch) {
       for (WriteOp& op : r->ops) {
@@ -576,10 +630,27 @@ class SqliteStore final : public internal::QueuedWriteStore {
     return s;
   }
 
+  // The commit pipeline: the committer thread runs each batch's transaction (COMMIT writes
+  // the WAL without fsync); with kFull the syncer thread then fdatasyncs the WAL once for
+  // every batch committed since its last call; the completer thread publishes the change
+  // events and wakes the callers. Each stage works on the next batches while the later ones
+  // finish the earlier, and every stage keeps commit order. A caller is woken only after
+  // its batch is durable; readers (other connections) may see a commit a moment before it
+  // is, as they would see it before its caller returns.
   void CommitLoop() {
     std::vector<WriteRequest*> batch;
-    std::vector<ChangeEvent> events;
     while (queue_.Take(batch)) {
+      if (catch_up_wanted_.exchange(false, std::memory_order_relaxed)) {
+        CatchUpCheckpoint();
+      }
+      if (Status failed = SyncFailure(); !failed.ok()) {
+        for (WriteRequest* r : batch) {
+          r->status = failed;
+        }
+        completer_->Push(std::move(batch));
+        batch = {};
+        continue;
+      }
       Status s = CommitBatch(batch);
       if (!s.ok() && batch.size() > 1) {
         // One bad request must not fail its neighbours: commit each on its own.
@@ -591,8 +662,81 @@ class SqliteStore final : public internal::QueuedWriteStore {
           r->status = s;
         }
       }
-      if (feed_.HasSubscribers()) {
-        events.clear();
+      (syncer_ != nullptr ? syncer_ : completer_)->Push(std::move(batch));
+      batch = {};
+    }
+  }
+
+  // Checkpoints, on the writer connection, the frames committed since the background
+  // checkpoint's pass, so that the next transaction restarts the WAL. No transaction is open
+  // here. The checkpoint fsyncs the WAL before it copies and the database after.
+  void CatchUpCheckpoint() {
+    int rc = sqlite3_wal_checkpoint_v2(writer_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
+                                       nullptr);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+      log::Warn("sqlite checkpoint failed",
+                {{"path", options_.path}, {"error", sqlite3_errmsg(writer_.get())}});
+    }
+  }
+
+  // Opens the WAL file a second time for the syncer: fdatasync flushes the file, whichever
+  // descriptor names it. The WAL is never deleted or replaced while the writer connection is
+  // open (a restart after a checkpoint rewrites it from the start), and this process alone
+  // owns the database.
+  Status OpenWalForSync() {
+    std::string wal = options_.path + "-wal";
+    wal_fd_ = open(wal.c_str(), O_RDONLY | O_CLOEXEC);
+    if (wal_fd_ < 0) {
+      return UnavailableError("sqlite " + options_.path +
+                              ": cannot open the WAL for fsync: " + std::strerror(errno));
+    }
+    return OkStatus();
+  }
+
+  // Syncer stage: makes every batch in `batches` durable, then hands them to the completer.
+  // Returns how long the next round may wait for the callers just acknowledged to come back
+  // with their next writes (BatchStage): without it, callers that write in a loop split into
+  // two groups that take turns, each fsync carrying half of them. The wait is at most half
+  // the fsync it saves, so it pays whenever the group comes back in time, and costs little
+  // when not.
+  std::chrono::nanoseconds SyncBatches(std::vector<internal::BatchStage::Batch>& batches) {
+    Status synced = SyncFailure();
+    auto start = std::chrono::steady_clock::now();
+    if (synced.ok() && fdatasync(wal_fd_) != 0) {
+      synced = UnavailableError("sqlite " + options_.path + ": fsync of the WAL failed (" +
+                                std::strerror(errno) +
+                                "); the write may or may not be durable; reopen the store");
+      // After a failed fsync the kernel may have dropped the dirty pages: nothing written
+      // from now on could be trusted to be durable either.
+      std::lock_guard lock(sync_failure_mu_);
+      sync_failure_ = synced;
+    }
+    auto took = std::chrono::steady_clock::now() - start;
+    for (auto& batch : batches) {
+      if (!synced.ok()) {
+        for (WriteRequest* r : batch) {
+          if (r->status.ok()) {
+            r->status = synced;
+          }
+        }
+      }
+      completer_->Push(std::move(batch));
+    }
+    return std::min<std::chrono::nanoseconds>(took / 2, kMaxSyncLinger);
+  }
+
+  Status SyncFailure() {
+    std::lock_guard lock(sync_failure_mu_);
+    return sync_failure_;
+  }
+
+  // Completer stage: publishes the change events of each batch, in commit order, then wakes
+  // its callers.
+  void CompleteBatches(std::vector<internal::BatchStage::Batch>& batches) {
+    bool publish = feed_.HasSubscribers();
+    std::vector<ChangeEvent> events;
+    for (auto& batch : batches) {
+      if (publish) {
         for (WriteRequest* r : batch) {
           if (r->status.ok()) {
             for (const WriteOp& op : r->ops) {
@@ -600,10 +744,11 @@ class SqliteStore final : public internal::QueuedWriteStore {
             }
           }
         }
-        feed_.Publish(std::move(events));
-        events = {};
       }
-      queue_.Complete(batch);
+    }
+    feed_.Publish(std::move(events));
+    for (auto& batch : batches) {
+      internal::CommitQueue::Complete(batch);
     }
   }
 
@@ -619,6 +764,7 @@ class SqliteStore final : public internal::QueuedWriteStore {
   }
 
   void CheckpointLoop() {
+    pthread_setname_np(pthread_self(), "glfm-sq-ckpt");
     std::unique_lock lock(checkpoint_mu_);
     while (true) {
       checkpoint_cv_.wait(lock, [&] { return checkpoint_stop_ || checkpoint_wanted_; });
@@ -627,11 +773,16 @@ class SqliteStore final : public internal::QueuedWriteStore {
       }
       checkpoint_wanted_ = false;
       lock.unlock();
-      // PASSIVE: copies what it can without blocking the committer or readers; the next
-      // commit after a complete checkpoint restarts the WAL from its beginning.
+      // PASSIVE: copies what it can without blocking the committer or readers. It cannot
+      // copy the frames committed meanwhile, and SQLite restarts the WAL from its beginning
+      // only after a checkpoint that copied every frame: under a steady write load the WAL
+      // would grow without end. So the committer copies that remainder itself, between two
+      // batches (CatchUpCheckpoint) — a short pause, as the bulk is done here.
       int rc = sqlite3_wal_checkpoint_v2(checkpoint_db_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
                                          nullptr, nullptr);
-      if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+      if (rc == SQLITE_OK) {
+        catch_up_wanted_.store(true, std::memory_order_relaxed);
+      } else if (rc != SQLITE_BUSY) {
         log::Warn("sqlite checkpoint failed",
                   {{"path", options_.path}, {"error", sqlite3_errmsg(checkpoint_db_.get())}});
       }
@@ -649,7 +800,7 @@ class SqliteStore final : public internal::QueuedWriteStore {
       }
     }
     auto r = std::make_unique<Reader>();
-    GLFM_ASSIGN_OR_RETURN(r->db, OpenConnection());
+    GLFM_ASSIGN_OR_RETURN(r->db, OpenConnection(options_.synchronous));
     sqlite3* db = r->db.get();
     GLFM_ASSIGN_OR_RETURN(r->get_instance,
                           Prepare(db, "SELECT doc, update_time FROM instances WHERE id = ?1"));
@@ -697,33 +848,33 @@ class SqliteStore final : public internal::QueuedWriteStore {
     BindText(s, 1, after_id);
     sqlite3_bind_int(s, 2, limit + 1);
     InstancePage page;
-    // Copy the rows out (SQLite's buffers live only until the next step), then decode them
-    // on several threads.
-    std::vector<std::string> storage;
-    std::vector<int64_t> times;
-    std::vector<size_t> id_sizes;
+    // Copy the rows out (SQLite's buffers live only until the next step) into one buffer,
+    // then decode them on several threads.
+    std::string storage;
+    struct Row {
+      size_t at, id_size, doc_size;
+      int64_t time;
+    };
+    std::vector<Row> at;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-      if (static_cast<int>(storage.size()) == limit) {
+      if (static_cast<int>(at.size()) == limit) {
         page.done = false;
         break;
       }
       std::string_view id = ColumnText(s, 0);
       std::string_view doc = ColumnText(s, 1);
-      std::string row;
-      row.reserve(id.size() + doc.size());
-      row.append(id).append(doc);
-      storage.push_back(std::move(row));
-      times.push_back(sqlite3_column_int64(s, 2));
-      id_sizes.push_back(id.size());
+      at.push_back({storage.size(), id.size(), doc.size(), sqlite3_column_int64(s, 2)});
+      storage.append(id).append(doc);
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
       return Error(reader->db.get(), "scan instances", rc);
     }
-    std::vector<internal::RawInstanceRow> rows(storage.size());
-    for (size_t i = 0; i < storage.size(); ++i) {
-      std::string_view all = storage[i];
-      rows[i] = {all.substr(0, id_sizes[i]), all.substr(id_sizes[i]), times[i]};
+    std::vector<internal::RawInstanceRow> rows(at.size());
+    for (size_t i = 0; i < at.size(); ++i) {
+      std::string_view all = std::string_view(storage).substr(at[i].at);
+      rows[i] = {all.substr(0, at[i].id_size), all.substr(at[i].id_size, at[i].doc_size),
+                 at[i].time};
     }
     GLFM_RETURN_IF_ERROR(internal::DecodeInstances(rows, page.instances));
     if (!page.done && !page.instances.empty()) {
@@ -759,6 +910,11 @@ class SqliteStore final : public internal::QueuedWriteStore {
   internal::ChangeFeed feed_;
   Db writer_;  // used only by the committer thread after Open
   WriteStatements write_stmts_;
+  int wal_fd_ = -1;  // kFull: the WAL, fdatasynced by the syncer thread
+  std::mutex sync_failure_mu_;
+  Status sync_failure_;  // guarded by sync_failure_mu_; sticky once an fsync failed
+  std::unique_ptr<internal::BatchStage> completer_;
+  std::unique_ptr<internal::BatchStage> syncer_;  // kFull only
   std::thread committer_;
   Db checkpoint_db_;  // used only by the checkpointer thread after Open
   std::thread checkpointer_;
@@ -766,6 +922,8 @@ class SqliteStore final : public internal::QueuedWriteStore {
   std::condition_variable checkpoint_cv_;
   bool checkpoint_wanted_ = false;  // guarded by checkpoint_mu_
   bool checkpoint_stop_ = false;    // guarded by checkpoint_mu_
+  // Set by the checkpointer after a pass, taken by the committer.
+  std::atomic<bool> catch_up_wanted_{false};
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Reader>> readers_;  // idle readers, guarded by readers_mu_
 };

@@ -1,10 +1,15 @@
 // The SQLite store backend: the default, one file owned by one glfm process.
 //
-// The file runs in WAL mode with a busy timeout. Writes go through one committer thread
-// that batches the writes of concurrent callers into one transaction (group commit) and
-// acknowledges each caller only after its batch is durable; reads use their own
-// connections and never wait for the committer. The schema is versioned (PRAGMA
-// user_version) and migrated forward on open. The change feed is in-process only.
+// The file runs in WAL mode with a busy timeout. Writes go through a commit pipeline that
+// batches the writes of concurrent callers into one transaction (group commit) and
+// acknowledges each caller only after its batch is durable: a committer thread runs the
+// transactions (its connection writes the WAL in a few large writes, sqlite_wal_vfs.h); with
+// synchronous FULL a syncer thread fdatasyncs the WAL once for every batch committed since
+// its last fsync; a completer thread publishes the change events and wakes the callers.
+// Readers use their own connections and never wait for the committer; they may see a
+// commit shortly before it is durable (before its writer returns). WAL checkpoints run on a
+// background thread. The schema is versioned (PRAGMA user_version) and migrated forward on
+// open. The change feed is in-process only.
 //
 // Thread-safety: see store.h (any thread; the Store is internally synchronised).
 #pragma once
@@ -23,7 +28,8 @@ struct SqliteOptions {
   std::string path;
 
   enum class Synchronous {
-    // Every commit is fsynced: an acknowledged write survives a power loss. Default.
+    // Every commit is fsynced before its writers are acknowledged: an acknowledged write
+    // survives a power loss. Default.
     kFull,
     // Commits are not fsynced one by one (only at WAL checkpoints): an acknowledged write
     // survives a process crash, not a power loss.

@@ -9,9 +9,11 @@
 // Durability: every write returns only after the transaction that holds it is durable
 // (committed and, for SQLite with synchronous=FULL and for PostgreSQL, fsynced). Concurrent
 // writers are batched into one transaction (group commit); a caller is acknowledged only
-// after its batch commits. A write that returns an error may or may not have been applied
-// when the error is unavailable (the connection broke mid-commit); every write is idempotent
-// or reports what happened (RecordPlacementOutcome), so retrying is safe.
+// after its batch is durable. On SQLite a reader may see a write a moment before it is
+// fsynced (as it may before its writer returns). A write that returns an error may or may
+// not have been applied when the error is unavailable (the connection broke mid-commit);
+// every write is idempotent or reports what happened (RecordPlacementOutcome), so retrying
+// is safe.
 //
 // Thread-safety: a Store is safe to use from any number of threads at once. Change-feed
 // callbacks run on one store-owned thread, one event at a time, in commit order per node;
@@ -131,6 +133,9 @@ struct OutcomeWrite {
   std::string placement_id;
   std::string outcome_json;
   Timestamp outcome_time{};
+  // When set, upserted in the same transaction if and only if this outcome wins: the game
+  // session a fulfilled placement created becomes durable together with its outcome.
+  std::optional<InstanceWrite> instance = std::nullopt;
 };
 
 class Store {
@@ -179,10 +184,11 @@ class Store {
                                               std::string_view outcome_json,
                                               Timestamp outcome_time) = 0;
 
-  // Records each outcome as RecordPlacementOutcome would, all in one transaction. Returns, per
-  // entry in order, whether it won, or not-found when no such placement exists. Errors (for
-  // the whole call, nothing recorded): invalid-argument naming the index of a malformed entry;
-  // unavailable; internal.
+  // Records each outcome as RecordPlacementOutcome would, all in one transaction, and upserts
+  // the `instance` of each entry that wins (as UpsertInstance would, in that transaction).
+  // Returns, per entry in order, whether it won, or not-found when no such placement exists.
+  // Errors (for the whole call, nothing recorded): invalid-argument naming the index of a
+  // malformed entry; unavailable; internal.
   virtual Result<std::vector<Result<bool>>> RecordPlacementOutcomes(
       const std::vector<OutcomeWrite>& writes) = 0;
 

@@ -400,6 +400,41 @@ TEST_P(StoreConformanceTest, RecordPlacementOutcomesReportsEachWinnerInOneCall) 
   EXPECT_EQ(store_->GetPlacement("r-2")->outcome_json, R"({"first":true})");
 }
 
+TEST_P(StoreConformanceTest, RecordPlacementOutcomesUpsertsTheInstanceOfEachWinner) {
+  ASSERT_OK(store_->CreatePlacement(MakePlacement("w-1", "node-a", 30)));
+  ASSERT_OK(store_->CreatePlacement(MakePlacement("w-2", "node-b", 30)));
+  ASSERT_THAT(store_->RecordPlacementOutcome("w-2", "{}", FromUnix(5)), IsOkAndHolds(true));
+  ASSERT_OK(store_->UpsertInstance(MakeInstance("gs-old", 1), FromUnix(1)));
+  Collector collector;
+  auto sub = store_->Subscribe(collector.Callback());
+  ASSERT_OK(sub);
+  InstanceInfo bad = MakeInstance("gs-x");
+  bad.id = "";
+  EXPECT_THAT(
+      store_->RecordPlacementOutcomes({{"w-1", "{}", FromUnix(1), InstanceWrite{bad, {}}}}),
+      StatusIs(StatusCode::kInvalidArgument, "writes[0].instance.info.id must not be empty"));
+  EXPECT_TRUE(store_->GetPlacement("w-1")->pending());  // nothing recorded
+  auto r = store_->RecordPlacementOutcomes(
+      {{"w-1", R"({"won":1})", FromUnix(10),
+        InstanceWrite{MakeInstance("gs-old", 7), FromUnix(20)}},
+       {"w-2", R"({"lost":1})", FromUnix(11), InstanceWrite{MakeInstance("gs-lost"), FromUnix(21)}},
+       {"w-404", "{}", FromUnix(12), InstanceWrite{MakeInstance("gs-none"), FromUnix(22)}}});
+  ASSERT_OK(r);
+  EXPECT_THAT((*r)[0], IsOkAndHolds(true));
+  EXPECT_THAT((*r)[1], IsOkAndHolds(false));
+  EXPECT_THAT((*r)[2], StatusIs(StatusCode::kNotFound, "placement w-404 not found"));
+  auto won = store_->GetInstance("gs-old");  // replaced, with the outcome
+  ASSERT_OK(won);
+  EXPECT_EQ(won->info, MakeInstance("gs-old", 7));
+  EXPECT_EQ(won->update_time, FromUnix(20));
+  EXPECT_THAT(store_->GetInstance("gs-lost"), StatusCodeIs(StatusCode::kNotFound));
+  EXPECT_THAT(store_->GetInstance("gs-none"), StatusCodeIs(StatusCode::kNotFound));
+  ASSERT_TRUE(collector.WaitForCount(2));
+  using K = ChangeEvent::Kind;
+  EXPECT_THAT(collector.events(), ElementsAre(ChangeEvent{K::kPlacementOutcome, "w-1", "node-a"},
+                                              ChangeEvent{K::kInstanceUpserted, "gs-old", ""}));
+}
+
 TEST_P(StoreConformanceTest, MarkPlacementsDeliveredMarksEachAndReportsTheFirstError) {
   for (const char* id : {"m-1", "m-2", "m-3", "m-4"}) {
     ASSERT_OK(store_->CreatePlacement(MakePlacement(id, "node-a", 30)));

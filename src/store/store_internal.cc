@@ -1,9 +1,17 @@
 #include "store/store_internal.h"
 
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <charconv>
+#include <climits>
 #include <utility>
 
 #include "common/check.h"
+#include "common/json_dom.h"
 #include "common/metrics.h"
 #include "glfm/codec.h"
 #include "glfm/json.h"
@@ -117,10 +125,123 @@ Status ValidateLimit(int limit) {
   return OkStatus();
 }
 
-std::string EncodeInstance(const InstanceInfo& info) { return ToJson(info).Dump(); }
+std::string EncodeInstance(const InstanceInfo& info) {
+  // Written directly rather than through ToJson(info).Dump() (a tree of maps, built and torn
+  // down for every write), byte for byte the same: keys in sorted order, as Json dumps them
+  // (store_internal_test checks the two agree).
+  std::string out;
+  out.reserve(192 + info.id.size());
+  char num[24];
+  out += "{\"connection_info\":{\"dns_name\":";
+  AppendJsonString(out, info.connection_info.dns_name);
+  out += ",\"ip_address\":";
+  AppendJsonString(out, info.connection_info.ip_address);
+  out += ",\"port\":";
+  out.append(num, std::to_chars(num, num + sizeof num, info.connection_info.port).ptr);
+  out += "},\"create_time\":";
+  AppendJsonString(out, FormatRfc3339(info.create_time));
+  out += ",\"id\":";
+  AppendJsonString(out, info.id);
+  out += ",\"metadata\":";
+  if (info.metadata.is_null()) {
+    out += "{}";
+  } else {
+    info.metadata.DumpTo(out);
+  }
+  out += ",\"player_count\":";
+  out.append(num, std::to_chars(num, num + sizeof num, info.player_count).ptr);
+  out += ",\"status\":";
+  AppendJsonString(out, info.status);
+  out += '}';
+  return out;
+}
 
-Result<StoredInstance> DecodeInstance(std::string_view id, std::string_view doc,
-                                      int64_t update_time_ns) {
+namespace {
+
+// Decodes a document of the shape EncodeInstance writes, straight from simdjson's DOM.
+// Returns false for anything else (a null, a number that is not an int64, a type that does
+// not fit, an out-of-range port or count, a bad timestamp, invalid JSON), so that the
+// general decoder reports it with its exact message; for what it accepts the result is the
+// general decoder's.
+bool DecodeInstanceFast(std::string_view doc, InstanceInfo& out) {
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::object root;
+  if (parser.parse(doc.data(), doc.size()).get(root) != simdjson::SUCCESS) {
+    return false;
+  }
+  auto get_int = [](simdjson::dom::element e, int& v) {
+    int64_t i;
+    if (e.get_int64().get(i) != simdjson::SUCCESS || i < INT32_MIN || i > INT32_MAX) {
+      return false;
+    }
+    v = static_cast<int>(i);
+    return true;
+  };
+  auto get_string = [](simdjson::dom::element e, std::string& v) {
+    std::string_view sv;
+    if (e.get_string().get(sv) != simdjson::SUCCESS) {
+      return false;
+    }
+    v.assign(sv);
+    return true;
+  };
+  for (simdjson::dom::key_value_pair kv : root) {
+    std::string_view key = kv.key;
+    bool ok = true;
+    if (key == "id") {
+      ok = get_string(kv.value, out.id);
+    } else if (key == "status") {
+      ok = get_string(kv.value, out.status);
+    } else if (key == "player_count") {
+      ok = get_int(kv.value, out.player_count);
+    } else if (key == "create_time") {
+      std::string_view t;
+      ok = kv.value.get_string().get(t) == simdjson::SUCCESS;
+      if (ok && !t.empty()) {
+        auto parsed = ParseRfc3339(t);
+        ok = parsed.ok();
+        if (ok) {
+          out.create_time = *parsed;
+        }
+      } else if (ok) {
+        out.create_time = Timestamp{};
+      }
+    } else if (key == "connection_info") {
+      simdjson::dom::object c;
+      if (kv.value.get_object().get(c) != simdjson::SUCCESS) {
+        return false;
+      }
+      ConnectionInfo ci;
+      for (simdjson::dom::key_value_pair f : c) {
+        if (f.key == "ip_address") {
+          ok = ok && get_string(f.value, ci.ip_address);
+        } else if (f.key == "dns_name") {
+          ok = ok && get_string(f.value, ci.dns_name);
+        } else if (f.key == "port") {
+          ok = ok && get_int(f.value, ci.port) && ci.port >= 0 && ci.port <= 65535;
+        }
+      }
+      out.connection_info = std::move(ci);
+    } else if (key == "metadata") {
+      ok = kv.value.is_object();
+      if (ok) {
+        out.metadata = glfm::internal::JsonFromDom(kv.value);
+      }
+    }
+    if (!ok) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Decodes into `out` (which must be default-constructed). Errors: as DecodeInstance.
+Status DecodeInstanceInto(std::string_view id, std::string_view doc, int64_t update_time_ns,
+                          StoredInstance& out) {
+  out.update_time = FromNanos(update_time_ns);
+  if (DecodeInstanceFast(doc, out.info)) {
+    return OkStatus();
+  }
   auto json = Json::Parse(doc);
   if (!json.ok()) {
     return DataLossError("stored instance " + std::string(id) +
@@ -131,7 +252,16 @@ Result<StoredInstance> DecodeInstance(std::string_view id, std::string_view doc,
     return DataLossError("stored instance " + std::string(id) +
                          " does not decode: " + info.status().message());
   }
-  StoredInstance out{std::move(*info), FromNanos(update_time_ns)};
+  out.info = std::move(*info);
+  return OkStatus();
+}
+
+}  // namespace
+
+Result<StoredInstance> DecodeInstance(std::string_view id, std::string_view doc,
+                                      int64_t update_time_ns) {
+  StoredInstance out;
+  GLFM_RETURN_IF_ERROR(DecodeInstanceInto(id, doc, update_time_ns, out));
   return out;
 }
 
@@ -140,11 +270,8 @@ Status DecodeInstances(const std::vector<RawInstanceRow>& rows, std::vector<Stor
   out.resize(rows.size());
   auto decode = [&](size_t begin, size_t end) -> Status {
     for (size_t i = begin; i < end; ++i) {
-      auto inst = DecodeInstance(rows[i].id, rows[i].doc, rows[i].update_time_ns);
-      if (!inst.ok()) {
-        return inst.status();
-      }
-      out[i] = std::move(*inst);
+      GLFM_RETURN_IF_ERROR(
+          DecodeInstanceInto(rows[i].id, rows[i].doc, rows[i].update_time_ns, out[i]));
     }
     return OkStatus();
   };
@@ -191,6 +318,9 @@ void AppendEvents(const WriteOp& op, std::vector<ChangeEvent>& events) {
     case WriteOp::Kind::kRecordOutcome:
       if (op.flag) {
         events.push_back({ChangeEvent::Kind::kPlacementOutcome, op.id, op.result_owner});
+        if (op.with_instance) {
+          events.push_back({ChangeEvent::Kind::kInstanceUpserted, op.instance_id, ""});
+        }
       }
       break;
     case WriteOp::Kind::kMarkDelivered:
@@ -203,6 +333,30 @@ void AppendEvents(const WriteOp& op, std::vector<ChangeEvent>& events) {
 
 // --- CommitQueue ---
 
+namespace {
+
+// Sleeps while `word` holds `expected`. A raw futex rather than std::atomic::wait, whose
+// spin phase calls sched_yield: with dozens of callers on two cores those yields cost more
+// than the sleep they avoid.
+static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t) &&
+              std::atomic<uint32_t>::is_always_lock_free);
+
+void FutexWait(std::atomic<uint32_t>& word, uint32_t expected) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected, nullptr,
+          nullptr, 0);
+}
+
+void FutexWake(std::atomic<uint32_t>& word) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr,
+          0);
+}
+
+const std::shared_ptr<Waiter>& ThreadWaiter() {
+  thread_local const std::shared_ptr<Waiter> waiter = std::make_shared<Waiter>();
+  return waiter;
+}
+}  // namespace
+
 Status CommitQueue::Submit(WriteRequest& request) {
   // From a caller's submit to its acknowledgement: what a durable write costs the caller.
   static metrics::Histogram& commit_latency =
@@ -212,6 +366,9 @@ Status CommitQueue::Submit(WriteRequest& request) {
                         "(group commit included).")
           .WithLabels({});
   auto started = std::chrono::steady_clock::now();
+  request.waiter = ThreadWaiter();
+  Waiter& w = *request.waiter;
+  w.done.store(Waiter::kPending, std::memory_order_relaxed);
   {
     std::lock_guard lock(mu_);
     if (stopped_) {
@@ -220,9 +377,16 @@ Status CommitQueue::Submit(WriteRequest& request) {
     queue_.push_back(&request);
   }
   work_cv_.notify_one();
-  request.state.wait(0, std::memory_order_acquire);
-  while (request.state.load(std::memory_order_acquire) != 2) {
-    std::this_thread::yield();  // the committer is inside notify_one: a few instructions
+  // kPending -> kSleeping tells the committer that a wake is needed. A late wake meant for
+  // this thread's previous request only makes this wait look again.
+  uint32_t v = w.done.load(std::memory_order_acquire);
+  while (v != Waiter::kDone) {
+    if (v == Waiter::kPending &&
+        !w.done.compare_exchange_weak(v, Waiter::kSleeping, std::memory_order_acquire)) {
+      continue;
+    }
+    FutexWait(w.done, Waiter::kSleeping);
+    v = w.done.load(std::memory_order_acquire);
   }
   commit_latency.Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
@@ -248,9 +412,11 @@ bool CommitQueue::Take(std::vector<WriteRequest*>& batch) {
 
 void CommitQueue::Complete(const std::vector<WriteRequest*>& batch) {
   for (WriteRequest* r : batch) {
-    r->state.store(1, std::memory_order_release);
-    r->state.notify_one();
-    r->state.store(2, std::memory_order_release);  // last touch: the caller may now return
+    // Keep the waiter alive past the store that lets the caller return with its request.
+    std::shared_ptr<Waiter> w = r->waiter;
+    if (w->done.exchange(Waiter::kDone, std::memory_order_acq_rel) == Waiter::kSleeping) {
+      FutexWake(w->done);
+    }
   }
 }
 
@@ -258,6 +424,54 @@ void CommitQueue::Stop() {
   std::lock_guard lock(mu_);
   stopped_ = true;
   work_cv_.notify_all();
+}
+
+// --- BatchStage ---
+
+BatchStage::BatchStage(const char* name, Fn fn)
+    : name_(name), fn_(std::move(fn)), thread_([this] { Run(); }) {}
+
+BatchStage::~BatchStage() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_one();
+  thread_.join();
+}
+
+void BatchStage::Push(Batch batch) {
+  {
+    std::lock_guard lock(mu_);
+    queued_requests_ += batch.size();
+    queue_.push_back(std::move(batch));
+  }
+  cv_.notify_one();
+}
+
+void BatchStage::Run() {
+  pthread_setname_np(pthread_self(), name_);
+  std::vector<Batch> batches;
+  std::chrono::nanoseconds linger{0};
+  size_t want = 0;  // requests to wait for, when lingering
+  std::unique_lock lock(mu_);
+  while (true) {
+    cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    if (queue_.empty()) {
+      return;  // stopped and drained
+    }
+    if (linger.count() > 0 && queued_requests_ < want) {
+      cv_.wait_for(lock, linger, [&] { return stop_ || queued_requests_ >= want; });
+    }
+    size_t taken = queued_requests_;
+    batches.swap(queue_);
+    queued_requests_ = 0;
+    lock.unlock();
+    linger = fn_(batches);
+    batches.clear();
+    lock.lock();
+    want = taken + queued_requests_;
+  }
 }
 
 // --- ChangeFeed ---
@@ -501,6 +715,13 @@ Result<std::vector<Result<bool>>> QueuedWriteStore::RecordPlacementOutcomes(
     op.id = writes[i].placement_id;
     op.text = writes[i].outcome_json;
     op.time_ns = ToNanos(writes[i].outcome_time);
+    if (const auto& inst = writes[i].instance; inst.has_value()) {
+      GLFM_RETURN_IF_ERROR(ValidateInstanceId(inst->info.id, field + ".instance.info.id"));
+      op.with_instance = true;
+      op.instance_id = inst->info.id;
+      op.instance_doc = EncodeInstance(inst->info);
+      op.instance_time_ns = ToNanos(inst->update_time);
+    }
   }
   std::vector<Result<bool>> out;
   if (writes.empty()) {

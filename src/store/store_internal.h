@@ -7,9 +7,11 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -87,6 +89,11 @@ struct WriteOp {
   std::string text2;
   int64_t time2_ns = 0;
   int64_t number = 0;
+  // Record outcome only: an instance to upsert in the same transaction when the outcome wins.
+  bool with_instance = false;
+  std::string instance_id;
+  std::string instance_doc;
+  int64_t instance_time_ns = 0;
 
   // Results.
   Status status;             // per-op logical outcome (already-exists, not-found, ...)
@@ -100,14 +107,21 @@ struct WriteOp {
   }
 };
 
+// What a caller blocks on until its request is done. Owned jointly (shared_ptr) by the
+// caller's thread and, while it wakes the caller, the committer: the committer's last touch
+// (the futex wake) may come after the caller has returned and destroyed its request, so the
+// word it wakes must not live in the request. One per thread, reused for every request.
+struct Waiter {
+  static constexpr uint32_t kPending = 0, kSleeping = 1, kDone = 2;
+  std::atomic<uint32_t> done{kPending};
+};
+
 // A caller's unit of writes: committed atomically, acknowledged when durable.
 struct WriteRequest {
   std::vector<WriteOp> ops;
   Status status;  // transaction-level failure; op statuses are meaningful only when OK
-  // 0 pending, 1 done (fields above final, committer still waking), 2 released (the
-  // committer no longer touches the request). The caller waits on it without the queue's
-  // mutex, so waking 64 callers is no lock convoy, and returns only at 2.
-  std::atomic<int> state{0};
+  // Set by Submit: the calling thread's waiter.
+  std::shared_ptr<Waiter> waiter;
 };
 
 // Appends the change events a committed op produced.
@@ -127,8 +141,9 @@ class CommitQueue {
   // one request) into `batch`. Returns false when stopped and empty.
   bool Take(std::vector<WriteRequest*>& batch);
 
-  // Wakes the callers of every request in `batch` (their fields must be filled in).
-  void Complete(const std::vector<WriteRequest*>& batch);
+  // Wakes the callers of every request in `batch` (their fields must be filled in). After
+  // this the requests must not be touched: their callers may have returned.
+  static void Complete(const std::vector<WriteRequest*>& batch);
 
   // Stops accepting requests; Take drains what is queued, then returns false.
   void Stop();
@@ -139,6 +154,38 @@ class CommitQueue {
   std::condition_variable work_cv_;
   std::deque<WriteRequest*> queue_;  // guarded by mu_
   bool stopped_ = false;             // guarded by mu_
+};
+
+// One stage of a backend's commit pipeline: a thread that runs `fn` on the batches handed
+// to it, in the order they came, each time on everything queued so far (so a stage that
+// fsyncs covers all of them with one call). `fn` returns how long the next round may wait
+// for the callers of this one to come back: then, before it runs `fn` again, the stage waits
+// (up to that long after the first batch arrives) until as many requests are queued as this
+// round took plus those that queued while it ran — every caller that was in flight. Push is
+// safe from any thread; the destructor runs what is queued, then joins.
+class BatchStage {
+ public:
+  using Batch = std::vector<WriteRequest*>;
+  using Fn = std::function<std::chrono::nanoseconds(std::vector<Batch>& batches)>;
+  // `name` names the thread (at most 15 characters; top -H, perf).
+  BatchStage(const char* name, Fn fn);
+  ~BatchStage();
+  BatchStage(const BatchStage&) = delete;
+  BatchStage& operator=(const BatchStage&) = delete;
+
+  void Push(Batch batch);
+
+ private:
+  void Run();
+
+  const char* const name_;
+  const Fn fn_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Batch> queue_;    // guarded by mu_
+  size_t queued_requests_ = 0;  // guarded by mu_
+  bool stop_ = false;           // guarded by mu_
+  std::thread thread_;
 };
 
 // In-process change-feed dispatcher: Publish queues events; one thread delivers them to

@@ -5,6 +5,7 @@
 
 #include <condition_variable>
 
+#include "glfm/codec.h"
 #include "testing/status_matchers.h"
 
 namespace glfm::store::internal {
@@ -53,6 +54,66 @@ TEST(ChangeFeedTest, ACallbackMayUnsubscribeItself) {
   std::unique_lock lock(mu);
   ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return witness_calls == 2; }));
   EXPECT_EQ(calls, 1);
+}
+
+InstanceInfo SampleInstance() {
+  InstanceInfo i;
+  i.id = "arn:aws:gamelift:us-east-1::gamesession/fleet-1/gsess-\"quoted\"\u00e9";
+  i.connection_info = {"10.1.2.3", "host.example", 7777};
+  i.create_time = Timestamp(std::chrono::nanoseconds(1700000000123456789));
+  i.player_count = 12;
+  i.status = "ACTIVE";
+  i.metadata["GameProperties"]["mode"] = Json("ranked");
+  i.metadata["GameSessionData"] = Json("line\nbreak\ttab");
+  i.metadata["n"] = Json(1.5);
+  return i;
+}
+
+TEST(InstanceCodecTest, EncodeMatchesTheJsonCodec) {
+  InstanceInfo a = SampleInstance();
+  EXPECT_EQ(EncodeInstance(a), ToJson(a).Dump());
+  InstanceInfo b;  // defaults: empty strings, epoch, empty metadata
+  EXPECT_EQ(EncodeInstance(b), ToJson(b).Dump());
+  b.metadata = Json();  // a null metadata is written as {}
+  EXPECT_EQ(EncodeInstance(b), ToJson(b).Dump());
+  b.connection_info.port = -1;
+  b.player_count = -5;
+  EXPECT_EQ(EncodeInstance(b), ToJson(b).Dump());
+}
+
+TEST(InstanceCodecTest, DecodeRoundTripsAndAgreesWithTheJsonCodec) {
+  InstanceInfo a = SampleInstance();
+  auto got = DecodeInstance(a.id, EncodeInstance(a), 42);
+  ASSERT_OK(got);
+  EXPECT_EQ(got->info, a);
+  EXPECT_EQ(ToNanos(got->update_time), 42);
+  // Shapes the direct decoder leaves to the general one decode the same.
+  for (std::string doc : {
+           R"({"id":"x","player_count":3.0,"connection_info":{"port":80.0}})",
+           R"({"id":"x","status":null,"metadata":null,"connection_info":null})",
+           R"({"id":"x","id":"y","create_time":"","extra":[1,2]})",
+       }) {
+    auto direct = DecodeInstance("x", doc, 0);
+    auto general = InstanceInfoFromJson(*Json::Parse(doc));
+    ASSERT_OK(direct);
+    ASSERT_OK(general);
+    EXPECT_EQ(direct->info, *general) << doc;
+  }
+}
+
+TEST(InstanceCodecTest, DecodeErrorsAreDataLossNamingTheId) {
+  for (std::string doc : {
+           std::string("{not json"),
+           std::string(R"({"id":5})"),
+           std::string(R"({"connection_info":{"port":70000}})"),
+           std::string(R"({"create_time":"yesterday"})"),
+           std::string(R"({"player_count":9999999999})"),
+           std::string(R"({"metadata":[1]})"),
+       }) {
+    auto got = DecodeInstance("inst-7", doc, 0);
+    EXPECT_THAT(got, StatusCodeIs(StatusCode::kDataLoss)) << doc;
+    EXPECT_THAT(got.status().message(), ::testing::HasSubstr("inst-7")) << doc;
+  }
 }
 
 TEST(ValidationTest, PlacementIds) {
