@@ -10,6 +10,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -111,6 +112,17 @@ class FleetManager {
   // when it returns. Errors: invalid-argument, not-found.
   virtual Status Update(std::string_view id, std::optional<int> player_count,
                         const Json& metadata) = 0;
+
+  // Starts Update without blocking the calling thread when this fleet manager can do so:
+  // then returns true and later calls `done` once with what Update would have returned (on a
+  // fleet-manager or store thread; `done` must be quick). Returns false without calling
+  // `done` when the update needs blocking work first (a store read, a GameLift look-up, the
+  // session busy with a blocking call); call Update then. The default never can.
+  virtual bool TryUpdateAsync(std::string_view id, std::optional<int> player_count,
+                              const Json& metadata, std::function<void(Status)> done) {
+    (void)id, (void)player_count, (void)metadata, (void)done;
+    return false;
+  }
 
   // Forgets a game session (it terminated). Idempotent: deleting an unknown id is OK.
   virtual Status Delete(std::string_view id) = 0;

@@ -47,6 +47,9 @@ class IdLocks {
     }
     ~Guard() { unlock(); }
 
+    // True while this guard holds a lock.
+    bool held() const { return entry_ != nullptr; }
+
     // Releases the lock early. Idempotent.
     void unlock() {
       if (entry_ == nullptr) return;
@@ -78,6 +81,25 @@ class IdLocks {
     g.shard_ = &shard;
     g.id_ = std::string(id);
     g.entry_->mu.lock();
+    return g;
+  }
+
+  // Takes the lock of `id` if nobody holds it; otherwise returns a Guard that holds nothing
+  // (test with held()).
+  Guard TryLock(std::string_view id) {
+    Shard& shard = shards_[std::hash<std::string_view>()(id) % shards_.size()];
+    Guard g;
+    std::lock_guard lock(shard.mu);
+    auto& slot = shard.entries[std::string(id)];
+    if (slot == nullptr) slot = std::make_unique<Entry>();
+    if (!slot->mu.try_lock()) {
+      if (slot->users == 0) shard.entries.erase(std::string(id));
+      return g;
+    }
+    slot->users++;
+    g.entry_ = slot.get();
+    g.shard_ = &shard;
+    g.id_ = std::string(id);
     return g;
   }
 

@@ -53,5 +53,18 @@ TEST(IdLocksTest, OtherIdsDoNotWait) {
   EXPECT_EQ(locks.in_use(), 0u);
 }
 
+TEST(IdLocksTest, TryLockTakesOnlyAFreeId) {
+  IdLocks locks;
+  auto a = locks.TryLock("a");
+  EXPECT_TRUE(a.held());
+  EXPECT_FALSE(locks.TryLock("a").held());
+  EXPECT_TRUE(locks.TryLock("b").held());
+  EXPECT_EQ(locks.in_use(), 1u);  // "b" was released at the end of its statement
+  a.unlock();
+  EXPECT_FALSE(a.held());
+  EXPECT_TRUE(locks.TryLock("a").held());
+  EXPECT_EQ(locks.in_use(), 0u);
+}
+
 }  // namespace
 }  // namespace glfm

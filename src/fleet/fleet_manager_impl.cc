@@ -310,6 +310,35 @@ struct GameLiftFleetManager::Impl {
 
   IdLocks::Guard LockId(std::string_view id) { return id_locks.Lock(id); }
 
+  // Updates queued by TryUpdateAsync and not yet durable, by session: the state the next
+  // update of that session builds on.
+  struct PendingUpdate {
+    uint64_t seq = 0;
+    std::shared_ptr<const InstanceInfo> info;
+  };
+  std::mutex pending_mu;
+  std::unordered_map<std::string, PendingUpdate> pending;  // guarded by pending_mu
+  uint64_t pending_seq = 0;                                // guarded by pending_mu
+
+  // The newest state of a session this node knows without blocking, when it is the store's
+  // only writer: an update still in flight, else the index. Null otherwise (read the store).
+  std::shared_ptr<const InstanceInfo> CurrentInstance(const std::string& id) {
+    if (!o.single_writer) return nullptr;
+    {
+      std::lock_guard pl(pending_mu);
+      auto it = pending.find(id);
+      if (it != pending.end()) return it->second.info;
+    }
+    return index->Get(id);
+  }
+
+  // The session's maximum players when known (0 otherwise).
+  int KnownMax(const std::string& id) {
+    std::lock_guard lock(mu);
+    auto it = max_players.find(id);
+    return it == max_players.end() ? 0 : it->second;
+  }
+
   void RememberMax(const std::string& id, int max) {
     if (max <= 0) return;
     std::lock_guard lock(mu);
@@ -1343,7 +1372,10 @@ Result<JoinInfo> GameLiftFleetManager::Join(std::string_view id_view,
   // Add the new sessions to the count, atomically with other Joins and Updates.
   {
     auto lock = m.LockId(id);
-    auto stored = m.store->GetInstance(id);
+    std::shared_ptr<const InstanceInfo> current = m.CurrentInstance(id);
+    auto stored = current != nullptr
+                      ? Result<store::StoredInstance>(store::StoredInstance{*current, {}})
+                      : m.store->GetInstance(id);
     InstanceInfo info;
     if (stored.ok()) {
       info = stored->info;
@@ -1371,10 +1403,10 @@ Result<JoinInfo> GameLiftFleetManager::Join(std::string_view id_view,
   return out;
 }
 
-Status GameLiftFleetManager::Update(std::string_view id_view, std::optional<int> player_count,
-                                    const Json& metadata) {
-  Impl& m = *impl_;
-  std::string id(id_view);
+namespace {
+
+// Checks an Update's arguments. Errors: invalid-argument naming the field.
+Status ValidateUpdate(std::string_view id, std::optional<int> player_count, const Json& metadata) {
   if (id.empty()) return InvalidArgumentError("id is empty");
   if (player_count && *player_count < 0) {
     return InvalidArgumentError("player_count must be >= 0, got " + std::to_string(*player_count));
@@ -1383,13 +1415,48 @@ Status GameLiftFleetManager::Update(std::string_view id_view, std::optional<int>
     return InvalidArgumentError("metadata must be an object");
   }
   if (metadata.is_object()) GLFM_RETURN_IF_ERROR(ValidateKnownMetadata(metadata, "metadata"));
+  return OkStatus();
+}
+
+// Applies an Update's changes to `info`; `max` is the session's maximum (0: unknown).
+// Sets `props_changed` when GameProperties changed. Errors: invalid-argument for a count
+// over the maximum.
+Status ApplyUpdate(InstanceInfo& info, std::optional<int> player_count, int max,
+                   const Json& metadata, bool& props_changed) {
+  if (player_count) {
+    if (max > 0 && *player_count > max) {
+      return InvalidArgumentError("player_count must be at most the session's maximum " +
+                                  std::to_string(max) + ", got " + std::to_string(*player_count));
+    }
+    info.player_count = *player_count;
+  }
+  props_changed = false;
+  if (metadata.is_object()) {
+    if (!info.metadata.is_object()) info.metadata = Json::MakeObject();
+    for (const auto& [k, v] : metadata.as_object()) {
+      if (k == kGamePropertiesKey) {
+        const Json* old = info.metadata.Find(k);
+        props_changed = old == nullptr || !(*old == v);
+      }
+      info.metadata[k] = v;
+    }
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+Status GameLiftFleetManager::Update(std::string_view id_view, std::optional<int> player_count,
+                                    const Json& metadata) {
+  Impl& m = *impl_;
+  std::string id(id_view);
+  GLFM_RETURN_IF_ERROR(ValidateUpdate(id, player_count, metadata));
 
   auto lock = m.LockId(id);
   InstanceInfo info;
-  std::shared_ptr<const InstanceInfo> indexed =
-      m.o.single_writer ? m.index->Get(id) : std::shared_ptr<const InstanceInfo>();
+  std::shared_ptr<const InstanceInfo> current = m.CurrentInstance(id);
   Result<store::StoredInstance> stored =
-      indexed != nullptr ? Result<store::StoredInstance>(store::StoredInstance{*indexed, {}})
+      current != nullptr ? Result<store::StoredInstance>(store::StoredInstance{*current, {}})
                          : m.store->GetInstance(id);
   if (stored.ok()) {
     info = std::move(stored->info);
@@ -1401,40 +1468,65 @@ Status GameLiftFleetManager::Update(std::string_view id_view, std::optional<int>
   } else {
     return stored.status();
   }
-  if (player_count) {
-    int max = 0;
-    {
-      std::lock_guard l2(m.mu);
-      auto it = m.max_players.find(id);
-      if (it != m.max_players.end()) max = it->second;
-    }
-    if (max == 0) {
-      auto gs = m.LookupGameSession(id);
-      if (gs.ok()) max = gs->maximum_player_session_count;
-    }
-    if (max > 0 && *player_count > max) {
-      return InvalidArgumentError("player_count must be at most the session's maximum " +
-                                  std::to_string(max) + ", got " + std::to_string(*player_count));
-    }
-    info.player_count = *player_count;
+  int max = player_count ? m.KnownMax(id) : 0;
+  if (player_count && max == 0) {
+    auto gs = m.LookupGameSession(id);
+    if (gs.ok()) max = gs->maximum_player_session_count;
   }
   bool props_changed = false;
-  if (metadata.is_object()) {
-    if (!info.metadata.is_object()) info.metadata = Json::MakeObject();
-    for (const auto& [k, v] : metadata.as_object()) {
-      if (k == kGamePropertiesKey) {
-        const Json* old = info.metadata.Find(k);
-        props_changed = old == nullptr || !(*old == v);
-      }
-      info.metadata[k] = v;
-    }
-  }
+  GLFM_RETURN_IF_ERROR(ApplyUpdate(info, player_count, max, metadata, props_changed));
   Timestamp now = m.Now();
   GLFM_RETURN_IF_ERROR(m.store->UpsertInstance(info, now));
   GLFM_RETURN_IF_ERROR(m.index->Upsert(info, now));
   lock.unlock();
   if (props_changed) m.EnqueuePropertyUpdate(id, *info.metadata.Find(kGamePropertiesKey));
   return OkStatus();
+}
+
+bool GameLiftFleetManager::TryUpdateAsync(std::string_view id_view, std::optional<int> player_count,
+                                          const Json& metadata, std::function<void(Status)> done) {
+  Impl& m = *impl_;
+  if (!m.o.single_writer) return false;
+  std::string id(id_view);
+  if (Status s = ValidateUpdate(id, player_count, metadata); !s.ok()) {
+    done(s);
+    return true;
+  }
+  // Never wait here: a session locked by a blocking call (a Join, a look-up) goes the slow way.
+  auto lock = m.id_locks.TryLock(id);
+  if (!lock.held()) return false;
+  std::shared_ptr<const InstanceInfo> current = m.CurrentInstance(id);
+  int max = player_count ? m.KnownMax(id) : 0;
+  if (current == nullptr || (player_count && max == 0)) return false;
+  auto info = std::make_shared<InstanceInfo>(*current);
+  bool props_changed = false;
+  if (Status s = ApplyUpdate(*info, player_count, max, metadata, props_changed); !s.ok()) {
+    done(s);
+    return true;
+  }
+  uint64_t seq;
+  {
+    std::lock_guard pl(m.pending_mu);
+    seq = ++m.pending_seq;
+    m.pending[id] = {seq, info};
+  }
+  Timestamp now = m.Now();
+  // The completion runs on the store's completion thread, in commit order; it takes no
+  // session lock (a blocking Update may hold it while it waits for its own, later commit).
+  m.store->UpsertInstanceAsync(
+      *info, now, [&m, id, seq, info, now, props_changed, done = std::move(done)](Status s) {
+        {
+          std::lock_guard pl(m.pending_mu);
+          auto it = m.pending.find(id);
+          if (it != m.pending.end() && it->second.seq == seq) m.pending.erase(it);
+        }
+        if (s.ok()) s = m.index->Upsert(*info, now);
+        if (s.ok() && props_changed) {
+          m.EnqueuePropertyUpdate(id, *info->metadata.Find(kGamePropertiesKey));
+        }
+        done(s);
+      });
+  return true;
 }
 
 Status GameLiftFleetManager::Delete(std::string_view id) {

@@ -127,6 +127,13 @@ class GameLiftFleetManager final : public FleetManager {
                         const std::map<std::string, std::string>& metadata) override;
   Status Update(std::string_view id, std::optional<int> player_count,
                 const Json& metadata) override;
+  // Takes the fast path when `single_writer` is set and the session is in the index with a
+  // known maximum and not locked by a blocking call: the new state is computed from the index
+  // (or the latest update still in flight), the store write is queued, and `done` runs on the
+  // store's completion thread once it is durable, after the index has the new state. Updates
+  // of one session commit in the order they were queued.
+  bool TryUpdateAsync(std::string_view id, std::optional<int> player_count, const Json& metadata,
+                      std::function<void(Status)> done) override;
   Status Delete(std::string_view id) override;
 
   // Starts the receivers when options.defer_receivers held them back. Idempotent.

@@ -764,6 +764,117 @@ TEST_F(FleetTest, Defect_UpdateCallsGameLiftEveryTime_OnlyRealPropertyChanges) {
   EXPECT_EQ(stored->info.metadata.Find("GameProperties")->Dump(), R"({"mode":"dm"})");
 }
 
+// Collects the results of TryUpdateAsync calls.
+class AsyncResults {
+ public:
+  std::function<void(Status)> Callback() {
+    return [this](Status s) {
+      std::lock_guard lock(mu_);
+      results_.push_back(std::move(s));
+      cv_.notify_all();
+    };
+  }
+  bool Wait(size_t n) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, 60s, [&] { return results_.size() >= n; });
+  }
+  std::vector<Status> results() {
+    std::lock_guard lock(mu_);
+    return results_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Status> results_;
+};
+
+TEST_F(FleetTest, AsyncUpdatesAreDurableInOrderAndNeverAskGameLift) {
+  FleetHarness h;
+  auto opts = h.Options();
+  opts.single_writer = true;
+  auto fm = h.Start(opts);
+  auto s = CreateSession(*fm, 50);
+  h.emulator().ClearRequestLog();
+  AsyncResults done;
+  constexpr int kN = 200;
+  for (int i = 0; i < kN; ++i) {
+    Json md = Obj(R"({"GameSessionData":"v)" + std::to_string(i) + R"("})");
+    ASSERT_TRUE(fm->TryUpdateAsync(s.id, i % 51, md, done.Callback())) << i;
+  }
+  ASSERT_TRUE(done.Wait(kN));
+  for (const auto& r : done.results()) EXPECT_OK(r);
+  // The last queued stands, in the store and in the index; nothing went to GameLift.
+  auto stored = h.store().GetInstance(s.id);
+  ASSERT_OK(stored);
+  EXPECT_EQ(stored->info.player_count, (kN - 1) % 51);
+  EXPECT_EQ(stored->info.metadata.Find("GameSessionData")->as_string(),
+            "v" + std::to_string(kN - 1));
+  EXPECT_EQ(h.index().Get(s.id)->player_count, (kN - 1) % 51);
+  for (const auto& e : h.emulator().RequestLog()) {
+    EXPECT_NE(e.service, "gamelift") << e.operation;  // SQS polls go on meanwhile
+  }
+}
+
+TEST_F(FleetTest, AsyncUpdatesBuildOnEachOtherAndMixWithBlockingCalls) {
+  FleetHarness h;
+  auto opts = h.Options();
+  opts.single_writer = true;
+  auto fm = h.Start(opts);
+  auto s = CreateSession(*fm, 10);
+  AsyncResults done;
+  // Only the keys present overwrite, also while the previous update is still in flight.
+  ASSERT_TRUE(fm->TryUpdateAsync(s.id, 4, Obj(R"({"GameSessionName":"room"})"), done.Callback()));
+  ASSERT_TRUE(
+      fm->TryUpdateAsync(s.id, std::nullopt, Obj(R"({"GameSessionData":"d"})"), done.Callback()));
+  // A blocking Join right behind them counts on top of them.
+  auto joined = fm->Join(s.id, {"late-1", "late-2"}, {});
+  ASSERT_OK(joined);
+  ASSERT_TRUE(done.Wait(2));
+  EXPECT_OK(done.results()[0]);
+  EXPECT_OK(done.results()[1]);
+  auto stored = h.store().GetInstance(s.id);
+  ASSERT_OK(stored);
+  EXPECT_EQ(stored->info.player_count, 6);
+  EXPECT_EQ(stored->info.metadata.Find("GameSessionName")->as_string(), "room");
+  EXPECT_EQ(stored->info.metadata.Find("GameSessionData")->as_string(), "d");
+  // A property change still reaches GameLift, once.
+  ASSERT_TRUE(fm->TryUpdateAsync(s.id, std::nullopt, Obj(R"({"GameProperties":{"mode":"dm"}})"),
+                                 done.Callback()));
+  ASSERT_TRUE(done.Wait(3));
+  fm->WaitForUpdates();
+  EXPECT_EQ(h.CountRequests("UpdateGameSession"), 1);
+}
+
+TEST_F(FleetTest, AsyncUpdateDeclinesWhatWouldBlockAndRejectsBadInput) {
+  FleetHarness h;
+  auto opts = h.Options();
+  opts.single_writer = true;
+  auto fm = h.Start(opts);
+  auto s = CreateSession(*fm, 10);
+  AsyncResults done;
+  // Not in the index: the caller must use Update (which asks GameLift).
+  EXPECT_FALSE(fm->TryUpdateAsync("arn:aws:gamelift:us-east-1::gamesession/fleet-local/none", 1,
+                                  Json(), done.Callback()));
+  // Bad input is answered through `done`, at once.
+  EXPECT_TRUE(fm->TryUpdateAsync(s.id, -1, Json(), done.Callback()));
+  EXPECT_TRUE(fm->TryUpdateAsync(s.id, 11, Json(), done.Callback()));
+  EXPECT_TRUE(fm->TryUpdateAsync(s.id, std::nullopt, Obj(R"({"GameProperties":{"n":1}})"),
+                                 done.Callback()));
+  ASSERT_EQ(done.results().size(), 3u);
+  EXPECT_THAT(done.results()[0],
+              StatusIs(StatusCode::kInvalidArgument, "player_count must be >= 0, got -1"));
+  EXPECT_THAT(done.results()[1],
+              StatusIs(StatusCode::kInvalidArgument,
+                       "player_count must be at most the session's maximum 10, got 11"));
+  EXPECT_THAT(done.results()[2], StatusCodeIs(StatusCode::kInvalidArgument));
+  EXPECT_EQ(h.store().GetInstance(s.id)->info.player_count, 0);  // nothing stored
+  // A node that is not the store's only writer never takes the fast path.
+  fm->Stop();
+  auto shared = h.Start(h.Options("n2"));
+  EXPECT_FALSE(shared->TryUpdateAsync(s.id, 1, Json(), done.Callback()));
+}
+
 TEST_F(FleetTest, Defect_NonStringPropertyPanics_InvalidArgument) {
   FleetHarness h;
   auto fm = h.Start(h.Options());

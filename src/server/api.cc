@@ -426,8 +426,16 @@ struct Api::State {
     return NakamaTransportError(UnauthenticatedError("Auth token or HTTP key required"));
   }
 
-  // Runs an RPC's payload; returns the result string.
-  Result<std::string> RunRpc(const std::string& rpc, const std::string& payload) {
+  // A status RPC's payload, parsed.
+  struct RpcCall {
+    std::string rpc;  // update_instance_info or delete_instance_info
+    std::string id;
+    std::optional<int> count;
+    Json metadata = Json::MakeObject();
+  };
+
+  // Parses an RPC's payload. Errors: invalid-argument naming what is wrong.
+  static Result<RpcCall> ParseRpc(const std::string& rpc, const std::string& payload) {
     auto parsed = Json::Parse(payload);
     if (!parsed.ok()) {
       return InvalidArgumentError("payload: not valid JSON: " + parsed.status().message());
@@ -436,29 +444,40 @@ struct Api::State {
       return InvalidArgumentError("payload: expected a JSON object, got " +
                                   std::string(parsed->TypeName()));
     }
+    RpcCall call;
+    call.rpc = rpc;
     const Json* id = parsed->Find("id");
     if (id == nullptr || !id->is_string() || id->as_string().empty()) {
       return InvalidArgumentError("id: required, a game session ARN");
     }
-    if (rpc == "delete_instance_info") {
-      GLFM_RETURN_IF_ERROR(Fleet()->Delete(id->as_string()));
-      return std::string();
-    }
-    std::optional<int> count;
+    call.id = id->as_string();
+    if (rpc == "delete_instance_info") return call;
     for (std::string_view field : {"player_count", "playerCount"}) {
-      if (count) break;
-      GLFM_ASSIGN_OR_RETURN(count, OptionalInt(*parsed, field));
+      if (call.count) break;
+      GLFM_ASSIGN_OR_RETURN(call.count, OptionalInt(*parsed, field));
     }
-    Json metadata = Json::MakeObject();
     if (const Json* md = parsed->Find("metadata"); md != nullptr && !md->is_null()) {
       if (!md->is_object()) {
         return InvalidArgumentError("metadata: expected an object, got " +
                                     std::string(md->TypeName()));
       }
-      metadata = *md;
+      call.metadata = *md;
     }
-    GLFM_RETURN_IF_ERROR(Fleet()->Update(id->as_string(), count, metadata));
-    return std::string();
+    return call;
+  }
+
+  // Runs a parsed RPC on the calling (worker) thread.
+  Status RunRpc(const RpcCall& call) {
+    if (call.rpc == "delete_instance_info") return Fleet()->Delete(call.id);
+    return Fleet()->Update(call.id, call.count, call.metadata);
+  }
+
+  // Answers an RPC: Nakama's error form, or its (empty) result in the form the request asked.
+  static void FinishRpc(const std::string& rpc, const Status& s, bool unwrap,
+                        const Responder& respond) {
+    RpcCounter().WithLabels({rpc, StatusCodeName(s.code())}).Inc();
+    if (!s.ok()) return respond(NakamaRpcError(s));
+    respond(HttpResponse::Json(200, unwrap ? std::string() : std::string(R"({"payload":""})")));
   }
 
   void HandleRpc(HttpRequest&& req, const PathParams& params, Responder respond) {
@@ -484,18 +503,19 @@ struct Api::State {
       }
       payload = s->as_string();
     }
-    Submit([this, rpc = std::move(rpc), payload = std::move(payload), unwrap,
-            respond = std::move(respond)] {
-      auto result = RunRpc(rpc, payload);
-      RpcCounter()
-          .WithLabels({rpc, StatusCodeName(result.ok() ? StatusCode::kOk : result.status().code())})
-          .Inc();
-      if (!result.ok()) return respond(NakamaRpcError(result.status()));
-      if (unwrap) return respond(HttpResponse::Json(200, std::move(*result)));
-      std::string body = "{\"payload\":";
-      AppendJsonString(body, *result);
-      body += "}";
-      respond(HttpResponse::Json(200, std::move(body)));
+    auto call = ParseRpc(rpc, payload);
+    if (!call.ok()) return FinishRpc(rpc, call.status(), unwrap, respond);
+    // The common case — a player count or metadata report for a session this node knows —
+    // runs right here: the store write is queued without blocking, and the answer goes out
+    // when its group commit is durable.
+    if (call->rpc == "update_instance_info" &&
+        Fleet()->TryUpdateAsync(
+            call->id, call->count, call->metadata,
+            [rpc, unwrap, respond](Status s) { FinishRpc(rpc, s, unwrap, respond); })) {
+      return;
+    }
+    Submit([this, call = std::move(*call), unwrap, respond = std::move(respond)] {
+      FinishRpc(call.rpc, RunRpc(call), unwrap, respond);
     });
   }
 
@@ -724,12 +744,16 @@ struct Api::State {
               }
               md = *m;
             }
+            auto answer = [](const Responder& respond, const Status& s) {
+              respond(s.ok() ? HttpResponse::Json(204, "") : ErrorResponse(s));
+            };
+            if (st->Fleet()->TryUpdateAsync(*p.Get("id"), *count, md,
+                                            [respond, answer](Status s) { answer(respond, s); })) {
+              return;
+            }
             st->Submit([st, id = *p.Get("id"), count = *count, md = std::move(md),
-                        respond = std::move(respond)] {
-              Status s = st->Fleet()->Update(id, count, md);
-              if (!s.ok()) return respond(ErrorResponse(s));
-              respond(HttpResponse::Json(204, ""));
-            });
+                        respond = std::move(respond),
+                        answer] { answer(respond, st->Fleet()->Update(id, count, md)); });
           }));
 
     r.Add(

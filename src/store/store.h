@@ -152,6 +152,14 @@ class Store {
   // unavailable when the database cannot be reached; internal for other database errors.
   virtual Status UpsertInstance(const InstanceInfo& info, Timestamp update_time) = 0;
 
+  // Starts UpsertInstance and returns at once: `done` later receives what UpsertInstance
+  // would have returned, once the write is durable or has failed. It runs on a store thread
+  // (or at once on this one for invalid input or a closed store) and must be quick: it must
+  // not call the store's blocking methods. Writes queued in an order commit in that order
+  // (SQLite; PostgreSQL with one commit connection, the default).
+  virtual void UpsertInstanceAsync(const InstanceInfo& info, Timestamp update_time,
+                                   std::function<void(Status)> done) = 0;
+
   // Upserts every instance in one transaction (all or nothing); for bulk loads and sync.
   // Errors: as UpsertInstance; invalid-argument names the index of the bad entry.
   virtual Status UpsertInstances(const std::vector<InstanceWrite>& writes) = 0;

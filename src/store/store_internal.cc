@@ -357,14 +357,19 @@ const std::shared_ptr<Waiter>& ThreadWaiter() {
 }
 }  // namespace
 
-Status CommitQueue::Submit(WriteRequest& request) {
-  // From a caller's submit to its acknowledgement: what a durable write costs the caller.
-  static metrics::Histogram& commit_latency =
+// From a caller's submit to its acknowledgement: what a durable write costs the caller.
+static metrics::Histogram& CommitLatency() {
+  static metrics::Histogram& h =
       metrics::Registry::Default()
           .AddHistogram("glfm_store_commit_seconds",
                         "From a store write being submitted to its batch being durable "
                         "(group commit included).")
           .WithLabels({});
+  return h;
+}
+
+Status CommitQueue::Submit(WriteRequest& request) {
+  metrics::Histogram& commit_latency = CommitLatency();
   auto started = std::chrono::steady_clock::now();
   request.waiter = ThreadWaiter();
   Waiter& w = *request.waiter;
@@ -410,8 +415,32 @@ bool CommitQueue::Take(std::vector<WriteRequest*>& batch) {
   return !batch.empty();
 }
 
+void CommitQueue::SubmitAsync(std::unique_ptr<WriteRequest> request,
+                              std::function<void(WriteRequest*)> on_done) {
+  request->on_done = std::move(on_done);
+  {
+    std::lock_guard lock(mu_);
+    if (!stopped_) {
+      queue_.push_back(request.release());
+    }
+  }
+  if (request != nullptr) {  // stopped: not queued
+    request->status = UnavailableError("store is closed");
+    WriteRequest* r = request.release();
+    auto done = std::move(r->on_done);
+    done(r);
+    return;
+  }
+  work_cv_.notify_one();
+}
+
 void CommitQueue::Complete(const std::vector<WriteRequest*>& batch) {
   for (WriteRequest* r : batch) {
+    if (r->on_done) {
+      auto done = std::move(r->on_done);
+      done(r);  // owns the request from here on
+      continue;
+    }
     // Keep the waiter alive past the store that lets the caller return with its request.
     std::shared_ptr<Waiter> w = r->waiter;
     if (w->done.exchange(Waiter::kDone, std::memory_order_acq_rel) == Waiter::kSleeping) {
@@ -823,6 +852,25 @@ Status QueuedWriteStore::DeleteWebhooks(const std::vector<std::string>& ids) {
   }
   GLFM_RETURN_IF_ERROR(write_queue().Submit(r));
   return r.status;
+}
+
+void QueuedWriteStore::UpsertInstanceAsync(const InstanceInfo& info, Timestamp update_time,
+                                           std::function<void(Status)> done) {
+  Status valid = ValidateInstanceId(info.id);
+  if (!valid.ok()) {
+    done(valid);
+    return;
+  }
+  auto r = std::make_unique<WriteRequest>();
+  r->ops.resize(1);
+  FillUpsert(r->ops[0], info, update_time);
+  auto started = std::chrono::steady_clock::now();
+  write_queue().SubmitAsync(std::move(r), [done = std::move(done), started](WriteRequest* req) {
+    std::unique_ptr<WriteRequest> owned(req);
+    CommitLatency().Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    done(owned->status.ok() ? owned->ops[0].status : owned->status);
+  });
 }
 
 void QueuedWriteStore::FillUpsert(WriteOp& op, const InstanceInfo& info, Timestamp update_time) {

@@ -122,6 +122,9 @@ struct WriteRequest {
   Status status;  // transaction-level failure; op statuses are meaningful only when OK
   // Set by Submit: the calling thread's waiter.
   std::shared_ptr<Waiter> waiter;
+  // Set by SubmitAsync instead of a waiter: called by Complete with the request, which it
+  // then owns (and deletes).
+  std::function<void(WriteRequest*)> on_done;
 };
 
 // Appends the change events a committed op produced.
@@ -136,6 +139,13 @@ class CommitQueue {
   // Enqueues `request` and blocks until a committer completes it. Errors: unavailable when
   // the queue is stopped.
   Status Submit(WriteRequest& request);
+
+  // Enqueues `request` and returns at once; `on_done` (required) is later called with the
+  // completed request — on the thread that completes its batch, or here with status
+  // unavailable when the queue is stopped — and owns it from then on. Requests commit in the
+  // order they were queued (Submit and SubmitAsync alike) with one committer.
+  void SubmitAsync(std::unique_ptr<WriteRequest> request,
+                   std::function<void(WriteRequest*)> on_done);
 
   // Blocks until requests are queued or Stop; moves up to max_batch_ops ops' worth (at least
   // one request) into `batch`. Returns false when stopped and empty.
@@ -247,6 +257,8 @@ class QueuedWriteStore : public Store {
   Status RescheduleWebhook(std::string_view id, int attempts, Timestamp next_attempt,
                            std::string_view last_error) override;
   Status DeleteWebhooks(const std::vector<std::string>& ids) override;
+  void UpsertInstanceAsync(const InstanceInfo& info, Timestamp update_time,
+                           std::function<void(Status)> done) override;
 
  protected:
   // Returns the queue the backend's committer threads take from.
