@@ -319,6 +319,8 @@ struct GameLiftFleetManager::Impl {
   std::mutex pending_mu;
   std::unordered_map<std::string, PendingUpdate> pending;  // guarded by pending_mu
   uint64_t pending_seq = 0;                                // guarded by pending_mu
+  int async_in_flight = 0;  // updates queued and not yet completed; guarded by pending_mu
+  std::condition_variable pending_cv;  // async_in_flight reached 0
 
   // The newest state of a session this node knows without blocking, when it is the store's
   // only writer: an update still in flight, else the index. Null otherwise (read the store).
@@ -1092,6 +1094,11 @@ void GameLiftFleetManager::Stop() {
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
   {
+    // Updates already queued in the store finish (the store keeps committing).
+    std::unique_lock lock(impl_->pending_mu);
+    impl_->pending_cv.wait(lock, [&] { return impl_->async_in_flight == 0; });
+  }
+  {
     std::lock_guard lock(impl_->del_mu);
     impl_->del_stopping = true;
   }
@@ -1509,6 +1516,7 @@ bool GameLiftFleetManager::TryUpdateAsync(std::string_view id_view, std::optiona
     std::lock_guard pl(m.pending_mu);
     seq = ++m.pending_seq;
     m.pending[id] = {seq, info};
+    m.async_in_flight++;
   }
   Timestamp now = m.Now();
   // The completion runs on the store's completion thread, in commit order; it takes no
@@ -1525,6 +1533,9 @@ bool GameLiftFleetManager::TryUpdateAsync(std::string_view id_view, std::optiona
           m.EnqueuePropertyUpdate(id, *info->metadata.Find(kGamePropertiesKey));
         }
         done(s);
+        // Last: Stop waits for this, and the fleet manager may be destroyed right after.
+        std::lock_guard pl(m.pending_mu);
+        if (--m.async_in_flight == 0) m.pending_cv.notify_all();
       });
   return true;
 }
