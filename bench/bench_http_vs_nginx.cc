@@ -75,26 +75,12 @@ int main() {
     std::string nginx_url = "http://127.0.0.1:" + std::to_string(nginx_port) + "/";
     std::string glfm_url =
         "http://127.0.0.1:" + std::to_string(glfm_port) + "/v1/validate/instance_info";
-    // Warm up both, then alternate so that drift on a shared machine hits both sides.
-    RunWrk(client_pin, nginx_url, script, 1, connections);
-    RunWrk(client_pin, glfm_url, script, 1, connections);
-    std::vector<double> nginx_rps, glfm_rps, ratios;
-    for (int i = 0; i < rounds; ++i) {
-      WrkResult n = RunWrk(client_pin, nginx_url, script, seconds, connections);
-      WrkResult g = RunWrk(client_pin, glfm_url, script, seconds, connections);
-      std::printf("round %d: nginx %.0f rps (%ld errors), glfm %.0f rps (%ld errors)\n", i + 1,
-                  n.rps, n.errors, g.rps, g.errors);
-      if (n.errors > 0 || g.errors > 0 || n.rps <= 0 || g.rps <= 0) {
-        std::fprintf(stderr, "bench_http_vs_nginx: a round had errors; figures are void\n");
-        rc = 1;
-      }
-      nginx_rps.push_back(n.rps);
-      glfm_rps.push_back(g.rps);
-      ratios.push_back(n.rps > 0 ? g.rps / n.rps : 0);
-    }
-    std::printf("BENCH nginx_post_rps %.0f rps\n", Median(nginx_rps));
-    std::printf("BENCH glfm_post_rps %.0f rps\n", Median(glfm_rps));
-    std::printf("BENCH http_post_ratio_vs_nginx %.3f ratio\n", Median(ratios));
+    VsNginx r = AlternateRounds("http", client_pin, nginx_url, glfm_url, script, rounds, seconds,
+                                connections);
+    rc = r.clean ? 0 : 1;
+    std::printf("BENCH nginx_post_rps %.0f rps\n", r.nginx_rps);
+    std::printf("BENCH glfm_post_rps %.0f rps\n", r.glfm_rps);
+    std::printf("BENCH http_post_ratio_vs_nginx %.3f ratio\n", r.ratio);
   }
   glfm.Stop();
   nginx.Stop();

@@ -130,28 +130,13 @@ int BenchRpc(const std::string& dir, bool pin) {
   std::string glfm_url = "http://127.0.0.1:" + std::to_string(glfm_port) + path;
   std::string nginx_url = "http://127.0.0.1:" + std::to_string(nginx_port) + path;
   std::string client_pin = pin ? "taskset -c 1 " : "";
-  RunWrk(client_pin, nginx_url, script, 1, connections);
-  RunWrk(client_pin, glfm_url, script, 1, connections);
-  std::vector<double> n_rps, g_rps, ratios;
-  int rc = 0;
-  for (int i = 0; i < rounds; ++i) {
-    WrkResult n = RunWrk(client_pin, nginx_url, script, seconds, connections);
-    WrkResult g = RunWrk(client_pin, glfm_url, script, seconds, connections);
-    std::printf("rpc round %d: nginx %.0f rps (%ld errors), glfm %.0f rps (%ld errors)\n", i + 1,
-                n.rps, n.errors, g.rps, g.errors);
-    if (n.errors > 0 || g.errors > 0 || n.rps <= 0 || g.rps <= 0) {
-      std::fprintf(stderr, "bench_service rpc: a round had errors; figures are void\n");
-      rc = 1;
-    }
-    n_rps.push_back(n.rps);
-    g_rps.push_back(g.rps);
-    ratios.push_back(n.rps > 0 ? g.rps / n.rps : 0);
-  }
-  // Every answer was durable: the store holds the last count written for a session.
+  VsNginx r =
+      AlternateRounds("rpc", client_pin, nginx_url, glfm_url, script, rounds, seconds, connections);
+  int rc = r.clean ? 0 : 1;
   PrintBench("rpc_update_sessions", static_cast<double>(arns.size()), "sessions");
-  PrintBench("rpc_update_nginx_rps", Median(n_rps), "rps");
-  PrintBench("rpc_update_glfm_rps", Median(g_rps), "rps");
-  PrintBench("rpc_update_ratio_vs_nginx", Median(ratios), "ratio");
+  PrintBench("rpc_update_nginx_rps", r.nginx_rps, "rps");
+  PrintBench("rpc_update_glfm_rps", r.glfm_rps, "rps");
+  PrintBench("rpc_update_ratio_vs_nginx", r.ratio, "ratio");
   glfm.Stop();
   nginx.Stop();
   return rc;

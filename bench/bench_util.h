@@ -237,4 +237,38 @@ inline void PrintBench(const char* name, double value, const char* unit) {
   std::fflush(stdout);
 }
 
+// Medians of alternating wrk rounds against nginx and glfm (after a 1 s warm-up of each).
+struct VsNginx {
+  double nginx_rps = 0, glfm_rps = 0, ratio = 0;
+  bool clean = true;  // no round had an error or a zero rate
+};
+
+inline VsNginx AlternateRounds(const char* label, const std::string& pin,
+                               const std::string& nginx_url, const std::string& glfm_url,
+                               const std::string& script, int rounds, int seconds,
+                               int connections) {
+  // Warm up both, then alternate so that drift on a shared machine hits both sides.
+  RunWrk(pin, nginx_url, script, 1, connections);
+  RunWrk(pin, glfm_url, script, 1, connections);
+  std::vector<double> n_rps, g_rps, ratios;
+  VsNginx out;
+  for (int i = 0; i < rounds; ++i) {
+    WrkResult n = RunWrk(pin, nginx_url, script, seconds, connections);
+    WrkResult g = RunWrk(pin, glfm_url, script, seconds, connections);
+    std::printf("%s round %d: nginx %.0f rps (%ld errors), glfm %.0f rps (%ld errors)\n", label,
+                i + 1, n.rps, n.errors, g.rps, g.errors);
+    if (n.errors > 0 || g.errors > 0 || n.rps <= 0 || g.rps <= 0) {
+      std::fprintf(stderr, "%s: a round had errors; figures are void\n", label);
+      out.clean = false;
+    }
+    n_rps.push_back(n.rps);
+    g_rps.push_back(g.rps);
+    ratios.push_back(n.rps > 0 ? g.rps / n.rps : 0);
+  }
+  out.nginx_rps = Median(n_rps);
+  out.glfm_rps = Median(g_rps);
+  out.ratio = Median(ratios);
+  return out;
+}
+
 }  // namespace glfm::bench

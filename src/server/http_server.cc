@@ -221,19 +221,26 @@ class Session : public std::enable_shared_from_this<Session> {
     shared_->handler(std::move(req), std::move(respond));
   }
 
+  // Fills in the status line and the headers every answer carries.
+  template <typename Body>
+  static void SetHead(http::response<Body>& msg, const HttpResponse& res,
+                      const std::string& request_id) {
+    msg.version(11);
+    msg.result(static_cast<unsigned>(res.status));
+    msg.set(http::field::server, "glfm");
+    msg.set(http::field::content_type, res.content_type);
+    msg.set("X-Request-Id", request_id);
+    for (const auto& [k, v] : res.headers) {
+      msg.set(k, v);
+    }
+  }
+
   void Write(HttpResponse res, const std::string& request_id) {
     if (res.on_stream) {
       return WriteStreamHead(std::move(res), request_id);
     }
     auto msg = std::make_shared<http::response<http::string_body>>();
-    msg->version(11);
-    msg->result(static_cast<unsigned>(res.status));
-    msg->set(http::field::server, "glfm");
-    msg->set(http::field::content_type, res.content_type);
-    msg->set("X-Request-Id", request_id);
-    for (auto& [k, v] : res.headers) {
-      msg->set(k, v);
-    }
+    SetHead(*msg, res, request_id);
     // These statuses have no body (RFC 9110 §6.4.1); Beast refuses to write one, so a
     // handler's body for them is dropped rather than taking the process down.
     if (res.status == 204 || res.status == 304 || (res.status >= 100 && res.status < 200)) {
@@ -258,14 +265,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // and with Connection: close; the body is whatever is written until the stream closes.
   void WriteStreamHead(HttpResponse res, const std::string& request_id) {
     auto msg = std::make_shared<http::response<http::empty_body>>();
-    msg->version(11);
-    msg->result(static_cast<unsigned>(res.status));
-    msg->set(http::field::server, "glfm");
-    msg->set(http::field::content_type, res.content_type);
-    msg->set("X-Request-Id", request_id);
-    for (auto& [k, v] : res.headers) {
-      msg->set(k, v);
-    }
+    SetHead(*msg, res, request_id);
     msg->keep_alive(false);
     auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*msg);
     stream_->expires_never();
