@@ -75,7 +75,12 @@ Stats Percentiles(std::vector<double> v) {
   return {v[v.size() / 2], v[std::min(v.size() - 1, v.size() * 99 / 100)]};
 }
 
-size_t HeapBytes() { return mallinfo2().uordblks; }
+// Heap in use: small chunks (uordblks) plus the chunks malloc serves with mmap (hblkhd),
+// which large vectors and hash tables get and uordblks alone leaves out.
+size_t HeapBytes() {
+  struct mallinfo2 mi = mallinfo2();
+  return mi.uordblks + mi.hblkhd;
+}
 
 struct QueryFigures {
   Stats stats;
