@@ -1,17 +1,23 @@
 #include "index/index.h"
 
 #include <absl/container/btree_set.h>
+#include <absl/container/flat_hash_set.h>
+#include <absl/hash/hash.h>
+#include <absl/strings/string_view.h>
 #include <re2/re2.h>
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <limits>
 #include <mutex>
-#include <set>
+#include <optional>
+#include <shared_mutex>
 #include <unordered_map>
 #include <utility>
 
@@ -28,6 +34,10 @@ int64_t ToNs(Timestamp t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
 }
 
+Timestamp FromNs(int64_t ns) {
+  return Timestamp(std::chrono::duration_cast<Timestamp::duration>(std::chrono::nanoseconds(ns)));
+}
+
 struct StringHash {
   using is_transparent = void;
   size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
@@ -35,29 +45,277 @@ struct StringHash {
 
 enum class Kind : uint8_t { kKeyword, kNumber, kDate };
 
-// One indexed value of a document. Keywords point into the term dictionary and remember
-// their position in the posting list so that removal is O(1).
-struct FieldValue {
-  uint32_t field;
+// One indexed value of a document, as a clause sees it.
+struct Value {
   Kind kind;
-  union {
-    struct {
-      uint32_t term;  // kKeyword
-      uint32_t pos;   // kKeyword: index in the posting list
-    };
-    double num;  // kNumber
-    int64_t ns;  // kDate
-  };
+  uint32_t term = kNone;  // kKeyword: the term (one keyword of one field)
+  double num = 0;         // kNumber
+  int64_t ns = 0;         // kDate
 };
-static_assert(sizeof(FieldValue) == 16);
 
+Value KeywordValue(uint32_t term) { return {Kind::kKeyword, term, 0, 0}; }
+Value NumberValue(double num) { return {Kind::kNumber, kNone, num, 0}; }
+Value DateValue(int64_t ns) { return {Kind::kDate, kNone, 0, ns}; }
+
+// The slots of the documents that hold one term, in no particular order; each document
+// remembers its position in the list, so removal is O(1). Two slots fit inline (a session's
+// name is usually unique to it); more live in a malloc'd array that grows and shrinks by
+// halves.
+class Posting {
+ public:
+  Posting() : heap_(nullptr) {}
+  ~Posting() {
+    if (cap_ != 0) std::free(heap_);
+  }
+  Posting(const Posting&) = delete;
+  Posting& operator=(const Posting&) = delete;
+
+  uint32_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  const uint32_t* data() const { return cap_ != 0 ? heap_ : inline_; }
+  uint32_t* data() { return cap_ != 0 ? heap_ : inline_; }
+  uint32_t back() const { return data()[size_ - 1]; }
+
+  void push_back(uint32_t slot) {
+    if (size_ == capacity()) Resize(size_ * 2);
+    data()[size_++] = slot;
+  }
+  void pop_back() {
+    --size_;
+    if (cap_ != 0 && size_ <= kInline) {
+      uint32_t keep[kInline];
+      std::memcpy(keep, heap_, size_ * sizeof(uint32_t));
+      std::free(heap_);
+      cap_ = 0;
+      std::memcpy(inline_, keep, size_ * sizeof(uint32_t));
+    } else if (cap_ > 16 && size_ < cap_ / 4) {
+      Resize(cap_ / 2);
+    }
+  }
+
+ private:
+  static constexpr uint32_t kInline = 2;
+  uint32_t capacity() const { return cap_ != 0 ? cap_ : kInline; }
+  void Resize(uint32_t n) {
+    if (cap_ == 0) {
+      auto* p = static_cast<uint32_t*>(std::malloc(n * sizeof(uint32_t)));
+      GLFM_CHECK(p != nullptr);
+      std::memcpy(p, inline_, size_ * sizeof(uint32_t));
+      heap_ = p;
+    } else {
+      auto* p = static_cast<uint32_t*>(std::realloc(heap_, n * sizeof(uint32_t)));
+      GLFM_CHECK(p != nullptr);
+      heap_ = p;
+    }
+    cap_ = n;
+  }
+
+  union {
+    uint32_t* heap_;
+    uint32_t inline_[kInline];
+  };
+  uint32_t size_ = 0;
+  uint32_t cap_ = 0;  // 0: the slots are inline
+};
+static_assert(sizeof(Posting) == 16);
+
+// One keyword of one field, with the documents that hold it. Term ids are reused once free.
+struct Term {
+  std::string text;
+  uint32_t field = kNone;  // kNone: this id is free
+  bool in_dict = false;    // listed in its field's sorted dictionary
+  Posting posting;
+};
+
+// A document's keyword: its term and its position in the term's posting list.
+struct KwEntry {
+  uint32_t term;
+  uint32_t pos;
+};
+
+// A document, in one allocation: this head, then
+//   n_kw KwEntry: value.status, value.connection_info.ip_address and .dns_name, then the
+//                 metadata's distinct keywords by term id
+//   the id's bytes
+//   the metadata, encoded (kMeta* below) with strings as term ids and object keys as the
+//   field ids of their paths
+// so that a look-up by id, a match and a default-order move read one or two cache lines of
+// one allocation. The bytes come from new uint8_t[], which creates the head and entries
+// (implicit-lifetime types) in place.
 struct Doc {
-  std::shared_ptr<const InstanceInfo> info;  // null when the slot is free
-  std::vector<FieldValue> fields;
-  int64_t create_ns = 0;
-  int32_t player_count = 0;
-  uint64_t seq = 0;        // sequence of the last change of anything
-  uint64_t order_seq = 0;  // sequence of insertion or the last change of the default order key
+  int64_t create_ns;
+  int64_t update_ns;
+  uint64_t seq;        // sequence of the last change of anything
+  uint64_t order_seq;  // sequence of insertion or the last change of the default order key
+  int32_t player_count;
+  int32_t port;
+  uint32_t n_kw;
+  uint32_t id_len;
+  uint32_t meta_len;
+  uint32_t in_order;  // in by_default_order (UpsertMany adds keys at the end of a batch)
+};
+static_assert(sizeof(Doc) == 56 && alignof(Doc) == 8);
+constexpr uint32_t kKwStatus = 0, kKwIp = 1, kKwDns = 2, kFixedKw = 3;
+
+KwEntry* Kw(Doc* d) { return reinterpret_cast<KwEntry*>(d + 1); }
+const KwEntry* Kw(const Doc* d) { return reinterpret_cast<const KwEntry*>(d + 1); }
+std::string_view IdText(const Doc* d) {
+  return {reinterpret_cast<const char*>(Kw(d) + d->n_kw), d->id_len};
+}
+const uint8_t* Meta(const Doc* d) {
+  return reinterpret_cast<const uint8_t*>(Kw(d) + d->n_kw) + d->id_len;
+}
+
+struct DocDelete {
+  void operator()(Doc* d) const { delete[] reinterpret_cast<uint8_t*>(d); }
+};
+using DocPtr = std::unique_ptr<Doc, DocDelete>;
+
+// The metadata encoding: a tag byte, then
+enum MetaTag : uint8_t {
+  kMetaNull = 0,    // nothing
+  kMetaFalse = 1,   // varint term ("F")
+  kMetaTrue = 2,    // varint term ("T")
+  kMetaInt = 3,     // zigzag varint
+  kMetaDouble = 4,  // 8 bytes
+  kMetaString = 5,  // varint term
+  kMetaArray = 6,   // varint n, n values (indexed under the array's own path)
+  kMetaObject = 7,  // varint n, n × (varint field id of the member's path, value)
+};
+
+void PutVarint(std::string& out, uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+uint64_t GetVarint(const uint8_t*& p) {
+  uint64_t v = 0;
+  for (int shift = 0;; shift += 7) {
+    uint8_t b = *p++;
+    v |= uint64_t(b & 0x7f) << shift;
+    if (b < 0x80) return v;
+  }
+}
+
+// 8 bytes of `s` from `at`, big-endian, zero-padded: comparing these compares the strings,
+// except that equal prefixes need the full strings.
+uint64_t Prefix8(std::string_view s, size_t at) {
+  uint64_t v = 0;
+  for (size_t i = at; i < at + 8; ++i) v = (v << 8) | (i < s.size() ? uint8_t(s[i]) : 0);
+  return v;
+}
+
+// 32 bits of a hash, kept beside each id in an IdTable. Abseil's hash of its own
+// string_view (Debian's is not std::string_view, whose absl::Hash falls back to std::hash).
+uint32_t Hash32(std::string_view s) {
+  return static_cast<uint32_t>(
+      absl::Hash<absl::string_view>{}(absl::string_view(s.data(), s.size())));
+}
+uint32_t Hash32(uint32_t field, std::string_view text) {
+  return static_cast<uint32_t>(absl::Hash<std::pair<uint32_t, absl::string_view>>{}(
+      {field, absl::string_view(text.data(), text.size())}));
+}
+
+// A set of 32-bit ids (slots, terms) found by a key they stand for: open addressing with
+// linear probing, each entry the id and 32 bits of its key's hash, at most 3/4 full. A probe
+// reads one cache line in the common case and the keyed object only when the 32 bits agree;
+// growing reads no keyed object at all. Deletion shifts later entries back (no tombstones).
+class IdTable {
+ public:
+  size_t size() const { return size_; }
+
+  // Returns the id whose entry has `hash` and for which same(id) holds, or kNone.
+  template <typename Same>
+  uint32_t Find(uint32_t hash, Same same) const {
+    if (size_ == 0) return kNone;
+    for (size_t i = Home(hash);; i = (i + 1) & mask_) {
+      uint64_t e = slots_[i];
+      if (e == kEmpty) return kNone;
+      if (static_cast<uint32_t>(e >> 32) == hash && same(static_cast<uint32_t>(e))) {
+        return static_cast<uint32_t>(e);
+      }
+    }
+  }
+  // Adds `id`, which must be absent.
+  void Insert(uint32_t hash, uint32_t id) {
+    if ((size_ + 1) * 4 > slots_.size() * 3) Grow(std::max<size_t>(16, slots_.size() * 2));
+    Place(Entry(hash, id));
+    ++size_;
+  }
+  // Removes `id` (present, with `hash`).
+  void Erase(uint32_t hash, uint32_t id) {
+    const uint64_t e = Entry(hash, id);
+    size_t i = Home(hash);
+    while (slots_[i] != e) {
+      GLFM_CHECK(slots_[i] != kEmpty);
+      i = (i + 1) & mask_;
+    }
+    // Backward shift: move up every later entry of the run that may live at `i`.
+    for (size_t j = (i + 1) & mask_;; j = (j + 1) & mask_) {
+      uint64_t f = slots_[j];
+      if (f == kEmpty) break;
+      size_t home = Home(static_cast<uint32_t>(f >> 32));
+      // f may move to i when its home is not cyclically within (i, j].
+      if (((j - home) & mask_) >= ((j - i) & mask_)) {
+        slots_[i] = f;
+        i = j;
+      }
+    }
+    slots_[i] = kEmpty;
+    --size_;
+  }
+  void Reserve(size_t n) {
+    size_t cap = 16;
+    while (cap * 3 < n * 4) cap *= 2;
+    if (cap > slots_.size()) Grow(cap);
+  }
+
+ private:
+  static constexpr uint64_t kEmpty = ~uint64_t{0};
+  static uint64_t Entry(uint32_t hash, uint32_t id) { return (uint64_t{hash} << 32) | id; }
+  size_t Home(uint32_t hash) const {
+    return static_cast<size_t>((uint64_t{hash} * 0x9E3779B97F4A7C15ull) >> shift_) & mask_;
+  }
+  void Place(uint64_t e) {
+    size_t i = Home(static_cast<uint32_t>(e >> 32));
+    while (slots_[i] != kEmpty) i = (i + 1) & mask_;
+    slots_[i] = e;
+  }
+  void Grow(size_t cap) {
+    std::vector<uint64_t> old(cap, kEmpty);
+    old.swap(slots_);
+    mask_ = cap - 1;
+    shift_ = 64 - std::countr_zero(cap);
+    for (uint64_t e : old) {
+      if (e != kEmpty) Place(e);
+    }
+  }
+
+  std::vector<uint64_t> slots_;
+  size_t mask_ = 0;
+  int shift_ = 64;
+  size_t size_ = 0;
+};
+
+// A vector that grows by chunks of 2^kShift elements: indexing is a shift and a mask (a
+// deque's is a division and a call), and growing never moves or copies an element.
+template <typename T, int kShift>
+class ChunkedVector {
+ public:
+  size_t size() const { return size_; }
+  T& operator[](size_t i) { return chunks_[i >> kShift][i & kMask]; }
+  const T& operator[](size_t i) const { return chunks_[i >> kShift][i & kMask]; }
+  T& emplace_back() {
+    if ((size_ >> kShift) == chunks_.size()) chunks_.push_back(std::make_unique<T[]>(kChunk));
+    return (*this)[size_++];
+  }
+
+ private:
+  static constexpr size_t kChunk = size_t{1} << kShift, kMask = kChunk - 1;
+  std::vector<std::unique_ptr<T[]>> chunks_;
+  size_t size_ = 0;
 };
 
 // A sort key value: missing, a number, a date or a keyword.
@@ -226,12 +484,10 @@ Result<Cursor> DecodeCursor(std::string_view text, uint64_t tie, size_t order_si
 }
 
 bool IsDefaultOrder(const std::vector<OrderField>& order) { return order == DefaultOrder(); }
-
-// A clause bound to the index's dictionaries for one query.
 struct Bound {
   const Clause* clause;
   uint32_t field;  // kAnyField, kNone (unknown field: matches nothing) or an id
-  uint32_t term;   // the keyword's term id, or kNone
+  uint32_t term;   // kTerm/kNumber on one field: the term of the text there, or kNone
 };
 
 }  // namespace
@@ -264,13 +520,42 @@ Result<std::vector<OrderField>> ParseOrder(const std::vector<std::string>& order
 }
 
 struct InstanceIndex::Impl {
-  explicit Impl(IndexOptions o) : options(o), by_default_order(DefaultLess{this}) {}
+  explicit Impl(IndexOptions o) : options(o), by_default_order(DefaultLess{this}) {
+    f_player_count = FieldId("value.player_count");
+    f_create_time = FieldId("create_time");
+    f_update_time = FieldId("update_time");
+    f_id = FieldId("value.id");
+    f_status = FieldId("value.status");
+    f_ip_address = FieldId("value.connection_info.ip_address");
+    f_dns_name = FieldId("value.connection_info.dns_name");
+    f_port = FieldId("value.connection_info.port");
+    f_metadata = FieldId("value.metadata");
+  }
+
+  // ---- dictionaries ----
+
+  // Orders a field's terms by text, for prefix and range scans.
+  struct TermLess {
+    using is_transparent = void;
+    const ChunkedVector<Term, 10>* terms;
+    std::string_view Text(uint32_t term) const { return (*terms)[term].text; }
+    static std::string_view Text(std::string_view s) { return s; }
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      return Text(a) < Text(b);
+    }
+  };
+  struct FieldInfo {
+    FieldInfo(std::string n, TermLess less) : name(std::move(n)), dict(less) {}
+    std::string name;
+    absl::btree_set<uint32_t, TermLess> dict;  // the field's terms in text order
+  };
 
   // Orders by value.player_count, then create_time descending, then id. The two numbers live
   // in the set's nodes so that a lookup reads the documents only on a tie.
   struct OrderKey {
-    int32_t player_count;
     int64_t create_ns;
+    int32_t player_count;
     uint32_t slot;
   };
   struct Probe {
@@ -281,24 +566,21 @@ struct InstanceIndex::Impl {
   struct DefaultLess {
     using is_transparent = void;
     const Impl* impl;
-    std::string_view Id(uint32_t slot) const { return impl->docs[slot].info->id; }
     template <typename A, typename B>
     bool operator()(const A& a, const B& b) const {
       if (a.player_count != b.player_count) return a.player_count < b.player_count;
       if (a.create_ns != b.create_ns) return a.create_ns > b.create_ns;
       return IdOf(a) < IdOf(b);
     }
-    std::string_view IdOf(const OrderKey& k) const { return Id(k.slot); }
+    std::string_view IdOf(const OrderKey& k) const { return impl->IdOf(k.slot); }
     static std::string_view IdOf(const Probe& p) { return p.id; }
   };
   static OrderKey KeyFor(const Doc& d, uint32_t slot) {
-    return {d.player_count, d.create_ns, slot};
+    return {d.create_ns, d.player_count, slot};
   }
 
-  struct Term {
-    std::string text;
-    uint32_t refs = 0;
-  };
+  std::string_view IdOf(uint32_t slot) const { return IdText(docs[slot].get()); }
+  static std::string_view IdOf(const Doc& d) { return IdText(&d); }
 
   IndexOptions options;
   mutable std::shared_mutex mu;
@@ -310,38 +592,46 @@ struct InstanceIndex::Impl {
     int32_t player_count;
     int64_t update_ns;
   };
-  static constexpr size_t kMaxPending = 512;
+  static constexpr size_t kMaxPending = 4096;
   std::mutex pending_mu;
   std::vector<PendingCount> pending;
   std::vector<PendingCount> applying;  // only touched with `mu` held exclusively
   std::atomic<size_t> pending_size{0};
-  std::vector<Doc> docs;
+
+  // Everything below is guarded by `mu`. `ids`, `docs` (which slots exist) and each
+  // document's allocation (docs[slot] and the id in it) change only with `ids_mu` held
+  // exclusively as well, so that SetPlayerCount can find a slot holding only `ids_mu` shared.
+  mutable std::shared_mutex ids_mu;
+  ChunkedVector<DocPtr, 12> docs;  // null when the slot is free
   std::vector<uint32_t> free_slots;
-  // Keys view the id inside docs[slot].info.
-  std::unordered_map<std::string_view, uint32_t> ids;  // std::hash caches hash codes
-  std::vector<std::string> field_names;
+  IdTable ids;                   // slots, by Hash32(id)
+  std::deque<FieldInfo> fields;  // field names are kept for good: a query names few
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> field_ids;
-  std::deque<Term> terms;
+  ChunkedVector<Term, 10> terms;
   std::vector<uint32_t> free_terms;
-  std::unordered_map<std::string_view, uint32_t> term_ids;
-  std::unordered_map<uint64_t, std::vector<uint32_t>> postings;
+  IdTable term_ids;  // terms, by Hash32(field, text)
   // A B-tree: a lookup touches a handful of nodes where a red-black tree touches twenty.
   absl::btree_set<OrderKey, DefaultLess> by_default_order;
   uint64_t seq = 0;
   uint32_t f_player_count = 0, f_create_time = 0, f_update_time = 0;
-  // value.id is answered from `ids` and the snapshot rather than from postings.
+  // value.id is answered from `ids` and the document rather than from postings.
   uint32_t f_id = 0;
-  uint32_t f_status = 0, f_ip_address = 0, f_dns_name = 0, f_port = 0;
-
-  static uint64_t PostingKey(uint32_t field, uint32_t term) {
-    return (uint64_t(field) << 32) | term;
-  }
+  uint32_t f_status = 0, f_ip_address = 0, f_dns_name = 0, f_port = 0, f_metadata = 0;
+  // While UpsertMany runs: terms and slots whose dictionary / default-order entries wait to be
+  // added, sorted, at the end of the batch.
+  bool bulk = false;
+  std::vector<uint32_t> bulk_terms;
+  std::vector<uint32_t> bulk_slots;
+  // Scratch for Encode.
+  std::string enc;
+  std::vector<uint32_t> enc_terms;
+  std::string enc_path;
 
   uint32_t FieldId(std::string_view name) {
     auto it = field_ids.find(name);
     if (it != field_ids.end()) return it->second;
-    uint32_t id = static_cast<uint32_t>(field_names.size());
-    field_names.emplace_back(name);
+    auto id = static_cast<uint32_t>(fields.size());
+    fields.emplace_back(std::string(name), TermLess{&terms});
     field_ids.emplace(std::string(name), id);
     return id;
   }
@@ -349,175 +639,450 @@ struct InstanceIndex::Impl {
     auto it = field_ids.find(name);
     return it == field_ids.end() ? kNone : it->second;
   }
-  uint32_t LookupTerm(std::string_view text) const {
-    auto it = term_ids.find(text);
-    return it == term_ids.end() ? kNone : it->second;
+  uint32_t FindTerm(uint32_t field, std::string_view text, uint32_t hash) const {
+    return term_ids.Find(hash, [&](uint32_t term) {
+      const Term& t = terms[term];
+      return t.field == field && t.text == text;
+    });
+  }
+  uint32_t LookupTerm(uint32_t field, std::string_view text) const {
+    return FindTerm(field, text, Hash32(field, text));
+  }
+  // Returns the slot of the instance with `id`, or kNone.
+  uint32_t FindSlot(std::string_view id) const {
+    return ids.Find(Hash32(id), [&](uint32_t slot) { return IdOf(slot) == id; });
   }
 
-  uint32_t Intern(std::string_view text) {
-    auto it = term_ids.find(text);
-    if (it != term_ids.end()) {
-      ++terms[it->second].refs;
-      return it->second;
-    }
+  // Returns the term of `text` in `field`, creating it (with an empty posting list) if new.
+  uint32_t Intern(uint32_t field, std::string_view text) {
+    uint32_t hash = Hash32(field, text);
+    uint32_t found = FindTerm(field, text, hash);
+    if (found != kNone) return found;
     uint32_t id;
     if (!free_terms.empty()) {
       id = free_terms.back();
       free_terms.pop_back();
-      terms[id].text.assign(text);
     } else {
       id = static_cast<uint32_t>(terms.size());
-      terms.push_back(Term{std::string(text), 0});
+      terms.emplace_back();
     }
-    terms[id].refs = 1;
-    term_ids.emplace(terms[id].text, id);
+    Term& t = terms[id];
+    t.text.assign(text);
+    t.field = field;
+    t.in_dict = false;
+    term_ids.Insert(hash, id);
+    if (bulk) {
+      bulk_terms.push_back(id);
+    } else {
+      fields[field].dict.insert(id);
+      t.in_dict = true;
+    }
     return id;
   }
-  void Unref(uint32_t term) {
+  // Frees `term` once no document holds it.
+  void ReleaseIfUnused(uint32_t term) {
     Term& t = terms[term];
-    if (--t.refs == 0) {
-      term_ids.erase(t.text);
-      t.text.clear();
-      t.text.shrink_to_fit();
-      free_terms.push_back(term);
-    }
+    if (!t.posting.empty() || t.field == kNone) return;
+    if (t.in_dict) fields[t.field].dict.erase(term);
+    term_ids.Erase(Hash32(t.field, t.text), term);
+    t.text.clear();
+    t.text.shrink_to_fit();
+    t.field = kNone;
+    t.in_dict = false;
+    free_terms.push_back(term);
   }
 
-  // Flattening: appends the document's values to `out`.
-  void AddKeyword(std::vector<FieldValue>& out, uint32_t field, std::string_view text) {
-    uint32_t term = Intern(text);
-    for (const FieldValue& v : out) {
-      if (v.kind == Kind::kKeyword && v.field == field && v.term == term) {
-        Unref(term);  // an array repeating a value indexes it once
-        return;
-      }
-    }
-    FieldValue v{};
-    v.field = field;
-    v.kind = Kind::kKeyword;
-    v.term = term;
-    out.push_back(v);
-  }
-  void AddNumber(std::vector<FieldValue>& out, uint32_t field, double num) {
-    FieldValue v{};
-    v.field = field;
-    v.kind = Kind::kNumber;
-    v.term = kNone;
-    v.num = num;
-    out.push_back(v);
-  }
-  void AddDate(std::vector<FieldValue>& out, uint32_t field, int64_t ns) {
-    FieldValue v{};
-    v.field = field;
-    v.kind = Kind::kDate;
-    v.term = kNone;
-    v.ns = ns;
-    out.push_back(v);
-  }
-  void AddJson(std::vector<FieldValue>& out, std::string& path, const Json& j) {
+  // ---- documents ----
+
+  void EncodeJson(const Json& j, uint32_t field) {
     switch (j.type()) {
       case Json::Type::kNull:
+        enc.push_back(static_cast<char>(kMetaNull));
         return;
-      case Json::Type::kBool:
-        AddKeyword(out, FieldId(path), j.as_bool() ? "T" : "F");
+      case Json::Type::kBool: {
+        uint32_t t = Intern(field, j.as_bool() ? "T" : "F");
+        enc_terms.push_back(t);
+        enc.push_back(static_cast<char>(j.as_bool() ? kMetaTrue : kMetaFalse));
+        PutVarint(enc, t);
         return;
+      }
       case Json::Type::kNumber:
-        AddNumber(out, FieldId(path), j.as_double());
+        if (j.is_integer()) {
+          int64_t v = j.as_int64();
+          enc.push_back(static_cast<char>(kMetaInt));
+          PutVarint(enc, (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
+        } else {
+          double v = j.as_double();
+          char bytes[8];
+          std::memcpy(bytes, &v, 8);
+          enc.push_back(static_cast<char>(kMetaDouble));
+          enc.append(bytes, 8);
+        }
         return;
-      case Json::Type::kString:
-        AddKeyword(out, FieldId(path), j.as_string());
+      case Json::Type::kString: {
+        uint32_t t = Intern(field, j.as_string());
+        enc_terms.push_back(t);
+        enc.push_back(static_cast<char>(kMetaString));
+        PutVarint(enc, t);
         return;
+      }
       case Json::Type::kArray:
-        for (const Json& e : j.as_array()) AddJson(out, path, e);
+        enc.push_back(static_cast<char>(kMetaArray));
+        PutVarint(enc, j.as_array().size());
+        for (const Json& e : j.as_array()) EncodeJson(e, field);
         return;
       case Json::Type::kObject: {
-        size_t len = path.size();
+        enc.push_back(static_cast<char>(kMetaObject));
+        PutVarint(enc, j.as_object().size());
+        size_t len = enc_path.size();
         for (const auto& [k, v] : j.as_object()) {
-          path.push_back('.');
-          path.append(k);
-          AddJson(out, path, v);
-          path.resize(len);
+          enc_path.push_back('.');
+          enc_path.append(k);
+          uint32_t child = FieldId(enc_path);
+          PutVarint(enc, child);
+          EncodeJson(v, child);
+          enc_path.resize(len);
         }
         return;
       }
     }
   }
-  std::vector<FieldValue> scratch;
-  std::vector<FieldValue> Flatten(const InstanceInfo& info, int64_t update_ns) {
-    std::vector<FieldValue>& out = scratch;
-    out.clear();
-    int64_t create_ns = ToNs(info.create_time);
-    AddKeyword(out, f_status, info.status);
-    AddNumber(out, f_player_count, info.player_count);
-    AddDate(out, f_create_time, create_ns);
-    AddDate(out, f_update_time, update_ns);
-    AddKeyword(out, f_ip_address, info.connection_info.ip_address);
-    AddKeyword(out, f_dns_name, info.connection_info.dns_name);
-    AddNumber(out, f_port, info.connection_info.port);
-    std::string path = "value.metadata";
-    AddJson(out, path, info.metadata);
-    return std::vector<FieldValue>(out.begin(), out.end());
+
+  // Returns the document of `info` (its head's numbers are the caller's to set), interning
+  // its keywords; positions are set by PostAll.
+  DocPtr Encode(const InstanceInfo& info) {
+    enc.clear();
+    enc_terms.clear();
+    uint32_t fixed[kFixedKw] = {Intern(f_status, info.status),
+                                Intern(f_ip_address, info.connection_info.ip_address),
+                                Intern(f_dns_name, info.connection_info.dns_name)};
+    enc_path.assign(fields[f_metadata].name);
+    EncodeJson(info.metadata, f_metadata);
+    // An array repeating a keyword indexes it once.
+    std::sort(enc_terms.begin(), enc_terms.end());
+    enc_terms.erase(std::unique(enc_terms.begin(), enc_terms.end()), enc_terms.end());
+    auto n_kw = static_cast<uint32_t>(kFixedKw + enc_terms.size());
+    GLFM_CHECK(info.id.size() <= std::numeric_limits<uint32_t>::max() &&
+               enc.size() <= std::numeric_limits<uint32_t>::max());
+    size_t size = sizeof(Doc) + sizeof(KwEntry) * n_kw + info.id.size() + enc.size();
+    DocPtr d(reinterpret_cast<Doc*>(new uint8_t[size]));
+    *d = Doc{};
+    d->n_kw = n_kw;
+    d->id_len = static_cast<uint32_t>(info.id.size());
+    d->meta_len = static_cast<uint32_t>(enc.size());
+    KwEntry* kw = Kw(d.get());
+    for (uint32_t i = 0; i < kFixedKw; ++i) kw[i] = {fixed[i], kNone};
+    for (size_t i = 0; i < enc_terms.size(); ++i) kw[kFixedKw + i] = {enc_terms[i], kNone};
+    auto* p = reinterpret_cast<char*>(kw + n_kw);
+    std::memcpy(p, info.id.data(), info.id.size());
+    std::memcpy(p + info.id.size(), enc.data(), enc.size());
+    return d;
   }
 
-  void Post(uint32_t slot, FieldValue& v) {
-    std::vector<uint32_t>& p = postings[PostingKey(v.field, v.term)];
-    v.pos = static_cast<uint32_t>(p.size());
-    p.push_back(slot);
-  }
-  void Unpost(const FieldValue& v) {
-    auto it = postings.find(PostingKey(v.field, v.term));
-    GLFM_CHECK(it != postings.end());
-    std::vector<uint32_t>& p = it->second;
-    uint32_t moved = p.back();
-    p[v.pos] = moved;
-    p.pop_back();
-    if (v.pos < p.size()) {
-      for (FieldValue& o : docs[moved].fields) {
-        if (o.kind == Kind::kKeyword && o.field == v.field && o.term == v.term) {
-          o.pos = v.pos;
-          break;
+  Json DecodeJson(const uint8_t*& p, uint32_t field) const {
+    switch (*p++) {
+      case kMetaNull:
+        return Json();
+      case kMetaFalse:
+        GetVarint(p);
+        return Json(false);
+      case kMetaTrue:
+        GetVarint(p);
+        return Json(true);
+      case kMetaInt: {
+        uint64_t z = GetVarint(p);
+        return Json(static_cast<int64_t>((z >> 1) ^ (~(z & 1) + 1)));
+      }
+      case kMetaDouble: {
+        double v;
+        std::memcpy(&v, p, 8);
+        p += 8;
+        return Json(v);
+      }
+      case kMetaString:
+        return Json(terms[GetVarint(p)].text);
+      case kMetaArray: {
+        uint64_t n = GetVarint(p);
+        Json::Array a;
+        a.reserve(n);
+        for (uint64_t i = 0; i < n; ++i) a.push_back(DecodeJson(p, field));
+        return Json(std::move(a));
+      }
+      case kMetaObject: {
+        uint64_t n = GetVarint(p);
+        Json::Object o;
+        size_t prefix = fields[field].name.size() + 1;  // the member's path is "<path>.<key>"
+        for (uint64_t i = 0; i < n; ++i) {
+          auto child = static_cast<uint32_t>(GetVarint(p));
+          o.emplace_hint(o.end(), fields[child].name.substr(prefix), DecodeJson(p, child));
         }
+        return Json(std::move(o));
       }
     }
-    if (p.empty()) postings.erase(it);
-  }
-  void Unindex(Doc& d) {
-    for (const FieldValue& v : d.fields) {
-      if (v.kind == Kind::kKeyword) {
-        Unpost(v);
-        Unref(v.term);
-      }
-    }
-    d.fields.clear();
+    GLFM_CHECK(false);
+    return Json();
   }
 
-  // Applies the pending player counts in arrival order. Requires `mu` held exclusively.
+  // Returns the instance as the index holds it.
+  std::shared_ptr<const InstanceInfo> Materialize(const Doc& d) const {
+    auto info = std::make_shared<InstanceInfo>();
+    const KwEntry* kw = Kw(&d);
+    info->id.assign(IdText(&d));
+    info->status = terms[kw[kKwStatus].term].text;
+    info->connection_info.ip_address = terms[kw[kKwIp].term].text;
+    info->connection_info.dns_name = terms[kw[kKwDns].term].text;
+    info->connection_info.port = d.port;
+    info->create_time = FromNs(d.create_ns);
+    info->player_count = d.player_count;
+    const uint8_t* p = Meta(&d);
+    info->metadata = DecodeJson(p, f_metadata);
+    return info;
+  }
+
+  // Calls fn(field, value) for each indexed scalar of the encoded metadata value at `p`, in
+  // document order, until fn returns true; returns whether it did.
+  template <typename Fn>
+  bool VisitMeta(const uint8_t*& p, uint32_t field, Fn& fn) const {
+    switch (*p++) {
+      case kMetaNull:
+        return false;
+      case kMetaFalse:
+      case kMetaTrue:
+      case kMetaString:
+        return fn(field, KeywordValue(static_cast<uint32_t>(GetVarint(p))));
+      case kMetaInt: {
+        uint64_t z = GetVarint(p);
+        return fn(field, NumberValue(
+                             static_cast<double>(static_cast<int64_t>((z >> 1) ^ (~(z & 1) + 1)))));
+      }
+      case kMetaDouble: {
+        double v;
+        std::memcpy(&v, p, 8);
+        p += 8;
+        return fn(field, NumberValue(v));
+      }
+      case kMetaArray: {
+        uint64_t n = GetVarint(p);
+        for (uint64_t i = 0; i < n; ++i) {
+          if (VisitMeta(p, field, fn)) return true;
+        }
+        return false;
+      }
+      case kMetaObject: {
+        uint64_t n = GetVarint(p);
+        for (uint64_t i = 0; i < n; ++i) {
+          auto child = static_cast<uint32_t>(GetVarint(p));
+          if (VisitMeta(p, child, fn)) return true;
+        }
+        return false;
+      }
+    }
+    GLFM_CHECK(false);
+    return false;
+  }
+
+  // Calls fn(field, value) for each indexed value of `d` until fn returns true; returns
+  // whether it did. The order is the document's: status, player_count, create_time,
+  // update_time, ip_address, dns_name, port, then the metadata's values (an order by a
+  // metadata array sorts by its first element).
+  template <typename Fn>
+  bool VisitValues(const Doc& d, Fn&& fn) const {
+    const KwEntry* kw = Kw(&d);
+    if (fn(f_status, KeywordValue(kw[kKwStatus].term)) ||
+        fn(f_player_count, NumberValue(d.player_count)) ||
+        fn(f_create_time, DateValue(d.create_ns)) || fn(f_update_time, DateValue(d.update_ns)) ||
+        fn(f_ip_address, KeywordValue(kw[kKwIp].term)) ||
+        fn(f_dns_name, KeywordValue(kw[kKwDns].term)) || fn(f_port, NumberValue(d.port))) {
+      return true;
+    }
+    const uint8_t* p = Meta(&d);
+    return VisitMeta(p, f_metadata, fn);
+  }
+
+  static bool HasTerm(const Doc& d, uint32_t term) {
+    const KwEntry* kw = Kw(&d);
+    for (uint32_t i = 0; i < d.n_kw; ++i) {
+      if (kw[i].term == term) return true;
+    }
+    return false;
+  }
+
+  // Adds the keywords of docs[slot] to their posting lists.
+  void PostAll(uint32_t slot) {
+    Doc* d = docs[slot].get();
+    KwEntry* kw = Kw(d);
+    for (uint32_t i = 0; i < d->n_kw; ++i) {
+      Posting& p = terms[kw[i].term].posting;
+      kw[i].pos = p.size();
+      p.push_back(slot);
+    }
+  }
+  // Removes the keywords of docs[slot] from their posting lists (leaving the terms, even if
+  // now unused: see ReleaseUnused).
+  void UnpostAll(uint32_t slot) {
+    const Doc* d = docs[slot].get();
+    const KwEntry* kw = Kw(d);
+    for (uint32_t i = 0; i < d->n_kw; ++i) {
+      uint32_t term = kw[i].term, pos = kw[i].pos;
+      Posting& p = terms[term].posting;
+      uint32_t moved = p.back();
+      p.data()[pos] = moved;
+      p.pop_back();
+      if (pos < p.size()) {
+        Doc* other = docs[moved].get();
+        KwEntry* okw = Kw(other);
+        uint32_t j = 0, on = other->n_kw;
+        while (j < on && okw[j].term != term) ++j;
+        GLFM_CHECK(j < on);
+        okw[j].pos = pos;
+      }
+    }
+  }
+  void ReleaseUnused(const Doc* d) {
+    const KwEntry* kw = Kw(d);
+    for (uint32_t i = 0; i < d->n_kw; ++i) ReleaseIfUnused(kw[i].term);
+  }
+
+  // Inserts or replaces `info`. Requires `mu` and `ids_mu` held exclusively and a non-empty id.
+  Status UpsertLocked(const InstanceInfo& info, int64_t update_ns) {
+    uint32_t slot = FindSlot(info.id);
+    bool fresh = slot == kNone;
+    if (fresh) {
+      if (ids.size() >= options.max_entries) {
+        return ResourceExhaustedError("instance index is full (" +
+                                      std::to_string(options.max_entries) +
+                                      " instances); cannot add " + info.id);
+      }
+      if (!free_slots.empty()) {
+        slot = free_slots.back();
+        free_slots.pop_back();
+      } else {
+        slot = static_cast<uint32_t>(docs.size());
+        docs.emplace_back();
+      }
+    }
+    ++seq;
+    DocPtr d = Encode(info);
+    d->player_count = info.player_count;
+    d->create_ns = ToNs(info.create_time);
+    d->update_ns = update_ns;
+    d->port = info.connection_info.port;
+    d->seq = seq;
+    d->order_seq = seq;
+    DocPtr old;
+    if (!fresh) {
+      Doc& o = *docs[slot];
+      if (o.player_count == d->player_count && o.create_ns == d->create_ns) {
+        d->order_seq = o.order_seq;  // same place in the default order
+        d->in_order = o.in_order;
+      } else if (o.in_order) {
+        by_default_order.erase(KeyFor(o, slot));
+      }
+      UnpostAll(slot);
+      old = std::move(docs[slot]);
+    }
+    Doc& n = *d;
+    docs[slot] = std::move(d);
+    PostAll(slot);
+    if (old) ReleaseUnused(old.get());
+    if (fresh) ids.Insert(Hash32(info.id), slot);
+    if (!n.in_order) {
+      if (bulk) {
+        bulk_slots.push_back(slot);
+      } else {
+        by_default_order.insert(KeyFor(n, slot));
+        n.in_order = 1;
+      }
+    }
+    return OkStatus();
+  }
+
+  // Adds what UpsertMany deferred: dictionary entries and default-order keys, each sorted
+  // once and inserted in order (appending, when the index started empty).
+  void FinishBulk() {
+    struct PendingTerm {
+      uint32_t field;
+      uint64_t k0, k1;
+      uint32_t term;
+    };
+    std::vector<PendingTerm> pt;
+    for (uint32_t id : bulk_terms) {
+      Term& t = terms[id];
+      if (t.field == kNone || t.in_dict) continue;  // freed again, or listed twice
+      t.in_dict = true;
+      pt.push_back({t.field, Prefix8(t.text, 0), Prefix8(t.text, 8), id});
+    }
+    std::sort(pt.begin(), pt.end(), [&](const PendingTerm& a, const PendingTerm& b) {
+      if (a.field != b.field) return a.field < b.field;
+      if (a.k0 != b.k0) return a.k0 < b.k0;
+      if (a.k1 != b.k1) return a.k1 < b.k1;
+      return terms[a.term].text < terms[b.term].text;
+    });
+    for (size_t i = 0; i < pt.size();) {
+      auto& dict = fields[pt[i].field].dict;
+      auto hint = dict.end();
+      for (uint32_t f = pt[i].field; i < pt.size() && pt[i].field == f; ++i) {
+        hint = std::next(dict.insert(hint, pt[i].term));
+      }
+    }
+    std::vector<uint32_t>().swap(bulk_terms);
+    std::vector<OrderKey> keys;
+    keys.reserve(bulk_slots.size());
+    for (uint32_t slot : bulk_slots) {
+      Doc* d = docs[slot].get();
+      if (d == nullptr || d->in_order) continue;
+      d->in_order = 1;
+      keys.push_back(KeyFor(*d, slot));
+    }
+    std::vector<uint32_t>().swap(bulk_slots);
+    DefaultLess less{this};
+    std::sort(keys.begin(), keys.end(), less);
+    auto hint = by_default_order.end();
+    for (const OrderKey& k : keys) hint = std::next(by_default_order.insert(hint, k));
+  }
+
+  // Requires `mu` and `ids_mu` held exclusively.
+  bool DeleteLocked(std::string_view id) {
+    uint32_t slot = FindSlot(id);
+    if (slot == kNone) return false;
+    Doc& d = *docs[slot];
+    ++seq;
+    if (d.in_order) by_default_order.erase(KeyFor(d, slot));
+    UnpostAll(slot);
+    ids.Erase(Hash32(id), slot);
+    DocPtr old = std::move(docs[slot]);
+    ReleaseUnused(old.get());
+    free_slots.push_back(slot);
+    return true;
+  }
+
+  void ApplyCount(uint32_t slot, int32_t player_count, int64_t update_ns) {
+    Doc& d = *docs[slot];
+    ++seq;
+    d.update_ns = update_ns;
+    if (d.player_count != player_count) {
+      // Move the node rather than free one and allocate another.
+      auto node = by_default_order.extract(KeyFor(d, slot));
+      GLFM_CHECK(!node.empty());
+      d.player_count = player_count;
+      node.value().player_count = player_count;
+      by_default_order.insert(std::move(node));
+      d.order_seq = seq;
+    }
+    d.seq = seq;
+  }
+
+  // Applies the pending player counts in arrival order. Requires `mu` held exclusively; a
+  // caller about to change slots holds `ids_mu` exclusively too, so that no SetPlayerCount
+  // is between its look-up and its push.
   void ApplyPendingLocked() {
+    if (pending_size.load(std::memory_order_acquire) == 0) return;
     {
       std::lock_guard guard(pending_mu);
       applying.swap(pending);
       pending_size.store(0, std::memory_order_relaxed);
     }
-    for (const PendingCount& p : applying) {
-      Doc& d = docs[p.slot];
-      ++seq;
-      // The snapshot keeps its old count; readers patch it (Snapshot), so this path neither
-      // copies nor frees an InstanceInfo.
-      for (FieldValue& v : d.fields) {
-        if (v.field == f_player_count && v.kind == Kind::kNumber) v.num = p.player_count;
-        if (v.field == f_update_time && v.kind == Kind::kDate) v.ns = p.update_ns;
-      }
-      if (d.player_count != p.player_count) {
-        // Move the node rather than free one and allocate another.
-        auto node = by_default_order.extract(KeyFor(d, p.slot));
-        GLFM_CHECK(!node.empty());
-        d.player_count = p.player_count;
-        node.value().player_count = p.player_count;
-        by_default_order.insert(std::move(node));
-        d.order_seq = seq;
-      }
-      d.seq = seq;
-    }
+    for (const PendingCount& p : applying) ApplyCount(p.slot, p.player_count, p.update_ns);
     applying.clear();
   }
   // Applies pending player counts before a read, so that a read sees every update that
@@ -528,25 +1093,19 @@ struct InstanceIndex::Impl {
     ApplyPendingLocked();
   }
 
-  // Returns the instance as the index knows it: the stored snapshot, or a copy with the
-  // player count SetPlayerCount recorded since.
-  static std::shared_ptr<const InstanceInfo> Snapshot(const Doc& d) {
-    if (d.info->player_count == d.player_count) return d.info;
-    auto copy = std::make_shared<InstanceInfo>(*d.info);
-    copy->player_count = d.player_count;
-    return copy;
-  }
+  // ---- matching ----
 
   // The key of `d` for one order field.
   KeyVal KeyOf(const Doc& d, uint32_t field) const {
     KeyVal k;
     if (field == f_id) {
       k.rank = 2;
-      k.str = d.info->id;
+      k.str = IdOf(d);
       return k;
     }
-    for (const FieldValue& v : d.fields) {
-      if (v.field != field) continue;
+    if (field == kNone) return k;
+    VisitValues(d, [&](uint32_t f, const Value& v) {
+      if (f != field) return false;
       if (v.kind == Kind::kNumber) {
         k.rank = 0;
         k.num = v.num;
@@ -557,8 +1116,8 @@ struct InstanceIndex::Impl {
         k.rank = 2;
         k.str = terms[v.term].text;
       }
-      return k;
-    }
+      return true;
+    });
     return k;
   }
 
@@ -582,16 +1141,22 @@ struct InstanceIndex::Impl {
     }
   }
 
-  bool MatchValue(const Bound& b, const FieldValue& v) const {
+  // Whether keyword `term` is the clause's text: by term id on one field (terms are per
+  // field), by text on any field.
+  bool KeywordIs(const Bound& b, uint32_t term) const {
+    return b.field == kAnyField ? terms[term].text == b.clause->text : term == b.term;
+  }
+
+  bool MatchValue(const Bound& b, const Value& v) const {
     const Clause& c = *b.clause;
     switch (c.kind) {
       case ClauseKind::kMatchAll:
         return true;
       case ClauseKind::kTerm:
-        return v.kind == Kind::kKeyword && v.term == b.term;
+        return v.kind == Kind::kKeyword && KeywordIs(b, v.term);
       case ClauseKind::kNumber:
         return (v.kind == Kind::kNumber && v.num == c.number) ||
-               (v.kind == Kind::kKeyword && v.term == b.term);
+               (v.kind == Kind::kKeyword && KeywordIs(b, v.term));
       case ClauseKind::kNumericRange:
         if (v.kind != Kind::kNumber) return false;
         if (c.has_min && (c.min_inclusive ? v.num < c.min : v.num <= c.min)) return false;
@@ -614,16 +1179,28 @@ struct InstanceIndex::Impl {
   }
 
   bool MatchClause(const Bound& b, const Doc& d) const {
-    if (b.clause->kind == ClauseKind::kMatchAll) return true;
+    const Clause& c = *b.clause;
+    if (c.kind == ClauseKind::kMatchAll) return true;
     if (b.field == kNone) return false;
     if (b.field == f_id || b.field == kAnyField) {
-      if (MatchText(b, d.info->id)) return true;
+      if (MatchText(b, IdOf(d))) return true;
       if (b.field == f_id) return false;
     }
-    for (const FieldValue& v : d.fields) {
-      if ((b.field == kAnyField || v.field == b.field) && MatchValue(b, v)) return true;
+    if (b.field != kAnyField) {
+      // One field: answer from the document's fixed part or its keyword list where possible.
+      if (c.kind == ClauseKind::kTerm) return b.term != kNone && HasTerm(d, b.term);
+      if (b.field == f_player_count) return MatchValue(b, NumberValue(d.player_count));
+      if (b.field == f_create_time) return MatchValue(b, DateValue(d.create_ns));
+      if (b.field == f_update_time) return MatchValue(b, DateValue(d.update_ns));
+      if (b.field == f_port) return MatchValue(b, NumberValue(d.port));
+      const KwEntry* kw = Kw(&d);
+      if (b.field == f_status) return MatchValue(b, KeywordValue(kw[kKwStatus].term));
+      if (b.field == f_ip_address) return MatchValue(b, KeywordValue(kw[kKwIp].term));
+      if (b.field == f_dns_name) return MatchValue(b, KeywordValue(kw[kKwDns].term));
     }
-    return false;
+    return VisitValues(d, [&](uint32_t f, const Value& v) {
+      return (b.field == kAnyField || f == b.field) && MatchValue(b, v);
+    });
   }
 
   bool Matches(const struct Query& q, const std::vector<Bound>& bound, const Doc& d) const {
@@ -646,97 +1223,121 @@ struct InstanceIndex::Impl {
     return q.Accepts(must, should, must_not);
   }
 
+  // Appends to `out` the slots holding a keyword of b's field that b (a wildcard, regex or
+  // fuzzy clause) matches, looking only at the range of the field's sorted dictionary that
+  // can match: the literal prefix of a wildcard, RE2's possible-match range of a regex,
+  // everything for a fuzzy term. Returns false, leaving `out` incomplete, when the range holds
+  // more than `budget` keywords.
+  bool ScanDictionary(const Bound& b, size_t budget, std::vector<uint32_t>& out) const {
+    const Clause& c = *b.clause;
+    const auto& dict = fields[b.field].dict;
+    auto it = dict.begin();
+    std::string lo, hi;
+    bool prefix = false, range = false;
+    if (c.kind == ClauseKind::kWildcard) {
+      while (lo.size() < c.pattern.size() && !c.wild[lo.size()]) lo.push_back(c.pattern[lo.size()]);
+      prefix = !lo.empty();
+    } else if (c.kind == ClauseKind::kRegex) {
+      range = c.regex->PossibleMatchRange(&lo, &hi, 64);
+    }
+    if (prefix || range) it = dict.lower_bound(std::string_view(lo));
+    size_t examined = 0;
+    for (; it != dict.end(); ++it) {
+      const Term& t = terms[*it];
+      if (prefix && !std::string_view(t.text).starts_with(lo)) break;
+      if (range && t.text > hi) break;
+      if (++examined > budget) return false;
+      if (!MatchValue(b, KeywordValue(*it))) continue;
+      out.insert(out.end(), t.posting.data(), t.posting.data() + t.posting.size());
+    }
+    return true;
+  }
+
   // Compares document `d` (its keys `dk`) with the cursor position: <0 before, >0 after.
-  static int CompareToCursor(const std::vector<KeyVal>& dk, const std::string& id, const Cursor& c,
+  static int CompareToCursor(const std::vector<KeyVal>& dk, std::string_view id, const Cursor& c,
                              const std::vector<OrderField>& order) {
     for (size_t i = 0; i < order.size(); ++i) {
       int r = CompareKey(dk[i], c.keys[i], order[i].descending);
       if (r != 0) return r;
     }
-    return id.compare(c.id) < 0 ? -1 : (id == c.id ? 0 : 1);
+    int r = id.compare(c.id);
+    return r < 0 ? -1 : (r == 0 ? 0 : 1);
   }
 };
 
-InstanceIndex::InstanceIndex(IndexOptions options) : impl_(std::make_unique<Impl>(options)) {
-  impl_->f_player_count = impl_->FieldId("value.player_count");
-  impl_->f_create_time = impl_->FieldId("create_time");
-  impl_->f_update_time = impl_->FieldId("update_time");
-  impl_->f_id = impl_->FieldId("value.id");
-  impl_->f_status = impl_->FieldId("value.status");
-  impl_->f_ip_address = impl_->FieldId("value.connection_info.ip_address");
-  impl_->f_dns_name = impl_->FieldId("value.connection_info.dns_name");
-  impl_->f_port = impl_->FieldId("value.connection_info.port");
-}
+InstanceIndex::InstanceIndex(IndexOptions options) : impl_(std::make_unique<Impl>(options)) {}
 
 InstanceIndex::~InstanceIndex() = default;
 
-Status InstanceIndex::Upsert(InstanceInfo info, Timestamp update_time) {
+Status InstanceIndex::Upsert(const InstanceInfo& info, Timestamp update_time) {
   if (info.id.empty()) return InvalidArgumentError("instance id: empty");
   Impl& m = *impl_;
-  std::shared_ptr<const InstanceInfo> old;  // freed after the lock is released
   std::unique_lock lock(m.mu);
+  std::unique_lock ids_lock(m.ids_mu);
   m.ApplyPendingLocked();
-  auto it = m.ids.find(info.id);
-  uint32_t slot;
-  bool fresh = it == m.ids.end();
-  if (fresh) {
-    if (m.ids.size() >= m.options.max_entries) {
+  return m.UpsertLocked(info, ToNs(update_time));
+}
+
+Status InstanceIndex::UpsertMany(std::span<const IndexEntry> entries) {
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (entries[i].info.id.empty()) {
+      return InvalidArgumentError("entries[" + std::to_string(i) + "]: instance id: empty");
+    }
+  }
+  Impl& m = *impl_;
+  std::unique_lock lock(m.mu);
+  std::unique_lock ids_lock(m.ids_mu);
+  m.ApplyPendingLocked();
+  size_t fresh = entries.size();
+  if (m.ids.size() + entries.size() > m.options.max_entries) {
+    // Count the new ids exactly (an id may repeat) before changing anything.
+    absl::flat_hash_set<std::string_view> seen;
+    for (const IndexEntry& e : entries) {
+      if (m.FindSlot(e.info.id) == kNone) seen.insert(e.info.id);
+    }
+    fresh = seen.size();
+    if (m.ids.size() + fresh > m.options.max_entries) {
       return ResourceExhaustedError("instance index is full (" +
                                     std::to_string(m.options.max_entries) +
-                                    " instances); cannot add " + info.id);
+                                    " instances); cannot add " + std::to_string(fresh) +
+                                    " new instances to " + std::to_string(m.ids.size()));
     }
-    if (!m.free_slots.empty()) {
-      slot = m.free_slots.back();
-      m.free_slots.pop_back();
-    } else {
-      slot = static_cast<uint32_t>(m.docs.size());
-      m.docs.emplace_back();
-    }
-  } else {
-    slot = it->second;
   }
-  ++m.seq;
-  std::vector<FieldValue> fields = m.Flatten(info, ToNs(update_time));
-  Doc& d = m.docs[slot];
-  int64_t create_ns = ToNs(info.create_time);
-  bool key_changed = fresh || d.player_count != info.player_count || d.create_ns != create_ns;
-  if (!fresh) {
-    if (key_changed) m.by_default_order.erase(Impl::KeyFor(d, slot));
-    m.Unindex(d);
+  m.ids.Reserve(m.ids.size() + fresh);
+  m.bulk = true;
+  for (const IndexEntry& e : entries) {
+    Status s = m.UpsertLocked(e.info, ToNs(e.update_time));
+    GLFM_CHECK(s.ok());  // ids and capacity were checked above
   }
-  d.fields = std::move(fields);
-  for (FieldValue& v : d.fields) {
-    if (v.kind == Kind::kKeyword) m.Post(slot, v);
-  }
-  d.player_count = info.player_count;
-  d.create_ns = create_ns;
-  d.seq = m.seq;
-  if (key_changed) d.order_seq = m.seq;
-  old = std::move(d.info);
-  d.info = std::make_shared<const InstanceInfo>(std::move(info));
-  if (fresh) {
-    m.ids.emplace(d.info->id, slot);
-  } else {
-    auto node = m.ids.extract(it);
-    node.key() = d.info->id;
-    m.ids.insert(std::move(node));
-  }
-  if (key_changed) m.by_default_order.insert(Impl::KeyFor(d, slot));
+  m.bulk = false;
+  m.FinishBulk();
   return OkStatus();
 }
 
 Status InstanceIndex::SetPlayerCount(std::string_view id, int player_count, Timestamp update_time) {
   Impl& m = *impl_;
   int64_t update_ns = ToNs(update_time);
+  {
+    // With no reader in the way, apply at once (after the queue, to keep arrival order).
+    std::unique_lock lock(m.mu, std::try_to_lock);
+    if (lock.owns_lock()) {
+      m.ApplyPendingLocked();
+      uint32_t slot = m.FindSlot(id);
+      if (slot == kNone) return NotFoundError("instance " + std::string(id) + " not found");
+      m.ApplyCount(slot, player_count, update_ns);
+      return OkStatus();
+    }
+  }
   bool drain = false;
   {
-    // Shared: the slot stays valid until the update is applied, because Upsert and Delete
-    // apply pending updates (exclusively) before they change any slot.
-    std::shared_lock lock(m.mu);
-    auto it = m.ids.find(id);
-    if (it == m.ids.end()) return NotFoundError("instance " + std::string(id) + " not found");
+    // Readers hold `mu`: find the slot under `ids_mu` alone and queue the update. The slot
+    // stays valid until the update is applied, because Upsert and Delete take `ids_mu`
+    // exclusively and apply the queue before they change any slot.
+    std::shared_lock lock(m.ids_mu);
+    uint32_t slot = m.FindSlot(id);
+    if (slot == kNone) return NotFoundError("instance " + std::string(id) + " not found");
     std::lock_guard guard(m.pending_mu);
-    m.pending.push_back({it->second, player_count, update_ns});
+    m.pending.push_back({slot, player_count, update_ns});
     drain = m.pending.size() >= Impl::kMaxPending;
     m.pending_size.store(m.pending.size(), std::memory_order_release);
   }
@@ -749,28 +1350,17 @@ Status InstanceIndex::SetPlayerCount(std::string_view id, int player_count, Time
 
 bool InstanceIndex::Delete(std::string_view id) {
   Impl& m = *impl_;
-  std::shared_ptr<const InstanceInfo> dropped;  // released after the lock
   std::unique_lock lock(m.mu);
+  std::unique_lock ids_lock(m.ids_mu);
   m.ApplyPendingLocked();
-  auto it = m.ids.find(id);
-  if (it == m.ids.end()) return false;
-  uint32_t slot = it->second;
-  Doc& d = m.docs[slot];
-  ++m.seq;
-  m.by_default_order.erase(Impl::KeyFor(d, slot));
-  m.Unindex(d);
-  m.ids.erase(it);
-  dropped = std::move(d.info);
-  d.fields.shrink_to_fit();
-  m.free_slots.push_back(slot);
-  return true;
+  return m.DeleteLocked(id);
 }
 
 std::shared_ptr<const InstanceInfo> InstanceIndex::Get(std::string_view id) const {
   impl_->SyncForRead();
   std::shared_lock lock(impl_->mu);
-  auto it = impl_->ids.find(id);
-  return it == impl_->ids.end() ? nullptr : Impl::Snapshot(impl_->docs[it->second]);
+  uint32_t slot = impl_->FindSlot(id);
+  return slot == kNone ? nullptr : impl_->Materialize(*impl_->docs[slot]);
 }
 
 size_t InstanceIndex::size() const {
@@ -811,15 +1401,19 @@ Result<QueryResult> InstanceIndex::Query(std::string_view query_text, int limit,
   bound.reserve(q.clauses.size());
   for (const Clause& c : q.clauses) {
     Bound b{&c, c.field.empty() ? kAnyField : m.LookupField(c.field), kNone};
-    if (c.kind == ClauseKind::kTerm || c.kind == ClauseKind::kNumber) b.term = m.LookupTerm(c.text);
+    if ((c.kind == ClauseKind::kTerm || c.kind == ClauseKind::kNumber) && b.field != kAnyField &&
+        b.field != kNone) {
+      b.term = m.LookupTerm(b.field, c.text);
+    }
     bound.push_back(b);
   }
   std::vector<uint32_t> order_fields;
   for (const OrderField& o : order) order_fields.push_back(m.LookupField(o.field));
 
-  // The most selective must-term posting list, if any.
-  const std::vector<uint32_t>* best = nullptr;
-  std::vector<uint32_t> id_slot(1);
+  // The smallest candidate list of a must clause, if any: a term's posting list, the slot of
+  // an id, or the slots of a narrow dictionary range.
+  std::optional<std::span<const uint32_t>> best;
+  uint32_t id_slot = 0;
   bool empty_must = false;
   double selectivity = 1;
   size_t n = m.ids.size();
@@ -829,13 +1423,12 @@ Result<QueryResult> InstanceIndex::Query(std::string_view query_text, int limit,
       continue;
     }
     if (b.field == m.f_id) {
-      auto id_it = m.ids.find(b.clause->text);
-      if (id_it == m.ids.end()) {
+      id_slot = m.FindSlot(b.clause->text);
+      if (id_slot == kNone) {
         empty_must = true;
         break;
       }
-      id_slot[0] = id_it->second;
-      best = &id_slot;
+      best = std::span<const uint32_t>(&id_slot, 1);
       selectivity = 0;
       continue;
     }
@@ -843,15 +1436,9 @@ Result<QueryResult> InstanceIndex::Query(std::string_view query_text, int limit,
       empty_must = true;
       break;
     }
-    auto it = m.postings.find(Impl::PostingKey(b.field, b.term));
-    if (it == m.postings.end()) {
-      empty_must = true;
-      break;
-    }
-    if (best != &id_slot && (best == nullptr || it->second.size() < best->size())) {
-      best = &it->second;
-    }
-    selectivity *= n == 0 ? 1 : double(it->second.size()) / double(n);
+    const Posting& p = m.terms[b.term].posting;
+    if (!best || p.size() < best->size()) best = std::span<const uint32_t>(p.data(), p.size());
+    selectivity *= n == 0 ? 1 : double(p.size()) / double(n);
   }
   QueryResult result;
   if (empty_must || n == 0) return result;
@@ -864,12 +1451,13 @@ Result<QueryResult> InstanceIndex::Query(std::string_view query_text, int limit,
     c.tie = tie;
     c.snapshot = snapshot;
     for (uint32_t f : order_fields) c.keys.push_back(m.KeyOf(last, f));
-    c.id = last.info->id;
+    c.id = Impl::IdOf(last);
     return EncodeCursor(c);
   };
 
-  // A must-clause with a wildcard, regex or fuzzy term on one field can find its candidates
-  // in the term dictionary (one pass over the distinct keywords) instead of every instance.
+  // A must-clause with a wildcard, regex or fuzzy term on one field finds its candidates in
+  // that field's sorted dictionary: at once when they lie in a narrow range (a literal
+  // prefix), otherwise only if the walk below does not satisfy the query quickly.
   const Bound* term_scan = nullptr;
   for (const Bound& b : bound) {
     ClauseKind k = b.clause->kind;
@@ -881,27 +1469,28 @@ Result<QueryResult> InstanceIndex::Query(std::string_view query_text, int limit,
     }
   }
   std::vector<uint32_t> scanned;
-  auto scan_terms = [&] {
-    for (uint32_t t = 0; t < m.terms.size(); ++t) {
-      if (m.terms[t].refs == 0) continue;
-      FieldValue v{};
-      v.kind = Kind::kKeyword;
-      v.term = t;
-      if (!m.MatchValue(*term_scan, v)) continue;
-      auto it = m.postings.find(Impl::PostingKey(term_scan->field, t));
-      if (it != m.postings.end())
-        scanned.insert(scanned.end(), it->second.begin(), it->second.end());
-    }
+  auto finish_scan = [&] {
     std::sort(scanned.begin(), scanned.end());
     scanned.erase(std::unique(scanned.begin(), scanned.end()), scanned.end());
   };
+  if (term_scan != nullptr) {
+    if (m.ScanDictionary(*term_scan, m.options.dictionary_range_budget, scanned)) {
+      finish_scan();
+      if (scanned.empty()) return result;
+      selectivity *= double(scanned.size()) / double(n);
+      if (!best || scanned.size() < best->size()) best = std::span<const uint32_t>(scanned);
+    } else {
+      scanned.clear();
+    }
+  }
 
   // Plan A: walk the default order from the cursor, filtering, when the expected walk is
-  // shorter than the smallest posting list. With a term-scan alternative the walk has a
-  // budget; past it the query goes on as plan B.
+  // shorter than the smallest candidate list. With a dictionary scan still possible the walk
+  // has a budget; past it the query goes on as plan B.
+  std::vector<uint32_t> hits_slots;
   double expected_walk = double(limit + 1) / std::max(selectivity, 1e-9);
   bool walk_done = false;
-  if (default_order && (best == nullptr || expected_walk < double(best->size()) * 4)) {
+  if (default_order && (!best || expected_walk < double(best->size()) * 4)) {
     auto it = m.by_default_order.begin();
     if (cursor) {
       const KeyVal& pc = cursor->keys[0];
@@ -947,28 +1536,33 @@ Result<QueryResult> InstanceIndex::Query(std::string_view query_text, int limit,
         }
       }
       if (it == end) break;
-      if (++visited > m.options.walk_budget && term_scan != nullptr && best == nullptr) {
+      if (++visited > m.options.walk_budget && term_scan != nullptr && !best) {
         walk_done = false;
-        result.instances.clear();
+        hits_slots.clear();
         break;
       }
-      const Doc& d = m.docs[it->slot];
+      const Doc& d = *m.docs[it->slot];
       if (excluded(d) || !m.Matches(q, bound, d)) continue;
-      if (static_cast<int>(result.instances.size()) == limit) {
+      if (static_cast<int>(hits_slots.size()) == limit) {
         result.cursor = make_cursor(*last);
         break;
       }
-      result.instances.push_back(Impl::Snapshot(d));
+      hits_slots.push_back(it->slot);
       last = &d;
     }
-    if (walk_done) return result;
+    if (walk_done) {
+      result.instances.reserve(hits_slots.size());
+      for (uint32_t slot : hits_slots) result.instances.push_back(m.Materialize(*m.docs[slot]));
+      return result;
+    }
   }
-  if (best == nullptr && term_scan != nullptr) {
-    scan_terms();
-    best = &scanned;
+  if (!best && term_scan != nullptr) {
+    m.ScanDictionary(*term_scan, std::numeric_limits<size_t>::max(), scanned);
+    finish_scan();
+    best = std::span<const uint32_t>(scanned);
   }
 
-  // Plan B: candidates from the posting list (or every instance), filtered, then the first
+  // Plan B: candidates from the smallest list (or every instance), filtered, then the first
   // `limit` after the cursor in the requested order.
   struct Hit {
     uint32_t slot;
@@ -976,15 +1570,17 @@ Result<QueryResult> InstanceIndex::Query(std::string_view query_text, int limit,
   };
   std::vector<Hit> hits;
   auto consider = [&](uint32_t slot) {
-    const Doc& d = m.docs[slot];
-    if (!d.info || excluded(d) || !m.Matches(q, bound, d)) return;
+    const Doc* dp = m.docs[slot].get();
+    if (dp == nullptr) return;
+    const Doc& d = *dp;
+    if (excluded(d) || !m.Matches(q, bound, d)) return;
     Hit h{slot, {}};
     h.keys.reserve(order_fields.size());
     for (uint32_t f : order_fields) h.keys.push_back(m.KeyOf(d, f));
-    if (cursor && Impl::CompareToCursor(h.keys, d.info->id, *cursor, order) <= 0) return;
+    if (cursor && Impl::CompareToCursor(h.keys, Impl::IdOf(d), *cursor, order) <= 0) return;
     hits.push_back(std::move(h));
   };
-  if (best != nullptr) {
+  if (best) {
     for (uint32_t slot : *best) consider(slot);
   } else {
     for (uint32_t slot = 0; slot < m.docs.size(); ++slot) consider(slot);
@@ -994,13 +1590,15 @@ Result<QueryResult> InstanceIndex::Query(std::string_view query_text, int limit,
       int r = CompareKey(a.keys[i], b.keys[i], order[i].descending);
       if (r != 0) return r < 0;
     }
-    return m.docs[a.slot].info->id < m.docs[b.slot].info->id;
+    return m.IdOf(a.slot) < m.IdOf(b.slot);
   };
   size_t take = std::min<size_t>(hits.size(), static_cast<size_t>(limit));
   std::partial_sort(hits.begin(), hits.begin() + take, hits.end(), less);
-  for (size_t i = 0; i < take; ++i)
-    result.instances.push_back(Impl::Snapshot(m.docs[hits[i].slot]));
-  if (hits.size() > take) result.cursor = make_cursor(m.docs[hits[take - 1].slot]);
+  result.instances.reserve(take);
+  for (size_t i = 0; i < take; ++i) {
+    result.instances.push_back(m.Materialize(*m.docs[hits[i].slot]));
+  }
+  if (hits.size() > take) result.cursor = make_cursor(*m.docs[hits[take - 1].slot]);
   return result;
 }
 

@@ -21,20 +21,27 @@
 // sequence at the first page, and later pages leave out instances whose sort position (or,
 // for orders other than the default, any field) changed after it, or that arrived after it.
 //
-// Concurrency: one std::shared_mutex. Query, Get and size take it shared, so any number of
-// readers run in parallel; Upsert and Delete take it exclusively and are short (no I/O).
-// SetPlayerCount, the hot path, only takes it shared: it queues the new count (under a small
-// mutex of its own) and the queue is applied, exclusively and in arrival order, by the next
-// Query, Get, Upsert or Delete (or once 512 are queued). Every read therefore sees every
-// update that returned before the read began. Instances come back as
-// shared_ptr<const InstanceInfo> snapshots that stay valid after the index changes. Every
-// method may be called from any thread.
+// Storage: each instance is kept compactly (its keywords interned once per field, its
+// metadata encoded against those keywords), and Query and Get build the InstanceInfo they
+// return from it; a returned shared_ptr<const InstanceInfo> is the caller's own copy and stays
+// valid after the index changes. At a million sessions the index holds about 400 bytes per
+// session (bench/bench_index.cc, docs/queries.md).
+//
+// Concurrency: every method may be called from any thread. One std::shared_mutex guards the
+// index. Query, Get and size hold it shared, so any number of readers run in parallel; Upsert,
+// UpsertMany and Delete hold it exclusively (no I/O under it; UpsertMany holds it for the
+// whole batch, so readers see all of a batch or none of it). SetPlayerCount, the hot path,
+// applies its update at once when the lock is free; when readers hold it, it looks the id up
+// under the shared lock and queues the new count (under a small mutex of its own), and the
+// queue is applied, exclusively and in arrival order, before the next Query, Get, Upsert or
+// Delete (or by SetPlayerCount itself once 4096 are queued). Either way every read sees every
+// update that returned before the read began.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,6 +59,10 @@ struct IndexOptions {
   // Tuning: how many instances a default-order query with a must wildcard, regex or fuzzy
   // clause examines before it finds its candidates through the keyword dictionary instead.
   size_t walk_budget = 20'000;
+  // Tuning: a must wildcard, regex or fuzzy clause whose keywords lie in a range of at most
+  // this many distinct keywords of its field's sorted dictionary (a literal prefix such as
+  // `session-12*`) takes its candidates from that range before anything else.
+  size_t dictionary_range_budget = 1024;
 };
 
 // One field of an order: `value.player_count` ascending, `-create_time` descending.
@@ -68,6 +79,12 @@ Result<std::vector<OrderField>> ParseOrder(const std::vector<std::string>& order
 
 // The default order: value.player_count, -create_time.
 const std::vector<OrderField>& DefaultOrder();
+
+// One instance for UpsertMany: the instance and when it last changed.
+struct IndexEntry {
+  InstanceInfo info;
+  Timestamp update_time{};
+};
 
 struct QueryResult {
   std::vector<std::shared_ptr<const InstanceInfo>> instances;
@@ -87,7 +104,13 @@ class InstanceIndex {
   // Inserts or replaces the instance with `info.id`, last changed at `update_time`.
   // Errors: invalid-argument for an empty id; resource-exhausted when the id is new and the
   // index already holds max_entries instances.
-  Status Upsert(InstanceInfo info, Timestamp update_time);
+  Status Upsert(const InstanceInfo& info, Timestamp update_time);
+
+  // Upserts every entry, in order (a later entry with the same id wins), under one exclusive
+  // lock, sorting the new keys once: the fast way to fill the index at start-up. Errors, which
+  // leave the index unchanged: invalid-argument naming the first entry with an empty id;
+  // resource-exhausted when the new ids would take the index past max_entries.
+  Status UpsertMany(std::span<const IndexEntry> entries);
 
   // Sets the player count of instance `id` (the hot path of join/leave reports), keeping the
   // rest. Errors: not-found when no instance has `id`.
