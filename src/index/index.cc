@@ -152,7 +152,6 @@ struct Doc {
   uint32_t n_kw;
   uint32_t id_len;
   uint32_t meta_len;
-  uint32_t in_order;  // in by_default_order (UpsertMany adds keys at the end of a batch)
 };
 static_assert(sizeof(Doc) == 56 && alignof(Doc) == 8);
 constexpr uint32_t kKwStatus = 0, kKwIp = 1, kKwDns = 2, kFixedKw = 3;
@@ -316,6 +315,49 @@ class ChunkedVector {
   static constexpr size_t kChunk = size_t{1} << kShift, kMask = kChunk - 1;
   std::vector<std::unique_ptr<T[]>> chunks_;
   size_t size_ = 0;
+};
+
+// A bitmap over the ranks of the default order's base, with a summary bit per 64-bit word so
+// that finding the next set bit reads a few words however sparse the bitmap is.
+class RankBits {
+ public:
+  explicit RankBits(size_t n) : words_((n + 63) / 64), summary_((words_.size() + 63) / 64) {}
+
+  size_t count() const { return count_; }
+  void Set(uint32_t r) {
+    uint64_t& w = words_[r >> 6];
+    if (w == 0) summary_[r >> 12] |= uint64_t{1} << ((r >> 6) & 63);
+    w |= uint64_t{1} << (r & 63);
+    ++count_;
+  }
+  void Clear(uint32_t r) {
+    uint64_t& w = words_[r >> 6];
+    w &= ~(uint64_t{1} << (r & 63));
+    if (w == 0) summary_[r >> 12] &= ~(uint64_t{1} << ((r >> 6) & 63));
+    --count_;
+  }
+  // Returns the first set bit at or after `r`, or kNone.
+  uint32_t Next(uint32_t r) const {
+    size_t w = r >> 6;
+    if (w >= words_.size()) return kNone;
+    uint64_t bits = words_[w] & (~uint64_t{0} << (r & 63));
+    if (bits != 0) return static_cast<uint32_t>((w << 6) + std::countr_zero(bits));
+    ++w;
+    for (size_t s = w >> 6; s < summary_.size(); ++s) {
+      uint64_t sb = summary_[s];
+      if (s == (w >> 6)) sb &= ~uint64_t{0} << (w & 63);
+      if (sb != 0) {
+        size_t nw = (s << 6) + std::countr_zero(sb);
+        return static_cast<uint32_t>((nw << 6) + std::countr_zero(words_[nw]));
+      }
+    }
+    return kNone;
+  }
+
+ private:
+  std::vector<uint64_t> words_;
+  std::vector<uint64_t> summary_;
+  size_t count_ = 0;
 };
 
 // A sort key value: missing, a number, a date or a keyword.
@@ -520,7 +562,7 @@ Result<std::vector<OrderField>> ParseOrder(const std::vector<std::string>& order
 }
 
 struct InstanceIndex::Impl {
-  explicit Impl(IndexOptions o) : options(o), by_default_order(DefaultLess{this}) {
+  explicit Impl(IndexOptions o) : options(o), overlay(DefaultLess{this}) {
     f_player_count = FieldId("value.player_count");
     f_create_time = FieldId("create_time");
     f_update_time = FieldId("update_time");
@@ -583,7 +625,10 @@ struct InstanceIndex::Impl {
   static std::string_view IdOf(const Doc& d) { return IdText(&d); }
 
   IndexOptions options;
-  mutable std::shared_mutex mu;
+  // The locks and the queue each have a cache line of their own: readers take `mu` all the
+  // time and SetPlayerCount takes `ids_mu` and `pending_mu`; on a shared line each would
+  // bounce the others' line between cores.
+  alignas(64) mutable std::shared_mutex mu;
   // SetPlayerCount's updates not applied yet (slot, count, update time), guarded by
   // pending_mu. They are applied under `mu` held exclusively by the next query, Get, writer
   // or when kMaxPending accumulate, so the hot path never waits for readers to drain.
@@ -593,15 +638,15 @@ struct InstanceIndex::Impl {
     int64_t update_ns;
   };
   static constexpr size_t kMaxPending = 4096;
-  std::mutex pending_mu;
+  alignas(64) std::mutex pending_mu;
   std::vector<PendingCount> pending;
-  std::vector<PendingCount> applying;  // only touched with `mu` held exclusively
   std::atomic<size_t> pending_size{0};
+  alignas(64) std::vector<PendingCount> applying;  // only touched with `mu` held exclusively
 
   // Everything below is guarded by `mu`. `ids`, `docs` (which slots exist) and each
   // document's allocation (docs[slot] and the id in it) change only with `ids_mu` held
   // exclusively as well, so that SetPlayerCount can find a slot holding only `ids_mu` shared.
-  mutable std::shared_mutex ids_mu;
+  alignas(64) mutable std::shared_mutex ids_mu;
   ChunkedVector<DocPtr, 12> docs;  // null when the slot is free
   std::vector<uint32_t> free_slots;
   IdTable ids;                   // slots, by Hash32(id)
@@ -610,8 +655,23 @@ struct InstanceIndex::Impl {
   ChunkedVector<Term, 10> terms;
   std::vector<uint32_t> free_terms;
   IdTable term_ids;  // terms, by Hash32(field, text)
-  // A B-tree: a lookup touches a handful of nodes where a red-black tree touches twenty.
-  absl::btree_set<OrderKey, DefaultLess> by_default_order;
+  // The default order (player_count, create_time descending, id) in two parts. The base:
+  // documents sorted once by (create_time descending, id) — rank r holds base_slot[r]
+  // (kNone once it left), created at base_create[r] — and, for each player count below
+  // kBasePcLimit, a bitmap of the ranks that have it. A walk scans one count's bitmap in rank
+  // order; a count change flips two bits. The overlay: a B-tree of the documents added or
+  // re-keyed since the base was built (and of counts outside the bitmaps), merged into a new
+  // base when it outgrows a quarter of the base (Rebuild), so that its cost stays amortized.
+  static constexpr int32_t kBasePcLimit = 256;
+  static constexpr uint32_t kPending = kNone - 1;  // slot_rank: waiting for FinishBulk
+  std::vector<uint32_t> base_slot;
+  std::vector<int64_t> base_create;
+  size_t base_live = 0;
+  std::vector<std::unique_ptr<RankBits>> pc_bits =
+      std::vector<std::unique_ptr<RankBits>>(kBasePcLimit);
+  std::vector<uint32_t> slot_rank;  // by slot: base rank, kNone (overlay) or kPending
+  absl::btree_set<OrderKey, DefaultLess> overlay;
+  size_t overlay_fixed = 0;  // overlay entries the last Rebuild could not move (counts)
   uint64_t seq = 0;
   uint32_t f_player_count = 0, f_create_time = 0, f_update_time = 0;
   // value.id is answered from `ids` and the document rather than from postings.
@@ -621,7 +681,12 @@ struct InstanceIndex::Impl {
   // added, sorted, at the end of the batch.
   bool bulk = false;
   std::vector<uint32_t> bulk_terms;
-  std::vector<uint32_t> bulk_slots;
+  struct BulkOrder {
+    int64_t create_ns;
+    int32_t player_count;
+    uint32_t slot;
+  };
+  std::vector<BulkOrder> bulk_order;  // in arrival order; the last one of a slot counts
   // Scratch for Encode.
   std::string enc;
   std::vector<uint32_t> enc_terms;
@@ -959,6 +1024,7 @@ struct InstanceIndex::Impl {
       } else {
         slot = static_cast<uint32_t>(docs.size());
         docs.emplace_back();
+        slot_rank.push_back(kNone);
       }
     }
     ++seq;
@@ -970,13 +1036,16 @@ struct InstanceIndex::Impl {
     d->seq = seq;
     d->order_seq = seq;
     DocPtr old;
+    bool place = fresh;
     if (!fresh) {
       Doc& o = *docs[slot];
       if (o.player_count == d->player_count && o.create_ns == d->create_ns) {
         d->order_seq = o.order_seq;  // same place in the default order
-        d->in_order = o.in_order;
-      } else if (o.in_order) {
-        by_default_order.erase(KeyFor(o, slot));
+      } else if (o.create_ns == d->create_ns && slot_rank[slot] != kPending) {
+        OrderSetCount(slot, o, d->player_count);
+      } else {
+        OrderRemove(slot, o);
+        place = true;
       }
       UnpostAll(slot);
       old = std::move(docs[slot]);
@@ -986,14 +1055,7 @@ struct InstanceIndex::Impl {
     PostAll(slot);
     if (old) ReleaseUnused(old.get());
     if (fresh) ids.Insert(Hash32(info.id), slot);
-    if (!n.in_order) {
-      if (bulk) {
-        bulk_slots.push_back(slot);
-      } else {
-        by_default_order.insert(KeyFor(n, slot));
-        n.in_order = 1;
-      }
-    }
+    if (place) OrderAdd(slot, n);
     return OkStatus();
   }
 
@@ -1026,19 +1088,242 @@ struct InstanceIndex::Impl {
       }
     }
     std::vector<uint32_t>().swap(bulk_terms);
-    std::vector<OrderKey> keys;
-    keys.reserve(bulk_slots.size());
-    for (uint32_t slot : bulk_slots) {
-      Doc* d = docs[slot].get();
-      if (d == nullptr || d->in_order) continue;
-      d->in_order = 1;
-      keys.push_back(KeyFor(*d, slot));
+    // The last record of each slot holds its key (the record was made when the document was
+    // at hand, so this reads no document).
+    std::vector<BulkOrder> taken;
+    taken.reserve(bulk_order.size());
+    for (auto it = bulk_order.rbegin(); it != bulk_order.rend(); ++it) {
+      if (slot_rank[it->slot] != kPending) continue;
+      slot_rank[it->slot] = kNone;
+      taken.push_back(*it);
     }
-    std::vector<uint32_t>().swap(bulk_slots);
+    std::vector<BulkOrder>().swap(bulk_order);
+    if (OverlayGrowth() + taken.size() > RebuildThreshold()) {
+      Rebuild(taken);
+      return;
+    }
+    std::vector<OrderKey> keys;
+    keys.reserve(taken.size());
+    for (const BulkOrder& b : taken) keys.push_back({b.create_ns, b.player_count, b.slot});
     DefaultLess less{this};
     std::sort(keys.begin(), keys.end(), less);
-    auto hint = by_default_order.end();
-    for (const OrderKey& k : keys) hint = std::next(by_default_order.insert(hint, k));
+    auto hint = overlay.end();
+    for (const OrderKey& k : keys) hint = std::next(overlay.insert(hint, k));
+  }
+
+  // ---- the default order ----
+
+  static bool InBaseRange(int32_t pc) { return pc >= 0 && pc < kBasePcLimit; }
+  RankBits& Bits(int32_t pc) {
+    auto& b = pc_bits[pc];
+    if (!b) b = std::make_unique<RankBits>(base_slot.size());
+    return *b;
+  }
+  // Whether (ca, sa) comes before (cb, sb) in create_time descending, id order.
+  bool TimeBefore(int64_t ca, uint32_t sa, int64_t cb, uint32_t sb) const {
+    return ca != cb ? ca > cb : IdOf(sa) < IdOf(sb);
+  }
+  size_t OverlayGrowth() const {
+    return overlay.size() > overlay_fixed ? overlay.size() - overlay_fixed : 0;
+  }
+  size_t RebuildThreshold() const { return std::max(options.order_overlay_min, base_live / 4); }
+
+  // Places docs[slot] (in no part yet) in the overlay, or, inside UpsertMany, records it for
+  // FinishBulk.
+  void OrderAdd(uint32_t slot, const Doc& d) {
+    if (bulk) {
+      bulk_order.push_back({d.create_ns, d.player_count, slot});
+      slot_rank[slot] = kPending;
+      return;
+    }
+    overlay.insert(KeyFor(d, slot));
+  }
+  // Takes docs[slot] out of the default order.
+  void OrderRemove(uint32_t slot, const Doc& d) {
+    uint32_t r = slot_rank[slot];
+    if (r == kPending) return;  // its record is overridden by the next one or ignored
+    if (r != kNone) {
+      pc_bits[d.player_count]->Clear(r);
+      base_slot[r] = kNone;
+      slot_rank[slot] = kNone;
+      --base_live;
+    } else {
+      overlay.erase(KeyFor(d, slot));
+    }
+  }
+  // Changes the player count of docs[slot], which is in the base or the overlay.
+  void OrderSetCount(uint32_t slot, Doc& d, int32_t pc) {
+    uint32_t r = slot_rank[slot];
+    if (r != kNone && InBaseRange(pc)) {
+      pc_bits[d.player_count]->Clear(r);
+      Bits(pc).Set(r);
+      d.player_count = pc;
+    } else if (r != kNone) {
+      OrderRemove(slot, d);
+      d.player_count = pc;
+      overlay.insert(KeyFor(d, slot));
+    } else {
+      // Move the node rather than free one and allocate another.
+      auto node = overlay.extract(KeyFor(d, slot));
+      GLFM_CHECK(!node.empty());
+      d.player_count = pc;
+      node.value().player_count = pc;
+      overlay.insert(std::move(node));
+    }
+  }
+  void MaybeRebuild() {
+    if (OverlayGrowth() > RebuildThreshold() ||
+        base_slot.size() - base_live > std::max(options.order_overlay_min, base_live)) {
+      Rebuild({});
+    }
+  }
+  // Merges the overlay (and `extra`, documents in no part) into a new base; what cannot go
+  // in the base (counts outside the bitmaps) stays in the overlay. O(base + overlay log
+  // overlay); reads only the documents whose create times tie.
+  void Rebuild(const std::vector<BulkOrder>& extra) {
+    std::vector<BulkOrder> add;
+    std::vector<OrderKey> keep;
+    for (const OrderKey& k : overlay) {
+      if (InBaseRange(k.player_count)) {
+        add.push_back({k.create_ns, k.player_count, k.slot});
+      } else {
+        keep.push_back(k);
+      }
+    }
+    for (const BulkOrder& b : extra) {
+      if (InBaseRange(b.player_count)) {
+        add.push_back(b);
+      } else {
+        keep.push_back({b.create_ns, b.player_count, b.slot});
+      }
+    }
+    std::sort(add.begin(), add.end(), [&](const BulkOrder& a, const BulkOrder& b) {
+      return TimeBefore(a.create_ns, a.slot, b.create_ns, b.slot);
+    });
+    std::vector<uint32_t> nslot;
+    std::vector<int64_t> ncreate;
+    nslot.reserve(base_live + add.size());
+    ncreate.reserve(base_live + add.size());
+    std::vector<uint32_t> remap(base_slot.size(), kNone);
+    std::vector<uint32_t> add_rank(add.size());
+    size_t i = 0, j = 0;
+    while (true) {
+      while (i < base_slot.size() && base_slot[i] == kNone) ++i;
+      bool has_i = i < base_slot.size(), has_j = j < add.size();
+      if (!has_i && !has_j) break;
+      auto r = static_cast<uint32_t>(nslot.size());
+      if (has_i &&
+          (!has_j || TimeBefore(base_create[i], base_slot[i], add[j].create_ns, add[j].slot))) {
+        remap[i] = r;
+        nslot.push_back(base_slot[i]);
+        ncreate.push_back(base_create[i]);
+        ++i;
+      } else {
+        add_rank[j] = r;
+        nslot.push_back(add[j].slot);
+        ncreate.push_back(add[j].create_ns);
+        ++j;
+      }
+    }
+    std::vector<std::unique_ptr<RankBits>> nbits(kBasePcLimit);
+    for (int32_t pc = 0; pc < kBasePcLimit; ++pc) {
+      const RankBits* old = pc_bits[pc].get();
+      if (old == nullptr || old->count() == 0) continue;
+      nbits[pc] = std::make_unique<RankBits>(nslot.size());
+      for (uint32_t r = old->Next(0); r != kNone; r = old->Next(r + 1)) nbits[pc]->Set(remap[r]);
+    }
+    for (size_t k = 0; k < add.size(); ++k) {
+      auto& b = nbits[add[k].player_count];
+      if (!b) b = std::make_unique<RankBits>(nslot.size());
+      b->Set(add_rank[k]);
+    }
+    for (uint32_t r = 0; r < nslot.size(); ++r) slot_rank[nslot[r]] = r;
+    base_slot = std::move(nslot);
+    base_create = std::move(ncreate);
+    base_live = base_slot.size();
+    pc_bits = std::move(nbits);
+    overlay.clear();
+    for (const OrderKey& k : keep) overlay.insert(k);
+    overlay_fixed = overlay.size();
+  }
+
+  // The first base rank created at or before `ns`, or after it (create_time descending).
+  uint32_t RankAtOrBefore(int64_t ns) const {
+    return static_cast<uint32_t>(std::partition_point(base_create.begin(), base_create.end(),
+                                                      [&](int64_t c) { return c > ns; }) -
+                                 base_create.begin());
+  }
+  uint32_t RankBefore(int64_t ns) const {
+    return static_cast<uint32_t>(std::partition_point(base_create.begin(), base_create.end(),
+                                                      [&](int64_t c) { return c >= ns; }) -
+                                 base_create.begin());
+  }
+  // The first base rank after the position (create_ns, id).
+  uint32_t RankAfter(int64_t create_ns, std::string_view id) const {
+    uint32_t r = RankAtOrBefore(create_ns);
+    while (r < base_slot.size() && base_create[r] == create_ns &&
+           (base_slot[r] == kNone || IdOf(base_slot[r]) <= id)) {
+      ++r;
+    }
+    return r;
+  }
+
+  // Calls visit(slot) for each document in the default order, after `after` when set and
+  // created within [lo, hi], until visit returns false. Per player count it merges the base
+  // (that count's bitmap, in rank order) with the overlay's entries.
+  template <typename Visit>
+  void WalkDefault(const std::optional<Probe>& after, int64_t lo, int64_t hi, Visit&& visit) const {
+    const auto end = overlay.end();
+    auto ov = after ? overlay.upper_bound(*after) : overlay.begin();
+    uint32_t r_begin = RankAtOrBefore(hi), r_end = RankBefore(lo);
+    if (lo == std::numeric_limits<int64_t>::min()) r_end = static_cast<uint32_t>(base_slot.size());
+    int64_t pc = after ? after->player_count : std::numeric_limits<int64_t>::min();
+    while (true) {
+      // The next count with documents: the overlay's next entry, or a non-empty bitmap.
+      int64_t next = ov != end ? ov->player_count : std::numeric_limits<int64_t>::max();
+      for (int64_t b = std::max<int64_t>(pc, 0); b < kBasePcLimit && b < next; ++b) {
+        if (pc_bits[b] && pc_bits[b]->count() != 0) {
+          next = b;
+          break;
+        }
+      }
+      if (next == std::numeric_limits<int64_t>::max()) return;
+      auto p = static_cast<int32_t>(next);
+      const RankBits* bits = InBaseRange(p) ? pc_bits[p].get() : nullptr;
+      uint32_t a = kNone;
+      if (bits != nullptr) {
+        uint32_t from = r_begin;
+        if (after && p == after->player_count) {
+          from = std::max(from, RankAfter(after->create_ns, after->id));
+        }
+        a = from < r_end ? bits->Next(from) : kNone;
+        if (a >= r_end) a = kNone;
+      }
+      if (ov != end && ov->player_count == p && ov->create_ns > hi) {
+        Probe window{p, hi, {}};
+        if (DefaultLess{this}(*ov, window)) ov = overlay.lower_bound(window);
+      }
+      while (true) {
+        bool has_o = ov != end && ov->player_count == p && ov->create_ns >= lo;
+        if (a == kNone && !has_o) break;
+        uint32_t slot;
+        if (a != kNone &&
+            (!has_o || TimeBefore(base_create[a], base_slot[a], ov->create_ns, ov->slot))) {
+          slot = base_slot[a];
+          a = bits->Next(a + 1);
+          if (a >= r_end) a = kNone;
+        } else {
+          slot = ov->slot;
+          ++ov;
+        }
+        if (!visit(slot)) return;
+      }
+      if (p == std::numeric_limits<int32_t>::max()) return;
+      if (ov != end && ov->player_count == p) {
+        ov = overlay.lower_bound(Probe{p + 1, std::numeric_limits<int64_t>::max(), {}});
+      }
+      pc = int64_t{p} + 1;
+    }
   }
 
   // Requires `mu` and `ids_mu` held exclusively.
@@ -1047,7 +1332,7 @@ struct InstanceIndex::Impl {
     if (slot == kNone) return false;
     Doc& d = *docs[slot];
     ++seq;
-    if (d.in_order) by_default_order.erase(KeyFor(d, slot));
+    OrderRemove(slot, d);
     UnpostAll(slot);
     ids.Erase(Hash32(id), slot);
     DocPtr old = std::move(docs[slot]);
@@ -1061,12 +1346,7 @@ struct InstanceIndex::Impl {
     ++seq;
     d.update_ns = update_ns;
     if (d.player_count != player_count) {
-      // Move the node rather than free one and allocate another.
-      auto node = by_default_order.extract(KeyFor(d, slot));
-      GLFM_CHECK(!node.empty());
-      d.player_count = player_count;
-      node.value().player_count = player_count;
-      by_default_order.insert(std::move(node));
+      OrderSetCount(slot, d, player_count);
       d.order_seq = seq;
     }
     d.seq = seq;
@@ -1275,7 +1555,9 @@ Status InstanceIndex::Upsert(const InstanceInfo& info, Timestamp update_time) {
   std::unique_lock lock(m.mu);
   std::unique_lock ids_lock(m.ids_mu);
   m.ApplyPendingLocked();
-  return m.UpsertLocked(info, ToNs(update_time));
+  Status s = m.UpsertLocked(info, ToNs(update_time));
+  m.MaybeRebuild();
+  return s;
 }
 
 Status InstanceIndex::UpsertMany(std::span<const IndexEntry> entries) {
@@ -1311,14 +1593,16 @@ Status InstanceIndex::UpsertMany(std::span<const IndexEntry> entries) {
   }
   m.bulk = false;
   m.FinishBulk();
+  m.MaybeRebuild();
   return OkStatus();
 }
 
 Status InstanceIndex::SetPlayerCount(std::string_view id, int player_count, Timestamp update_time) {
   Impl& m = *impl_;
   int64_t update_ns = ToNs(update_time);
-  {
-    // With no reader in the way, apply at once (after the queue, to keep arrival order).
+  // With no reader in the way, apply at once (after the queue, to keep arrival order). A
+  // non-empty queue means readers were in the way a moment ago: join it without trying.
+  if (m.pending_size.load(std::memory_order_relaxed) == 0) {
     std::unique_lock lock(m.mu, std::try_to_lock);
     if (lock.owns_lock()) {
       m.ApplyPendingLocked();
@@ -1353,7 +1637,9 @@ bool InstanceIndex::Delete(std::string_view id) {
   std::unique_lock lock(m.mu);
   std::unique_lock ids_lock(m.ids_mu);
   m.ApplyPendingLocked();
-  return m.DeleteLocked(id);
+  bool found = m.DeleteLocked(id);
+  m.MaybeRebuild();
+  return found;
 }
 
 std::shared_ptr<const InstanceInfo> InstanceIndex::Get(std::string_view id) const {
@@ -1491,7 +1777,7 @@ Result<QueryResult> InstanceIndex::Query(std::string_view query_text, int limit,
   double expected_walk = double(limit + 1) / std::max(selectivity, 1e-9);
   bool walk_done = false;
   if (default_order && (!best || expected_walk < double(best->size()) * 4)) {
-    auto it = m.by_default_order.begin();
+    std::optional<Impl::Probe> after;
     if (cursor) {
       const KeyVal& pc = cursor->keys[0];
       const KeyVal& ct = cursor->keys[1];
@@ -1499,18 +1785,15 @@ Result<QueryResult> InstanceIndex::Query(std::string_view query_text, int limit,
         return InvalidArgumentError("cursor: malformed");
       }
       double pcv = std::clamp(pc.num, -2147483648.0, 2147483647.0);
-      Impl::Probe probe{static_cast<int32_t>(pcv), ct.ns, cursor->id};
-      it = m.by_default_order.upper_bound(probe);
+      after = Impl::Probe{static_cast<int32_t>(pcv), ct.ns, cursor->id};
     }
     // A must date range on create_time: within one player_count the default order is
-    // create_time descending, so the walk jumps to each group's window and past its end.
-    bool window = false;
+    // create_time descending, so the walk only visits each count's window.
     int64_t lo = std::numeric_limits<int64_t>::min(), hi = std::numeric_limits<int64_t>::max();
     for (const Bound& b : bound) {
       const Clause& c = *b.clause;
       if (c.occur == Occur::kMust && c.kind == ClauseKind::kDateRange &&
           b.field == m.f_create_time) {
-        window = true;
         // Inclusive bounds; nanoseconds are integers.
         if (c.has_min) lo = std::max(lo, c.min_inclusive ? c.min_ns : c.min_ns + 1);
         if (c.has_max) hi = std::min(hi, c.max_inclusive ? c.max_ns : c.max_ns - 1);
@@ -1519,37 +1802,22 @@ Result<QueryResult> InstanceIndex::Query(std::string_view query_text, int limit,
     const Doc* last = nullptr;
     size_t visited = 0;
     walk_done = true;
-    const auto end = m.by_default_order.end();
-    for (; it != end; ++it) {
-      while (window && it != end) {
-        if (it->create_ns > hi) {
-          it = m.by_default_order.lower_bound(Impl::Probe{it->player_count, hi, {}});
-        } else if (it->create_ns < lo) {
-          if (it->player_count == std::numeric_limits<int32_t>::max()) {
-            it = end;
-          } else {
-            it = m.by_default_order.lower_bound(
-                Impl::Probe{it->player_count + 1, std::numeric_limits<int64_t>::max(), {}});
-          }
-        } else {
-          break;
-        }
-      }
-      if (it == end) break;
+    m.WalkDefault(after, lo, hi, [&](uint32_t slot) {
       if (++visited > m.options.walk_budget && term_scan != nullptr && !best) {
         walk_done = false;
         hits_slots.clear();
-        break;
+        return false;
       }
-      const Doc& d = *m.docs[it->slot];
-      if (excluded(d) || !m.Matches(q, bound, d)) continue;
+      const Doc& d = *m.docs[slot];
+      if (excluded(d) || !m.Matches(q, bound, d)) return true;
       if (static_cast<int>(hits_slots.size()) == limit) {
         result.cursor = make_cursor(*last);
-        break;
+        return false;
       }
-      hits_slots.push_back(it->slot);
+      hits_slots.push_back(slot);
       last = &d;
-    }
+      return true;
+    });
     if (walk_done) {
       result.instances.reserve(hits_slots.size());
       for (uint32_t slot : hits_slots) result.instances.push_back(m.Materialize(*m.docs[slot]));

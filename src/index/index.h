@@ -63,6 +63,10 @@ struct IndexOptions {
   // this many distinct keywords of its field's sorted dictionary (a literal prefix such as
   // `session-12*`) takes its candidates from that range before anything else.
   size_t dictionary_range_budget = 1024;
+  // Tuning: the default order keeps most instances in a base sorted once, with a bitmap per
+  // player count, and the rest (new or re-keyed since) in a B-tree; the two are merged when
+  // the B-tree holds more than max(this, a quarter of the base).
+  size_t order_overlay_min = 4096;
 };
 
 // One field of an order: `value.player_count` ascending, `-create_time` descending.

@@ -415,6 +415,8 @@ InstanceInfo RandomInstance(std::mt19937& rng, int id) {
   InstanceInfo info;
   info.id = "gs-" + std::to_string(id);
   info.player_count = static_cast<int>(rng() % 9);
+  // Now and then a count outside the range the default order keeps bitmaps for.
+  if (rng() % 40 == 0) info.player_count = rng() % 2 ? 256 + static_cast<int>(rng() % 3) : -1;
   info.create_time = At(1000 + rng() % 20);  // many ties
   info.status = pick(kStatuses);
   info.connection_info = {"10.0.0." + std::to_string(rng() % 4), "", 7000 + int(rng() % 3)};
@@ -565,7 +567,7 @@ TEST(IndexDifferentialTest, MatchesBruteForceOverRandomDocumentsQueriesAndOrders
   InstanceIndex index;
   InstanceIndex bulk;
   InstanceIndex scanning(IndexOptions{.walk_budget = 3, .dictionary_range_budget = 2});
-  InstanceIndex small;
+  InstanceIndex small(IndexOptions{.order_overlay_min = 4});
   std::vector<InstanceIndex*> all_indexes = {&index, &bulk, &scanning, &small};
   Model model;
   int next_id = 0;
@@ -599,7 +601,7 @@ TEST(IndexDifferentialTest, MatchesBruteForceOverRandomDocumentsQueriesAndOrders
       model.docs[info.id] = {info, At(1)};
       for (InstanceIndex* x : all_indexes) ASSERT_OK(x->Upsert(info, At(1)));
     } else if (action == 3 && model.docs.count(victim)) {
-      int pc = rng() % 9;
+      int pc = rng() % 30 == 0 ? 255 + static_cast<int>(rng() % 3) : static_cast<int>(rng() % 9);
       model.docs[victim].first.player_count = pc;
       model.docs[victim].second = At(2);
       for (InstanceIndex* x : all_indexes) ASSERT_OK(x->SetPlayerCount(victim, pc, At(2)));
@@ -679,7 +681,8 @@ TEST(IndexDifferentialTest, MatchesBruteForceOverRandomDocumentsQueriesAndOrders
 TEST(IndexDifferentialTest, PagingWhileTheSetChangesRepeatsNothing) {
   std::mt19937 rng(777);
   for (int trial = 0; trial < kPagingTrials; ++trial) {
-    InstanceIndex index;
+    // Every other trial rebuilds the default order's base often.
+    InstanceIndex index(IndexOptions{.order_overlay_min = trial % 2 ? 4u : 4096u});
     Model model;
     int next_id = 0;
     for (int i = 0; i < 300; ++i) {
