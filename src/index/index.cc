@@ -5,8 +5,10 @@
 #include <absl/hash/hash.h>
 #include <absl/strings/string_view.h>
 #include <re2/re2.h>
+#include <sys/mman.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <bit>
 #include <chrono>
@@ -18,11 +20,17 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <system_error>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 
 #include "common/check.h"
 #include "index/query.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
 
 namespace glfm::index {
 namespace {
@@ -165,10 +173,91 @@ const uint8_t* Meta(const Doc* d) {
   return reinterpret_cast<const uint8_t*>(Kw(d) + d->n_kw) + d->id_len;
 }
 
-struct DocDelete {
-  void operator()(Doc* d) const { delete[] reinterpret_cast<uint8_t*>(d); }
+size_t DocSize(const Doc* d) {
+  return sizeof(Doc) + sizeof(KwEntry) * d->n_kw + d->id_len + d->meta_len;
+}
+
+// Big arrays and document blocks: malloc'd (so heap statistics count them), 2 MB-aligned and
+// marked for transparent huge pages once they are 2 MB or more. On this kind of VM a page
+// fault costs microseconds; a million documents then fault in a few hundred pages rather than
+// a hundred thousand.
+constexpr size_t kHugePage = size_t{2} << 20;
+void* HugeAlloc(size_t bytes) {
+  void* p = nullptr;
+  if (bytes >= kHugePage) {
+    bytes = (bytes + kHugePage - 1) & ~(kHugePage - 1);
+    p = std::aligned_alloc(kHugePage, bytes);
+    if (p != nullptr) madvise(p, bytes, MADV_HUGEPAGE);  // a hint; failure changes nothing
+  } else {
+    p = std::malloc(bytes);
+  }
+  GLFM_CHECK(p != nullptr);
+  return p;
+}
+
+// Allocates documents from big blocks: sizes rounded to 16 bytes, freed blocks kept per size
+// for reuse, no per-document malloc header. Blocks grow from 64 KB to 2 MB (HugeAlloc) and go
+// back to malloc when the index is destroyed. Requires the index's exclusive lock.
+class DocArena {
+ public:
+  DocArena() = default;
+  DocArena(const DocArena&) = delete;
+  DocArena& operator=(const DocArena&) = delete;
+  ~DocArena() {
+    for (void* b : blocks_) std::free(b);
+  }
+
+  void* Allocate(size_t n) {
+    n = Round(n);
+    if (n > kMaxSize) return std::malloc(n);
+    std::vector<void*>& fl = free_[n / 16];
+    void* p;
+    if (!fl.empty()) {
+      p = fl.back();
+      fl.pop_back();
+    } else {
+      if (static_cast<size_t>(end_ - cur_) < n) NewBlock();
+      p = cur_;
+      cur_ += n;
+    }
+    Unpoison(p, n);
+    return p;
+  }
+  void Free(void* p, size_t n) {
+    n = Round(n);
+    if (n > kMaxSize) {
+      std::free(p);
+      return;
+    }
+    Poison(p, n);
+    free_[n / 16].push_back(p);
+  }
+
+ private:
+  static constexpr size_t kMaxSize = 4096;  // larger documents come from malloc
+  static size_t Round(size_t n) { return (n + 15) & ~size_t{15}; }
+  void NewBlock() {
+    size_t size = std::min(next_, kHugePage);
+    next_ = size * 2;
+    cur_ = static_cast<char*>(HugeAlloc(size));
+    end_ = cur_ + size;
+    blocks_.push_back(cur_);
+    Poison(cur_, size);
+  }
+#if defined(__SANITIZE_ADDRESS__)
+  static void Poison(void* p, size_t n) { ASAN_POISON_MEMORY_REGION(p, n); }
+  static void Unpoison(void* p, size_t n) { ASAN_UNPOISON_MEMORY_REGION(p, n); }
+#else
+  static void Poison(void*, size_t) {}
+  static void Unpoison(void*, size_t) {}
+#endif
+
+  std::vector<void*> blocks_;
+  char* cur_ = nullptr;
+  char* end_ = nullptr;
+  size_t next_ = size_t{64} << 10;
+  std::array<std::vector<void*>, kMaxSize / 16 + 1> free_;
 };
-using DocPtr = std::unique_ptr<Doc, DocDelete>;
 
 // The metadata encoding: a tag byte, then
 enum MetaTag : uint8_t {
@@ -202,6 +291,11 @@ uint64_t GetVarint(const uint8_t*& p) {
 // except that equal prefixes need the full strings.
 uint64_t Prefix8(std::string_view s, size_t at) {
   uint64_t v = 0;
+  if (s.size() >= at + 8) {
+    std::memcpy(&v, s.data() + at, 8);
+    if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap64(v);
+    return v;
+  }
   for (size_t i = at; i < at + 8; ++i) v = (v << 8) | (i < s.size() ? uint8_t(s[i]) : 0);
   return v;
 }
@@ -223,6 +317,11 @@ uint32_t Hash32(uint32_t field, std::string_view text) {
 // growing reads no keyed object at all. Deletion shifts later entries back (no tombstones).
 class IdTable {
  public:
+  IdTable() = default;
+  IdTable(const IdTable&) = delete;
+  IdTable& operator=(const IdTable&) = delete;
+  ~IdTable() { std::free(slots_); }
+
   size_t size() const { return size_; }
 
   // Returns the id whose entry has `hash` and for which same(id) holds, or kNone.
@@ -239,7 +338,7 @@ class IdTable {
   }
   // Adds `id`, which must be absent.
   void Insert(uint32_t hash, uint32_t id) {
-    if ((size_ + 1) * 4 > slots_.size() * 3) Grow(std::max<size_t>(16, slots_.size() * 2));
+    if ((size_ + 1) * 4 > cap_ * 3) Grow(std::max<size_t>(16, cap_ * 2));
     Place(Entry(hash, id));
     ++size_;
   }
@@ -268,7 +367,7 @@ class IdTable {
   void Reserve(size_t n) {
     size_t cap = 16;
     while (cap * 3 < n * 4) cap *= 2;
-    if (cap > slots_.size()) Grow(cap);
+    if (cap > cap_) Grow(cap);
   }
 
  private:
@@ -283,16 +382,21 @@ class IdTable {
     slots_[i] = e;
   }
   void Grow(size_t cap) {
-    std::vector<uint64_t> old(cap, kEmpty);
-    old.swap(slots_);
+    uint64_t* old = slots_;
+    size_t old_cap = cap_;
+    slots_ = static_cast<uint64_t*>(HugeAlloc(cap * sizeof(uint64_t)));
+    std::fill(slots_, slots_ + cap, kEmpty);
+    cap_ = cap;
     mask_ = cap - 1;
     shift_ = 64 - std::countr_zero(cap);
-    for (uint64_t e : old) {
-      if (e != kEmpty) Place(e);
+    for (size_t i = 0; i < old_cap; ++i) {
+      if (old[i] != kEmpty) Place(old[i]);
     }
+    std::free(old);
   }
 
-  std::vector<uint64_t> slots_;
+  uint64_t* slots_ = nullptr;
+  size_t cap_ = 0;
   size_t mask_ = 0;
   int shift_ = 64;
   size_t size_ = 0;
@@ -591,6 +695,9 @@ struct InstanceIndex::Impl {
     FieldInfo(std::string n, TermLess less) : name(std::move(n)), dict(less) {}
     std::string name;
     absl::btree_set<uint32_t, TermLess> dict;  // the field's terms in text order
+    // The first few object keys seen under this path and their fields, so that encoding a
+    // document rarely builds and hashes a whole path.
+    std::vector<std::pair<std::string, uint32_t>> children;
   };
 
   // Orders by value.player_count, then create_time descending, then id. The two numbers live
@@ -621,7 +728,7 @@ struct InstanceIndex::Impl {
     return {d.create_ns, d.player_count, slot};
   }
 
-  std::string_view IdOf(uint32_t slot) const { return IdText(docs[slot].get()); }
+  std::string_view IdOf(uint32_t slot) const { return IdText(docs[slot]); }
   static std::string_view IdOf(const Doc& d) { return IdText(&d); }
 
   IndexOptions options;
@@ -647,7 +754,8 @@ struct InstanceIndex::Impl {
   // document's allocation (docs[slot] and the id in it) change only with `ids_mu` held
   // exclusively as well, so that SetPlayerCount can find a slot holding only `ids_mu` shared.
   alignas(64) mutable std::shared_mutex ids_mu;
-  ChunkedVector<DocPtr, 12> docs;  // null when the slot is free
+  DocArena arena;
+  ChunkedVector<Doc*, 12> docs;  // in `arena`; null when the slot is free
   std::vector<uint32_t> free_slots;
   IdTable ids;                   // slots, by Hash32(id)
   std::deque<FieldInfo> fields;  // field names are kept for good: a query names few
@@ -690,7 +798,6 @@ struct InstanceIndex::Impl {
   // Scratch for Encode.
   std::string enc;
   std::vector<uint32_t> enc_terms;
-  std::string enc_path;
 
   uint32_t FieldId(std::string_view name) {
     auto it = field_ids.find(name);
@@ -698,6 +805,18 @@ struct InstanceIndex::Impl {
     auto id = static_cast<uint32_t>(fields.size());
     fields.emplace_back(std::string(name), TermLess{&terms});
     field_ids.emplace(std::string(name), id);
+    return id;
+  }
+  // Returns the field of member `key` of an object at field `parent`: "<parent>.<key>".
+  uint32_t ChildField(uint32_t parent, std::string_view key) {
+    for (const auto& [k, id] : fields[parent].children) {
+      if (k == key) return id;
+    }
+    std::string path = fields[parent].name;
+    path.push_back('.');
+    path.append(key);
+    uint32_t id = FieldId(path);  // may add to `fields`; a deque keeps references valid
+    if (fields[parent].children.size() < 16) fields[parent].children.emplace_back(key, id);
     return id;
   }
   uint32_t LookupField(std::string_view name) const {
@@ -714,8 +833,9 @@ struct InstanceIndex::Impl {
     return FindTerm(field, text, Hash32(field, text));
   }
   // Returns the slot of the instance with `id`, or kNone.
-  uint32_t FindSlot(std::string_view id) const {
-    return ids.Find(Hash32(id), [&](uint32_t slot) { return IdOf(slot) == id; });
+  uint32_t FindSlot(std::string_view id) const { return FindSlot(id, Hash32(id)); }
+  uint32_t FindSlot(std::string_view id, uint32_t hash) const {
+    return ids.Find(hash, [&](uint32_t slot) { return IdOf(slot) == id; });
   }
 
   // Returns the term of `text` in `field`, creating it (with an empty posting list) if new.
@@ -799,14 +919,10 @@ struct InstanceIndex::Impl {
       case Json::Type::kObject: {
         enc.push_back(static_cast<char>(kMetaObject));
         PutVarint(enc, j.as_object().size());
-        size_t len = enc_path.size();
         for (const auto& [k, v] : j.as_object()) {
-          enc_path.push_back('.');
-          enc_path.append(k);
-          uint32_t child = FieldId(enc_path);
+          uint32_t child = ChildField(field, k);
           PutVarint(enc, child);
           EncodeJson(v, child);
-          enc_path.resize(len);
         }
         return;
       }
@@ -815,13 +931,12 @@ struct InstanceIndex::Impl {
 
   // Returns the document of `info` (its head's numbers are the caller's to set), interning
   // its keywords; positions are set by PostAll.
-  DocPtr Encode(const InstanceInfo& info) {
+  Doc* Encode(const InstanceInfo& info) {
     enc.clear();
     enc_terms.clear();
     uint32_t fixed[kFixedKw] = {Intern(f_status, info.status),
                                 Intern(f_ip_address, info.connection_info.ip_address),
                                 Intern(f_dns_name, info.connection_info.dns_name)};
-    enc_path.assign(fields[f_metadata].name);
     EncodeJson(info.metadata, f_metadata);
     // An array repeating a keyword indexes it once.
     std::sort(enc_terms.begin(), enc_terms.end());
@@ -830,12 +945,11 @@ struct InstanceIndex::Impl {
     GLFM_CHECK(info.id.size() <= std::numeric_limits<uint32_t>::max() &&
                enc.size() <= std::numeric_limits<uint32_t>::max());
     size_t size = sizeof(Doc) + sizeof(KwEntry) * n_kw + info.id.size() + enc.size();
-    DocPtr d(reinterpret_cast<Doc*>(new uint8_t[size]));
-    *d = Doc{};
+    Doc* d = new (arena.Allocate(size)) Doc{};
     d->n_kw = n_kw;
     d->id_len = static_cast<uint32_t>(info.id.size());
     d->meta_len = static_cast<uint32_t>(enc.size());
-    KwEntry* kw = Kw(d.get());
+    KwEntry* kw = Kw(d);
     for (uint32_t i = 0; i < kFixedKw; ++i) kw[i] = {fixed[i], kNone};
     for (size_t i = 0; i < enc_terms.size(); ++i) kw[kFixedKw + i] = {enc_terms[i], kNone};
     auto* p = reinterpret_cast<char*>(kw + n_kw);
@@ -974,7 +1088,7 @@ struct InstanceIndex::Impl {
 
   // Adds the keywords of docs[slot] to their posting lists.
   void PostAll(uint32_t slot) {
-    Doc* d = docs[slot].get();
+    Doc* d = docs[slot];
     KwEntry* kw = Kw(d);
     for (uint32_t i = 0; i < d->n_kw; ++i) {
       Posting& p = terms[kw[i].term].posting;
@@ -985,7 +1099,7 @@ struct InstanceIndex::Impl {
   // Removes the keywords of docs[slot] from their posting lists (leaving the terms, even if
   // now unused: see ReleaseUnused).
   void UnpostAll(uint32_t slot) {
-    const Doc* d = docs[slot].get();
+    const Doc* d = docs[slot];
     const KwEntry* kw = Kw(d);
     for (uint32_t i = 0; i < d->n_kw; ++i) {
       uint32_t term = kw[i].term, pos = kw[i].pos;
@@ -994,7 +1108,7 @@ struct InstanceIndex::Impl {
       p.data()[pos] = moved;
       p.pop_back();
       if (pos < p.size()) {
-        Doc* other = docs[moved].get();
+        Doc* other = docs[moved];
         KwEntry* okw = Kw(other);
         uint32_t j = 0, on = other->n_kw;
         while (j < on && okw[j].term != term) ++j;
@@ -1010,7 +1124,8 @@ struct InstanceIndex::Impl {
 
   // Inserts or replaces `info`. Requires `mu` and `ids_mu` held exclusively and a non-empty id.
   Status UpsertLocked(const InstanceInfo& info, int64_t update_ns) {
-    uint32_t slot = FindSlot(info.id);
+    uint32_t id_hash = Hash32(info.id);
+    uint32_t slot = FindSlot(info.id, id_hash);
     bool fresh = slot == kNone;
     if (fresh) {
       if (ids.size() >= options.max_entries) {
@@ -1028,14 +1143,14 @@ struct InstanceIndex::Impl {
       }
     }
     ++seq;
-    DocPtr d = Encode(info);
+    Doc* d = Encode(info);
     d->player_count = info.player_count;
     d->create_ns = ToNs(info.create_time);
     d->update_ns = update_ns;
     d->port = info.connection_info.port;
     d->seq = seq;
     d->order_seq = seq;
-    DocPtr old;
+    Doc* old = nullptr;
     bool place = fresh;
     if (!fresh) {
       Doc& o = *docs[slot];
@@ -1048,32 +1163,59 @@ struct InstanceIndex::Impl {
         place = true;
       }
       UnpostAll(slot);
-      old = std::move(docs[slot]);
+      old = docs[slot];
     }
     Doc& n = *d;
-    docs[slot] = std::move(d);
+    docs[slot] = d;
     PostAll(slot);
-    if (old) ReleaseUnused(old.get());
-    if (fresh) ids.Insert(Hash32(info.id), slot);
+    if (old != nullptr) {
+      ReleaseUnused(old);
+      arena.Free(old, DocSize(old));
+    }
+    if (fresh) ids.Insert(id_hash, slot);
     if (place) OrderAdd(slot, n);
     return OkStatus();
   }
 
   // Adds what UpsertMany deferred: dictionary entries and default-order keys, each sorted
-  // once and inserted in order (appending, when the index started empty).
+  // once and inserted in order (appending, when the index started empty). The two halves
+  // write disjoint structures and only read documents and terms, so a large batch runs the
+  // dictionary half on a second thread (for the length of this call).
   void FinishBulk() {
+    constexpr size_t kParallel = 50'000;
+    if (bulk_terms.size() >= kParallel && bulk_order.size() >= kParallel) {
+      std::optional<std::thread> helper;
+      try {
+        helper.emplace([this] { FinishBulkDictionaries(); });
+      } catch (const std::system_error&) {
+        // No thread to be had: do both halves here.
+      }
+      FinishBulkOrder();
+      if (helper) {
+        helper->join();
+      } else {
+        FinishBulkDictionaries();
+      }
+      return;
+    }
+    FinishBulkDictionaries();
+    FinishBulkOrder();
+  }
+  void FinishBulkDictionaries() {
     struct PendingTerm {
+      uint64_t k0, k1;  // Prefix8 of the text at 0 and 8
       uint32_t field;
-      uint64_t k0, k1;
       uint32_t term;
     };
     std::vector<PendingTerm> pt;
+    pt.reserve(bulk_terms.size());
     for (uint32_t id : bulk_terms) {
       Term& t = terms[id];
       if (t.field == kNone || t.in_dict) continue;  // freed again, or listed twice
       t.in_dict = true;
-      pt.push_back({t.field, Prefix8(t.text, 0), Prefix8(t.text, 8), id});
+      pt.push_back({Prefix8(t.text, 0), Prefix8(t.text, 8), t.field, id});
     }
+    std::vector<uint32_t>().swap(bulk_terms);
     std::sort(pt.begin(), pt.end(), [&](const PendingTerm& a, const PendingTerm& b) {
       if (a.field != b.field) return a.field < b.field;
       if (a.k0 != b.k0) return a.k0 < b.k0;
@@ -1087,7 +1229,8 @@ struct InstanceIndex::Impl {
         hint = std::next(dict.insert(hint, pt[i].term));
       }
     }
-    std::vector<uint32_t>().swap(bulk_terms);
+  }
+  void FinishBulkOrder() {
     // The last record of each slot holds its key (the record was made when the document was
     // at hand, so this reads no document).
     std::vector<BulkOrder> taken;
@@ -1099,7 +1242,7 @@ struct InstanceIndex::Impl {
     }
     std::vector<BulkOrder>().swap(bulk_order);
     if (OverlayGrowth() + taken.size() > RebuildThreshold()) {
-      Rebuild(taken);
+      Rebuild(std::move(taken));
       return;
     }
     std::vector<OrderKey> keys;
@@ -1180,21 +1323,20 @@ struct InstanceIndex::Impl {
   // Merges the overlay (and `extra`, documents in no part) into a new base; what cannot go
   // in the base (counts outside the bitmaps) stays in the overlay. O(base + overlay log
   // overlay); reads only the documents whose create times tie.
-  void Rebuild(const std::vector<BulkOrder>& extra) {
-    std::vector<BulkOrder> add;
+  void Rebuild(std::vector<BulkOrder> extra) {
+    std::vector<BulkOrder>& add = extra;
     std::vector<OrderKey> keep;
+    // Counts outside the bitmaps stay in the overlay.
+    std::erase_if(add, [&](const BulkOrder& b) {
+      if (InBaseRange(b.player_count)) return false;
+      keep.push_back({b.create_ns, b.player_count, b.slot});
+      return true;
+    });
     for (const OrderKey& k : overlay) {
       if (InBaseRange(k.player_count)) {
         add.push_back({k.create_ns, k.player_count, k.slot});
       } else {
         keep.push_back(k);
-      }
-    }
-    for (const BulkOrder& b : extra) {
-      if (InBaseRange(b.player_count)) {
-        add.push_back(b);
-      } else {
-        keep.push_back({b.create_ns, b.player_count, b.slot});
       }
     }
     std::sort(add.begin(), add.end(), [&](const BulkOrder& a, const BulkOrder& b) {
@@ -1335,8 +1477,10 @@ struct InstanceIndex::Impl {
     OrderRemove(slot, d);
     UnpostAll(slot);
     ids.Erase(Hash32(id), slot);
-    DocPtr old = std::move(docs[slot]);
-    ReleaseUnused(old.get());
+    Doc* old = docs[slot];
+    docs[slot] = nullptr;
+    ReleaseUnused(old);
+    arena.Free(old, DocSize(old));
     free_slots.push_back(slot);
     return true;
   }
@@ -1586,6 +1730,7 @@ Status InstanceIndex::UpsertMany(std::span<const IndexEntry> entries) {
     }
   }
   m.ids.Reserve(m.ids.size() + fresh);
+  m.bulk_order.reserve(entries.size());
   m.bulk = true;
   for (const IndexEntry& e : entries) {
     Status s = m.UpsertLocked(e.info, ToNs(e.update_time));
@@ -1838,7 +1983,7 @@ Result<QueryResult> InstanceIndex::Query(std::string_view query_text, int limit,
   };
   std::vector<Hit> hits;
   auto consider = [&](uint32_t slot) {
-    const Doc* dp = m.docs[slot].get();
+    const Doc* dp = m.docs[slot];
     if (dp == nullptr) return;
     const Doc& d = *dp;
     if (excluded(d) || !m.Matches(q, bound, d)) return;
