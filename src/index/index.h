@@ -23,19 +23,27 @@
 //
 // Storage: each instance is kept compactly (its keywords interned once per field, its
 // metadata encoded against those keywords), and Query and Get build the InstanceInfo they
-// return from it; a returned shared_ptr<const InstanceInfo> is the caller's own copy and stays
-// valid after the index changes. At a million sessions the index holds about 400 bytes per
-// session (bench/bench_index.cc, docs/queries.md).
+// return from it; a returned shared_ptr<const InstanceInfo> is the caller's own copy, equal
+// to what was upserted (with later player counts), and stays valid after the index changes.
+// At a million sessions the index holds about 440 bytes per session (bench/bench_index.cc,
+// docs/queries.md).
 //
-// Concurrency: every method may be called from any thread. One std::shared_mutex guards the
-// index. Query, Get and size hold it shared, so any number of readers run in parallel; Upsert,
-// UpsertMany and Delete hold it exclusively (no I/O under it; UpsertMany holds it for the
-// whole batch, so readers see all of a batch or none of it). SetPlayerCount, the hot path,
-// applies its update at once when the lock is free; when readers hold it, it looks the id up
-// under the shared lock and queues the new count (under a small mutex of its own), and the
-// queue is applied, exclusively and in arrival order, before the next Query, Get, Upsert or
-// Delete (or by SetPlayerCount itself once 4096 are queued). Either way every read sees every
-// update that returned before the read began.
+// Concurrency: every method may be called from any thread; typically many readers (List)
+// run while RPC and event threads upsert. Two std::shared_mutex guard the index: the main
+// lock, and an id lock for the id table and the documents' allocations.
+// - Query, Get and size hold the main lock shared: any number of readers run in parallel.
+// - Upsert, UpsertMany and Delete hold both locks exclusively; they do no I/O. UpsertMany
+//   holds them for the whole batch (readers see all of a batch or none of it); a batch that
+//   brings 50k new keywords and instances or more sorts them on one helper thread, which
+//   ends before UpsertMany returns.
+// - SetPlayerCount, the hot path, applies its update at once under the main lock when no
+//   updates are queued and the lock is free (a try, never a wait). Otherwise it finds the
+//   instance holding only the id lock shared, so readers neither delay it nor are delayed by
+//   it, and queues the new count under a small mutex of its own. The queue is applied,
+//   exclusively and in arrival order, by the next Query or Get before it reads, by Upsert,
+//   UpsertMany and Delete before they change anything, and by SetPlayerCount itself once
+//   4096 are queued.
+// Every read therefore sees every update that returned before the read began.
 #pragma once
 
 #include <cstddef>
