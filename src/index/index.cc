@@ -15,7 +15,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -757,8 +756,10 @@ struct InstanceIndex::Impl {
   DocArena arena;
   ChunkedVector<Doc*, 12> docs;  // in `arena`; null when the slot is free
   std::vector<uint32_t> free_slots;
-  IdTable ids;                   // slots, by Hash32(id)
-  std::deque<FieldInfo> fields;  // field names are kept for good: a query names few
+  IdTable ids;  // slots, by Hash32(id)
+  // Field names are kept for good: a query names few. Each FieldInfo stays where it is as
+  // the vector grows.
+  std::vector<std::unique_ptr<FieldInfo>> fields;
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> field_ids;
   ChunkedVector<Term, 10> terms;
   std::vector<uint32_t> free_terms;
@@ -803,20 +804,20 @@ struct InstanceIndex::Impl {
     auto it = field_ids.find(name);
     if (it != field_ids.end()) return it->second;
     auto id = static_cast<uint32_t>(fields.size());
-    fields.emplace_back(std::string(name), TermLess{&terms});
+    fields.push_back(std::make_unique<FieldInfo>(std::string(name), TermLess{&terms}));
     field_ids.emplace(std::string(name), id);
     return id;
   }
   // Returns the field of member `key` of an object at field `parent`: "<parent>.<key>".
   uint32_t ChildField(uint32_t parent, std::string_view key) {
-    for (const auto& [k, id] : fields[parent].children) {
+    for (const auto& [k, id] : fields[parent]->children) {
       if (k == key) return id;
     }
-    std::string path = fields[parent].name;
+    std::string path = fields[parent]->name;
     path.push_back('.');
     path.append(key);
-    uint32_t id = FieldId(path);  // may add to `fields`; a deque keeps references valid
-    if (fields[parent].children.size() < 16) fields[parent].children.emplace_back(key, id);
+    uint32_t id = FieldId(path);
+    if (fields[parent]->children.size() < 16) fields[parent]->children.emplace_back(key, id);
     return id;
   }
   uint32_t LookupField(std::string_view name) const {
@@ -859,7 +860,7 @@ struct InstanceIndex::Impl {
     if (bulk) {
       bulk_terms.push_back(id);
     } else {
-      fields[field].dict.insert(id);
+      fields[field]->dict.insert(id);
       t.in_dict = true;
     }
     return id;
@@ -868,7 +869,7 @@ struct InstanceIndex::Impl {
   void ReleaseIfUnused(uint32_t term) {
     Term& t = terms[term];
     if (!t.posting.empty() || t.field == kNone) return;
-    if (t.in_dict) fields[t.field].dict.erase(term);
+    if (t.in_dict) fields[t.field]->dict.erase(term);
     term_ids.Erase(Hash32(t.field, t.text), term);
     t.text.clear();
     t.text.shrink_to_fit();
@@ -990,10 +991,10 @@ struct InstanceIndex::Impl {
       case kMetaObject: {
         uint64_t n = GetVarint(p);
         Json::Object o;
-        size_t prefix = fields[field].name.size() + 1;  // the member's path is "<path>.<key>"
+        size_t prefix = fields[field]->name.size() + 1;  // the member's path is "<path>.<key>"
         for (uint64_t i = 0; i < n; ++i) {
           auto child = static_cast<uint32_t>(GetVarint(p));
-          o.emplace_hint(o.end(), fields[child].name.substr(prefix), DecodeJson(p, child));
+          o.emplace_hint(o.end(), fields[child]->name.substr(prefix), DecodeJson(p, child));
         }
         return Json(std::move(o));
       }
@@ -1223,7 +1224,7 @@ struct InstanceIndex::Impl {
       return terms[a.term].text < terms[b.term].text;
     });
     for (size_t i = 0; i < pt.size();) {
-      auto& dict = fields[pt[i].field].dict;
+      auto& dict = fields[pt[i].field]->dict;
       auto hint = dict.end();
       for (uint32_t f = pt[i].field; i < pt.size() && pt[i].field == f; ++i) {
         hint = std::next(dict.insert(hint, pt[i].term));
@@ -1654,7 +1655,7 @@ struct InstanceIndex::Impl {
   // more than `budget` keywords.
   bool ScanDictionary(const Bound& b, size_t budget, std::vector<uint32_t>& out) const {
     const Clause& c = *b.clause;
-    const auto& dict = fields[b.field].dict;
+    const auto& dict = fields[b.field]->dict;
     auto it = dict.begin();
     std::string lo, hi;
     bool prefix = false, range = false;
