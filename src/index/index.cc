@@ -141,14 +141,15 @@ struct KwEntry {
 };
 
 // A document, in one allocation: this head, then
+//   the id's bytes (padded to 8), right after the head, so that finding a document by id
+//     (SetPlayerCount's look-up) reads the head's cache lines only
 //   n_kw KwEntry: value.status, value.connection_info.ip_address and .dns_name, then the
 //                 metadata's distinct keywords by term id
-//   the id's bytes
 //   the metadata, encoded (kMeta* below) with strings as term ids and object keys as the
 //   field ids of their paths
 // so that a look-up by id, a match and a default-order move read one or two cache lines of
-// one allocation. The bytes come from new uint8_t[], which creates the head and entries
-// (implicit-lifetime types) in place.
+// one allocation. The bytes come from DocArena; the head is constructed in place and the
+// entries are an implicit-lifetime array in them.
 struct Doc {
   int64_t create_ns;
   int64_t update_ns;
@@ -163,17 +164,19 @@ struct Doc {
 static_assert(sizeof(Doc) == 56 && alignof(Doc) == 8);
 constexpr uint32_t kKwStatus = 0, kKwIp = 1, kKwDns = 2, kFixedKw = 3;
 
-KwEntry* Kw(Doc* d) { return reinterpret_cast<KwEntry*>(d + 1); }
-const KwEntry* Kw(const Doc* d) { return reinterpret_cast<const KwEntry*>(d + 1); }
-std::string_view IdText(const Doc* d) {
-  return {reinterpret_cast<const char*>(Kw(d) + d->n_kw), d->id_len};
+size_t IdSpace(uint32_t id_len) { return (size_t{id_len} + 7) & ~size_t{7}; }
+std::string_view IdText(const Doc* d) { return {reinterpret_cast<const char*>(d + 1), d->id_len}; }
+KwEntry* Kw(Doc* d) {
+  return reinterpret_cast<KwEntry*>(reinterpret_cast<char*>(d + 1) + IdSpace(d->id_len));
 }
-const uint8_t* Meta(const Doc* d) {
-  return reinterpret_cast<const uint8_t*>(Kw(d) + d->n_kw) + d->id_len;
+const KwEntry* Kw(const Doc* d) {
+  return reinterpret_cast<const KwEntry*>(reinterpret_cast<const char*>(d + 1) +
+                                          IdSpace(d->id_len));
 }
+const uint8_t* Meta(const Doc* d) { return reinterpret_cast<const uint8_t*>(Kw(d) + d->n_kw); }
 
 size_t DocSize(const Doc* d) {
-  return sizeof(Doc) + sizeof(KwEntry) * d->n_kw + d->id_len + d->meta_len;
+  return sizeof(Doc) + IdSpace(d->id_len) + sizeof(KwEntry) * d->n_kw + d->meta_len;
 }
 
 // Big arrays and document blocks: malloc'd (so heap statistics count them), 2 MB-aligned and
@@ -945,7 +948,8 @@ struct InstanceIndex::Impl {
     auto n_kw = static_cast<uint32_t>(kFixedKw + enc_terms.size());
     GLFM_CHECK(info.id.size() <= std::numeric_limits<uint32_t>::max() &&
                enc.size() <= std::numeric_limits<uint32_t>::max());
-    size_t size = sizeof(Doc) + sizeof(KwEntry) * n_kw + info.id.size() + enc.size();
+    size_t size = sizeof(Doc) + IdSpace(static_cast<uint32_t>(info.id.size())) +
+                  sizeof(KwEntry) * n_kw + enc.size();
     Doc* d = new (arena.Allocate(size)) Doc{};
     d->n_kw = n_kw;
     d->id_len = static_cast<uint32_t>(info.id.size());
@@ -953,9 +957,8 @@ struct InstanceIndex::Impl {
     KwEntry* kw = Kw(d);
     for (uint32_t i = 0; i < kFixedKw; ++i) kw[i] = {fixed[i], kNone};
     for (size_t i = 0; i < enc_terms.size(); ++i) kw[kFixedKw + i] = {enc_terms[i], kNone};
-    auto* p = reinterpret_cast<char*>(kw + n_kw);
-    std::memcpy(p, info.id.data(), info.id.size());
-    std::memcpy(p + info.id.size(), enc.data(), enc.size());
+    std::memcpy(reinterpret_cast<char*>(d + 1), info.id.data(), info.id.size());
+    std::memcpy(reinterpret_cast<char*>(kw + n_kw), enc.data(), enc.size());
     return d;
   }
 
