@@ -1207,7 +1207,7 @@ struct InstanceIndex::Impl {
   }
   void FinishBulkDictionaries() {
     struct PendingTerm {
-      uint64_t k0, k1;  // Prefix8 of the text at 0 and 8
+      uint64_t k0, k1;  // Prefix8 of the text at 0 and 8: most comparisons read no term
       uint32_t field;
       uint32_t term;
     };
@@ -1237,14 +1237,16 @@ struct InstanceIndex::Impl {
   void FinishBulkOrder() {
     // The last record of each slot holds its key (the record was made when the document was
     // at hand, so this reads no document).
-    std::vector<BulkOrder> taken;
-    taken.reserve(bulk_order.size());
-    for (auto it = bulk_order.rbegin(); it != bulk_order.rend(); ++it) {
-      if (slot_rank[it->slot] != kPending) continue;
-      slot_rank[it->slot] = kNone;
-      taken.push_back(*it);
+    // Kept in place, from the back.
+    std::vector<BulkOrder> taken = std::move(bulk_order);
+    bulk_order = {};
+    size_t w = taken.size();
+    for (size_t r = taken.size(); r-- > 0;) {
+      if (slot_rank[taken[r].slot] != kPending) continue;
+      slot_rank[taken[r].slot] = kNone;
+      taken[--w] = taken[r];
     }
-    std::vector<BulkOrder>().swap(bulk_order);
+    taken.erase(taken.begin(), taken.begin() + static_cast<ptrdiff_t>(w));
     if (OverlayGrowth() + taken.size() > RebuildThreshold()) {
       Rebuild(std::move(taken));
       return;
@@ -1735,6 +1737,7 @@ Status InstanceIndex::UpsertMany(std::span<const IndexEntry> entries) {
   }
   m.ids.Reserve(m.ids.size() + fresh);
   m.bulk_order.reserve(entries.size());
+  m.bulk_terms.reserve(entries.size());
   m.bulk = true;
   for (const IndexEntry& e : entries) {
     Status s = m.UpsertLocked(e.info, ToNs(e.update_time));
