@@ -27,7 +27,15 @@
 #include "common/check.h"
 #include "index/query.h"
 
+// AddressSanitizer (GCC's macro, or Clang's feature test): DocArena poisons freed documents.
 #if defined(__SANITIZE_ADDRESS__)
+#define GLFM_INDEX_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GLFM_INDEX_ASAN 1
+#endif
+#endif
+#if defined(GLFM_INDEX_ASAN)
 #include <sanitizer/asan_interface.h>
 #endif
 
@@ -246,7 +254,7 @@ class DocArena {
     blocks_.push_back(cur_);
     Poison(cur_, size);
   }
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(GLFM_INDEX_ASAN)
   static void Poison(void* p, size_t n) { ASAN_POISON_MEMORY_REGION(p, n); }
   static void Unpoison(void* p, size_t n) { ASAN_UNPOISON_MEMORY_REGION(p, n); }
 #else
