@@ -677,6 +677,7 @@ Result<std::vector<OrderField>> ParseOrder(const std::vector<std::string>& order
 
 struct InstanceIndex::Impl {
   explicit Impl(IndexOptions o) : options(o), overlay(DefaultLess{this}) {
+    options.max_entries = std::min(options.max_entries, size_t{1} << 31);
     f_player_count = FieldId("value.player_count");
     f_create_time = FieldId("create_time");
     f_update_time = FieldId("update_time");

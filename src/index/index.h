@@ -62,7 +62,8 @@ namespace glfm::index {
 struct IndexOptions {
   // The most instances the index holds. Upserting a new id into a full index fails with
   // resource-exhausted and changes nothing; updating an id already present always works.
-  // GameLift's default quota is far below this.
+  // GameLift's default quota is far below this. Values above 2^31 count as 2^31 (slots are
+  // 32-bit).
   size_t max_entries = 1'000'000;
   // Tuning: how many instances a default-order query with a must wildcard, regex or fuzzy
   // clause examines before it finds its candidates through the keyword dictionary instead.
