@@ -60,7 +60,7 @@ FUZZ_SOURCES = src/index/query_fuzz.cc src/index/query.cc src/index/index.cc \
 $(FUZZ_DIR)/query_fuzz: $(FUZZ_SOURCES) $(wildcard src/index/*.h include/glfm/*.h)
 	@mkdir -p $(FUZZ_DIR)
 	clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	  -Iinclude -Isrc $(FUZZ_SOURCES) -lre2 -lsimdjson $$(pkg-config --libs absl_btree) -o $@
+	  -Iinclude -Isrc $(FUZZ_SOURCES) -lre2 -lsimdjson $$(pkg-config --libs absl_btree absl_flat_hash_set absl_hash) -o $@
 
 fuzz: deps $(FUZZ_DIR)/query_fuzz
 	@mkdir -p $(FUZZ_DIR)/corpus

@@ -1038,13 +1038,14 @@ Result<std::unique_ptr<GameLiftFleetManager>> GameLiftFleetManager::Start(
   }
   Impl* self = impl.get();
   self->RegisterMetrics();
-  // The index mirrors the store.
+  // The index mirrors the store: one UpsertMany (one lock, keys sorted once) per page.
   std::string after;
+  std::vector<index::IndexEntry> entries;
   for (;;) {
     GLFM_ASSIGN_OR_RETURN(store::InstancePage page, store->ScanInstances(after, 1000));
-    for (const auto& si : page.instances) {
-      GLFM_RETURN_IF_ERROR(index->Upsert(si.info, si.update_time));
-    }
+    entries.clear();
+    for (auto& si : page.instances) entries.push_back({std::move(si.info), si.update_time});
+    GLFM_RETURN_IF_ERROR(index->UpsertMany(entries));
     if (page.done) break;
     after = page.next_after_id;
   }

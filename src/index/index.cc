@@ -1,22 +1,43 @@
 #include "index/index.h"
 
 #include <absl/container/btree_set.h>
+#include <absl/container/flat_hash_set.h>
+#include <absl/hash/hash.h>
+#include <absl/strings/string_view.h>
 #include <re2/re2.h>
+#include <sys/mman.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <limits>
 #include <mutex>
-#include <set>
+#include <optional>
+#include <shared_mutex>
+#include <system_error>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 
 #include "common/check.h"
 #include "index/query.h"
+
+// AddressSanitizer (GCC's macro, or Clang's feature test): DocArena poisons freed documents.
+#if defined(__SANITIZE_ADDRESS__)
+#define GLFM_INDEX_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GLFM_INDEX_ASAN 1
+#endif
+#endif
+#if defined(GLFM_INDEX_ASAN)
+#include <sanitizer/asan_interface.h>
+#endif
 
 namespace glfm::index {
 namespace {
@@ -28,6 +49,10 @@ int64_t ToNs(Timestamp t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
 }
 
+Timestamp FromNs(int64_t ns) {
+  return Timestamp(std::chrono::duration_cast<Timestamp::duration>(std::chrono::nanoseconds(ns)));
+}
+
 struct StringHash {
   using is_transparent = void;
   size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
@@ -35,29 +60,418 @@ struct StringHash {
 
 enum class Kind : uint8_t { kKeyword, kNumber, kDate };
 
-// One indexed value of a document. Keywords point into the term dictionary and remember
-// their position in the posting list so that removal is O(1).
-struct FieldValue {
-  uint32_t field;
+// One indexed value of a document, as a clause sees it.
+struct Value {
   Kind kind;
-  union {
-    struct {
-      uint32_t term;  // kKeyword
-      uint32_t pos;   // kKeyword: index in the posting list
-    };
-    double num;  // kNumber
-    int64_t ns;  // kDate
-  };
+  uint32_t term = kNone;  // kKeyword: the term (one keyword of one field)
+  double num = 0;         // kNumber
+  int64_t ns = 0;         // kDate
 };
-static_assert(sizeof(FieldValue) == 16);
 
+Value KeywordValue(uint32_t term) { return {Kind::kKeyword, term, 0, 0}; }
+Value NumberValue(double num) { return {Kind::kNumber, kNone, num, 0}; }
+Value DateValue(int64_t ns) { return {Kind::kDate, kNone, 0, ns}; }
+
+// The slots of the documents that hold one term, in no particular order; each document
+// remembers its position in the list, so removal is O(1). Two slots fit inline (a session's
+// name is usually unique to it); more live in a malloc'd array that grows and shrinks by
+// halves.
+class Posting {
+ public:
+  Posting() : heap_(nullptr) {}
+  ~Posting() {
+    if (cap_ != 0) std::free(heap_);
+  }
+  Posting(const Posting&) = delete;
+  Posting& operator=(const Posting&) = delete;
+
+  uint32_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  const uint32_t* data() const { return cap_ != 0 ? heap_ : inline_; }
+  uint32_t* data() { return cap_ != 0 ? heap_ : inline_; }
+  uint32_t back() const { return data()[size_ - 1]; }
+
+  void push_back(uint32_t slot) {
+    if (size_ == capacity()) Resize(size_ * 2);
+    data()[size_++] = slot;
+  }
+  void pop_back() {
+    --size_;
+    if (cap_ != 0 && size_ <= kInline) {
+      uint32_t keep[kInline];
+      std::memcpy(keep, heap_, size_ * sizeof(uint32_t));
+      std::free(heap_);
+      cap_ = 0;
+      std::memcpy(inline_, keep, size_ * sizeof(uint32_t));
+    } else if (cap_ > 16 && size_ < cap_ / 4) {
+      Resize(cap_ / 2);
+    }
+  }
+
+ private:
+  static constexpr uint32_t kInline = 2;
+  uint32_t capacity() const { return cap_ != 0 ? cap_ : kInline; }
+  void Resize(uint32_t n) {
+    if (cap_ == 0) {
+      auto* p = static_cast<uint32_t*>(std::malloc(n * sizeof(uint32_t)));
+      GLFM_CHECK(p != nullptr);
+      std::memcpy(p, inline_, size_ * sizeof(uint32_t));
+      heap_ = p;
+    } else {
+      auto* p = static_cast<uint32_t*>(std::realloc(heap_, n * sizeof(uint32_t)));
+      GLFM_CHECK(p != nullptr);
+      heap_ = p;
+    }
+    cap_ = n;
+  }
+
+  union {
+    uint32_t* heap_;
+    uint32_t inline_[kInline];
+  };
+  uint32_t size_ = 0;
+  uint32_t cap_ = 0;  // 0: the slots are inline
+};
+static_assert(sizeof(Posting) == 16);
+
+// One keyword of one field, with the documents that hold it. Term ids are reused once free.
+struct Term {
+  std::string text;
+  uint32_t field = kNone;  // kNone: this id is free
+  bool in_dict = false;    // listed in its field's sorted dictionary
+  Posting posting;
+};
+
+// A document's keyword: its term and its position in the term's posting list.
+struct KwEntry {
+  uint32_t term;
+  uint32_t pos;
+};
+
+// A document, in one allocation: this head, then
+//   the id's bytes (padded to 8), right after the head, so that finding a document by id
+//     (SetPlayerCount's look-up) reads the head's cache lines only
+//   n_kw KwEntry: value.status, value.connection_info.ip_address and .dns_name, then the
+//                 metadata's distinct keywords by term id
+//   the metadata, encoded (kMeta* below) with strings as term ids and object keys as the
+//   field ids of their paths
+// so that a look-up by id, a match and a default-order move read one or two cache lines of
+// one allocation. The bytes come from DocArena; the head is constructed in place and the
+// entries are an implicit-lifetime array in them.
 struct Doc {
-  std::shared_ptr<const InstanceInfo> info;  // null when the slot is free
-  std::vector<FieldValue> fields;
-  int64_t create_ns = 0;
-  int32_t player_count = 0;
-  uint64_t seq = 0;        // sequence of the last change of anything
-  uint64_t order_seq = 0;  // sequence of insertion or the last change of the default order key
+  int64_t create_ns;
+  int64_t update_ns;
+  uint64_t seq;        // sequence of the last change of anything
+  uint64_t order_seq;  // sequence of insertion or the last change of the default order key
+  int32_t player_count;
+  int32_t port;
+  uint32_t n_kw;
+  uint32_t id_len;
+  uint32_t meta_len;
+};
+static_assert(sizeof(Doc) == 56 && alignof(Doc) == 8);
+constexpr uint32_t kKwStatus = 0, kKwIp = 1, kKwDns = 2, kFixedKw = 3;
+
+size_t IdSpace(uint32_t id_len) { return (size_t{id_len} + 7) & ~size_t{7}; }
+std::string_view IdText(const Doc* d) { return {reinterpret_cast<const char*>(d + 1), d->id_len}; }
+KwEntry* Kw(Doc* d) {
+  return reinterpret_cast<KwEntry*>(reinterpret_cast<char*>(d + 1) + IdSpace(d->id_len));
+}
+const KwEntry* Kw(const Doc* d) {
+  return reinterpret_cast<const KwEntry*>(reinterpret_cast<const char*>(d + 1) +
+                                          IdSpace(d->id_len));
+}
+const uint8_t* Meta(const Doc* d) { return reinterpret_cast<const uint8_t*>(Kw(d) + d->n_kw); }
+
+size_t DocSize(const Doc* d) {
+  return sizeof(Doc) + IdSpace(d->id_len) + sizeof(KwEntry) * d->n_kw + d->meta_len;
+}
+
+// Big arrays and document blocks: malloc'd (so heap statistics count them), 2 MB-aligned and
+// marked for transparent huge pages once they are 2 MB or more. On this kind of VM a page
+// fault costs microseconds; a million documents then fault in a few hundred pages rather than
+// a hundred thousand.
+constexpr size_t kHugePage = size_t{2} << 20;
+void* HugeAlloc(size_t bytes) {
+  void* p = nullptr;
+  if (bytes >= kHugePage) {
+    bytes = (bytes + kHugePage - 1) & ~(kHugePage - 1);
+    p = std::aligned_alloc(kHugePage, bytes);
+    if (p != nullptr) madvise(p, bytes, MADV_HUGEPAGE);  // a hint; failure changes nothing
+  } else {
+    p = std::malloc(bytes);
+  }
+  GLFM_CHECK(p != nullptr);
+  return p;
+}
+
+// Allocates documents from big blocks: sizes rounded to 16 bytes, freed blocks kept per size
+// for reuse, no per-document malloc header. Blocks grow from 64 KB to 2 MB (HugeAlloc) and go
+// back to malloc when the index is destroyed. Requires the index's exclusive lock.
+class DocArena {
+ public:
+  DocArena() = default;
+  DocArena(const DocArena&) = delete;
+  DocArena& operator=(const DocArena&) = delete;
+  ~DocArena() {
+    for (void* b : blocks_) std::free(b);
+  }
+
+  void* Allocate(size_t n) {
+    n = Round(n);
+    if (n > kMaxSize) return std::malloc(n);
+    std::vector<void*>& fl = free_[n / 16];
+    void* p;
+    if (!fl.empty()) {
+      p = fl.back();
+      fl.pop_back();
+    } else {
+      if (static_cast<size_t>(end_ - cur_) < n) NewBlock();
+      p = cur_;
+      cur_ += n;
+    }
+    Unpoison(p, n);
+    return p;
+  }
+  void Free(void* p, size_t n) {
+    n = Round(n);
+    if (n > kMaxSize) {
+      std::free(p);
+      return;
+    }
+    Poison(p, n);
+    free_[n / 16].push_back(p);
+  }
+
+ private:
+  static constexpr size_t kMaxSize = 4096;  // larger documents come from malloc
+  static size_t Round(size_t n) { return (n + 15) & ~size_t{15}; }
+  void NewBlock() {
+    size_t size = std::min(next_, kHugePage);
+    next_ = size * 2;
+    cur_ = static_cast<char*>(HugeAlloc(size));
+    end_ = cur_ + size;
+    blocks_.push_back(cur_);
+    Poison(cur_, size);
+  }
+#if defined(GLFM_INDEX_ASAN)
+  static void Poison(void* p, size_t n) { ASAN_POISON_MEMORY_REGION(p, n); }
+  static void Unpoison(void* p, size_t n) { ASAN_UNPOISON_MEMORY_REGION(p, n); }
+#else
+  static void Poison(void*, size_t) {}
+  static void Unpoison(void*, size_t) {}
+#endif
+
+  std::vector<void*> blocks_;
+  char* cur_ = nullptr;
+  char* end_ = nullptr;
+  size_t next_ = size_t{64} << 10;
+  std::array<std::vector<void*>, kMaxSize / 16 + 1> free_;
+};
+
+// The metadata encoding: a tag byte, then
+enum MetaTag : uint8_t {
+  kMetaNull = 0,    // nothing
+  kMetaFalse = 1,   // varint term ("F")
+  kMetaTrue = 2,    // varint term ("T")
+  kMetaInt = 3,     // zigzag varint
+  kMetaDouble = 4,  // 8 bytes
+  kMetaString = 5,  // varint term
+  kMetaArray = 6,   // varint n, n values (indexed under the array's own path)
+  kMetaObject = 7,  // varint n, n × (varint field id of the member's path, value)
+};
+
+void PutVarint(std::string& out, uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+uint64_t GetVarint(const uint8_t*& p) {
+  uint64_t v = 0;
+  for (int shift = 0;; shift += 7) {
+    uint8_t b = *p++;
+    v |= uint64_t(b & 0x7f) << shift;
+    if (b < 0x80) return v;
+  }
+}
+
+// 8 bytes of `s` from `at`, big-endian, zero-padded: comparing these compares the strings,
+// except that equal prefixes need the full strings.
+uint64_t Prefix8(std::string_view s, size_t at) {
+  uint64_t v = 0;
+  if (s.size() >= at + 8) {
+    std::memcpy(&v, s.data() + at, 8);
+    if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap64(v);
+    return v;
+  }
+  for (size_t i = at; i < at + 8; ++i) v = (v << 8) | (i < s.size() ? uint8_t(s[i]) : 0);
+  return v;
+}
+
+// 32 bits of a hash, kept beside each id in an IdTable. Abseil's hash of its own
+// string_view (Debian's is not std::string_view, whose absl::Hash falls back to std::hash).
+uint32_t Hash32(std::string_view s) {
+  return static_cast<uint32_t>(
+      absl::Hash<absl::string_view>{}(absl::string_view(s.data(), s.size())));
+}
+uint32_t Hash32(uint32_t field, std::string_view text) {
+  return static_cast<uint32_t>(absl::Hash<std::pair<uint32_t, absl::string_view>>{}(
+      {field, absl::string_view(text.data(), text.size())}));
+}
+
+// A set of 32-bit ids (slots, terms) found by a key they stand for: open addressing with
+// linear probing, each entry the id and 32 bits of its key's hash, at most 3/4 full. A probe
+// reads one cache line in the common case and the keyed object only when the 32 bits agree;
+// growing reads no keyed object at all. Deletion shifts later entries back (no tombstones).
+class IdTable {
+ public:
+  IdTable() = default;
+  IdTable(const IdTable&) = delete;
+  IdTable& operator=(const IdTable&) = delete;
+  ~IdTable() { std::free(slots_); }
+
+  size_t size() const { return size_; }
+
+  // Returns the id whose entry has `hash` and for which same(id) holds, or kNone.
+  template <typename Same>
+  uint32_t Find(uint32_t hash, Same same) const {
+    if (size_ == 0) return kNone;
+    for (size_t i = Home(hash);; i = (i + 1) & mask_) {
+      uint64_t e = slots_[i];
+      if (e == kEmpty) return kNone;
+      if (static_cast<uint32_t>(e >> 32) == hash && same(static_cast<uint32_t>(e))) {
+        return static_cast<uint32_t>(e);
+      }
+    }
+  }
+  // Adds `id`, which must be absent.
+  void Insert(uint32_t hash, uint32_t id) {
+    if ((size_ + 1) * 4 > cap_ * 3) Grow(std::max<size_t>(16, cap_ * 2));
+    Place(Entry(hash, id));
+    ++size_;
+  }
+  // Removes `id` (present, with `hash`).
+  void Erase(uint32_t hash, uint32_t id) {
+    const uint64_t e = Entry(hash, id);
+    size_t i = Home(hash);
+    while (slots_[i] != e) {
+      GLFM_CHECK(slots_[i] != kEmpty);
+      i = (i + 1) & mask_;
+    }
+    // Backward shift: move up every later entry of the run that may live at `i`.
+    for (size_t j = (i + 1) & mask_;; j = (j + 1) & mask_) {
+      uint64_t f = slots_[j];
+      if (f == kEmpty) break;
+      size_t home = Home(static_cast<uint32_t>(f >> 32));
+      // f may move to i when its home is not cyclically within (i, j].
+      if (((j - home) & mask_) >= ((j - i) & mask_)) {
+        slots_[i] = f;
+        i = j;
+      }
+    }
+    slots_[i] = kEmpty;
+    --size_;
+  }
+  void Reserve(size_t n) {
+    size_t cap = 16;
+    while (cap * 3 < n * 4) cap *= 2;
+    if (cap > cap_) Grow(cap);
+  }
+
+ private:
+  static constexpr uint64_t kEmpty = ~uint64_t{0};
+  static uint64_t Entry(uint32_t hash, uint32_t id) { return (uint64_t{hash} << 32) | id; }
+  size_t Home(uint32_t hash) const {
+    return static_cast<size_t>((uint64_t{hash} * 0x9E3779B97F4A7C15ull) >> shift_) & mask_;
+  }
+  void Place(uint64_t e) {
+    size_t i = Home(static_cast<uint32_t>(e >> 32));
+    while (slots_[i] != kEmpty) i = (i + 1) & mask_;
+    slots_[i] = e;
+  }
+  void Grow(size_t cap) {
+    uint64_t* old = slots_;
+    size_t old_cap = cap_;
+    slots_ = static_cast<uint64_t*>(HugeAlloc(cap * sizeof(uint64_t)));
+    std::fill(slots_, slots_ + cap, kEmpty);
+    cap_ = cap;
+    mask_ = cap - 1;
+    shift_ = 64 - std::countr_zero(cap);
+    for (size_t i = 0; i < old_cap; ++i) {
+      if (old[i] != kEmpty) Place(old[i]);
+    }
+    std::free(old);
+  }
+
+  uint64_t* slots_ = nullptr;
+  size_t cap_ = 0;
+  size_t mask_ = 0;
+  int shift_ = 64;
+  size_t size_ = 0;
+};
+
+// A vector that grows by chunks of 2^kShift elements: indexing is a shift and a mask (a
+// deque's is a division and a call), and growing never moves or copies an element.
+template <typename T, int kShift>
+class ChunkedVector {
+ public:
+  size_t size() const { return size_; }
+  T& operator[](size_t i) { return chunks_[i >> kShift][i & kMask]; }
+  const T& operator[](size_t i) const { return chunks_[i >> kShift][i & kMask]; }
+  T& emplace_back() {
+    if ((size_ >> kShift) == chunks_.size()) chunks_.push_back(std::make_unique<T[]>(kChunk));
+    return (*this)[size_++];
+  }
+
+ private:
+  static constexpr size_t kChunk = size_t{1} << kShift, kMask = kChunk - 1;
+  std::vector<std::unique_ptr<T[]>> chunks_;
+  size_t size_ = 0;
+};
+
+// A bitmap over the ranks of the default order's base, with a summary bit per 64-bit word so
+// that finding the next set bit reads a few words however sparse the bitmap is.
+class RankBits {
+ public:
+  explicit RankBits(size_t n) : words_((n + 63) / 64), summary_((words_.size() + 63) / 64) {}
+
+  size_t count() const { return count_; }
+  void Set(uint32_t r) {
+    uint64_t& w = words_[r >> 6];
+    if (w == 0) summary_[r >> 12] |= uint64_t{1} << ((r >> 6) & 63);
+    w |= uint64_t{1} << (r & 63);
+    ++count_;
+  }
+  void Clear(uint32_t r) {
+    uint64_t& w = words_[r >> 6];
+    w &= ~(uint64_t{1} << (r & 63));
+    if (w == 0) summary_[r >> 12] &= ~(uint64_t{1} << ((r >> 6) & 63));
+    --count_;
+  }
+  // Returns the first set bit at or after `r`, or kNone.
+  uint32_t Next(uint32_t r) const {
+    size_t w = r >> 6;
+    if (w >= words_.size()) return kNone;
+    uint64_t bits = words_[w] & (~uint64_t{0} << (r & 63));
+    if (bits != 0) return static_cast<uint32_t>((w << 6) + std::countr_zero(bits));
+    ++w;
+    for (size_t s = w >> 6; s < summary_.size(); ++s) {
+      uint64_t sb = summary_[s];
+      if (s == (w >> 6)) sb &= ~uint64_t{0} << (w & 63);
+      if (sb != 0) {
+        size_t nw = (s << 6) + std::countr_zero(sb);
+        return static_cast<uint32_t>((nw << 6) + std::countr_zero(words_[nw]));
+      }
+    }
+    return kNone;
+  }
+
+ private:
+  std::vector<uint64_t> words_;
+  std::vector<uint64_t> summary_;
+  size_t count_ = 0;
 };
 
 // A sort key value: missing, a number, a date or a keyword.
@@ -226,12 +640,10 @@ Result<Cursor> DecodeCursor(std::string_view text, uint64_t tie, size_t order_si
 }
 
 bool IsDefaultOrder(const std::vector<OrderField>& order) { return order == DefaultOrder(); }
-
-// A clause bound to the index's dictionaries for one query.
 struct Bound {
   const Clause* clause;
   uint32_t field;  // kAnyField, kNone (unknown field: matches nothing) or an id
-  uint32_t term;   // the keyword's term id, or kNone
+  uint32_t term;   // kTerm/kNumber on one field: the term of the text there, or kNone
 };
 
 }  // namespace
@@ -264,13 +676,46 @@ Result<std::vector<OrderField>> ParseOrder(const std::vector<std::string>& order
 }
 
 struct InstanceIndex::Impl {
-  explicit Impl(IndexOptions o) : options(o), by_default_order(DefaultLess{this}) {}
+  explicit Impl(IndexOptions o) : options(o), overlay(DefaultLess{this}) {
+    options.max_entries = std::min(options.max_entries, size_t{1} << 31);
+    f_player_count = FieldId("value.player_count");
+    f_create_time = FieldId("create_time");
+    f_update_time = FieldId("update_time");
+    f_id = FieldId("value.id");
+    f_status = FieldId("value.status");
+    f_ip_address = FieldId("value.connection_info.ip_address");
+    f_dns_name = FieldId("value.connection_info.dns_name");
+    f_port = FieldId("value.connection_info.port");
+    f_metadata = FieldId("value.metadata");
+  }
+
+  // ---- dictionaries ----
+
+  // Orders a field's terms by text, for prefix and range scans.
+  struct TermLess {
+    using is_transparent = void;
+    const ChunkedVector<Term, 10>* terms;
+    std::string_view Text(uint32_t term) const { return (*terms)[term].text; }
+    static std::string_view Text(std::string_view s) { return s; }
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      return Text(a) < Text(b);
+    }
+  };
+  struct FieldInfo {
+    FieldInfo(std::string n, TermLess less) : name(std::move(n)), dict(less) {}
+    std::string name;
+    absl::btree_set<uint32_t, TermLess> dict;  // the field's terms in text order
+    // The first few object keys seen under this path and their fields, so that encoding a
+    // document rarely builds and hashes a whole path.
+    std::vector<std::pair<std::string, uint32_t>> children;
+  };
 
   // Orders by value.player_count, then create_time descending, then id. The two numbers live
   // in the set's nodes so that a lookup reads the documents only on a tie.
   struct OrderKey {
-    int32_t player_count;
     int64_t create_ns;
+    int32_t player_count;
     uint32_t slot;
   };
   struct Probe {
@@ -281,27 +726,27 @@ struct InstanceIndex::Impl {
   struct DefaultLess {
     using is_transparent = void;
     const Impl* impl;
-    std::string_view Id(uint32_t slot) const { return impl->docs[slot].info->id; }
     template <typename A, typename B>
     bool operator()(const A& a, const B& b) const {
       if (a.player_count != b.player_count) return a.player_count < b.player_count;
       if (a.create_ns != b.create_ns) return a.create_ns > b.create_ns;
       return IdOf(a) < IdOf(b);
     }
-    std::string_view IdOf(const OrderKey& k) const { return Id(k.slot); }
+    std::string_view IdOf(const OrderKey& k) const { return impl->IdOf(k.slot); }
     static std::string_view IdOf(const Probe& p) { return p.id; }
   };
   static OrderKey KeyFor(const Doc& d, uint32_t slot) {
-    return {d.player_count, d.create_ns, slot};
+    return {d.create_ns, d.player_count, slot};
   }
 
-  struct Term {
-    std::string text;
-    uint32_t refs = 0;
-  };
+  std::string_view IdOf(uint32_t slot) const { return IdText(docs[slot]); }
+  static std::string_view IdOf(const Doc& d) { return IdText(&d); }
 
   IndexOptions options;
-  mutable std::shared_mutex mu;
+  // The locks and the queue each have a cache line of their own: readers take `mu` all the
+  // time and SetPlayerCount takes `ids_mu` and `pending_mu`; on a shared line each would
+  // bounce the others' line between cores.
+  alignas(64) mutable std::shared_mutex mu;
   // SetPlayerCount's updates not applied yet (slot, count, update time), guarded by
   // pending_mu. They are applied under `mu` held exclusively by the next query, Get, writer
   // or when kMaxPending accumulate, so the hot path never waits for readers to drain.
@@ -310,214 +755,773 @@ struct InstanceIndex::Impl {
     int32_t player_count;
     int64_t update_ns;
   };
-  static constexpr size_t kMaxPending = 512;
-  std::mutex pending_mu;
+  static constexpr size_t kMaxPending = 4096;
+  alignas(64) std::mutex pending_mu;
   std::vector<PendingCount> pending;
-  std::vector<PendingCount> applying;  // only touched with `mu` held exclusively
   std::atomic<size_t> pending_size{0};
-  std::vector<Doc> docs;
+  alignas(64) std::vector<PendingCount> applying;  // only touched with `mu` held exclusively
+
+  // Everything below is guarded by `mu`. `ids`, `docs` (which slots exist) and each
+  // document's allocation (docs[slot] and the id in it) change only with `ids_mu` held
+  // exclusively as well, so that SetPlayerCount can find a slot holding only `ids_mu` shared.
+  alignas(64) mutable std::shared_mutex ids_mu;
+  DocArena arena;
+  ChunkedVector<Doc*, 12> docs;  // in `arena`; null when the slot is free
   std::vector<uint32_t> free_slots;
-  // Keys view the id inside docs[slot].info.
-  std::unordered_map<std::string_view, uint32_t> ids;  // std::hash caches hash codes
-  std::vector<std::string> field_names;
+  IdTable ids;  // slots, by Hash32(id)
+  // Field names are kept for good: a query names few. Each FieldInfo stays where it is as
+  // the vector grows.
+  std::vector<std::unique_ptr<FieldInfo>> fields;
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> field_ids;
-  std::deque<Term> terms;
+  ChunkedVector<Term, 10> terms;
   std::vector<uint32_t> free_terms;
-  std::unordered_map<std::string_view, uint32_t> term_ids;
-  std::unordered_map<uint64_t, std::vector<uint32_t>> postings;
-  // A B-tree: a lookup touches a handful of nodes where a red-black tree touches twenty.
-  absl::btree_set<OrderKey, DefaultLess> by_default_order;
+  IdTable term_ids;  // terms, by Hash32(field, text)
+  // The default order (player_count, create_time descending, id) in two parts. The base:
+  // documents sorted once by (create_time descending, id) — rank r holds base_slot[r]
+  // (kNone once it left), created at base_create[r] — and, for each player count below
+  // kBasePcLimit, a bitmap of the ranks that have it. A walk scans one count's bitmap in rank
+  // order; a count change flips two bits. The overlay: a B-tree of the documents added or
+  // re-keyed since the base was built (and of counts outside the bitmaps), merged into a new
+  // base when it outgrows a quarter of the base (Rebuild), so that its cost stays amortized.
+  static constexpr int32_t kBasePcLimit = 256;
+  static constexpr uint32_t kPending = kNone - 1;  // slot_rank: waiting for FinishBulk
+  std::vector<uint32_t> base_slot;
+  std::vector<int64_t> base_create;
+  size_t base_live = 0;
+  std::vector<std::unique_ptr<RankBits>> pc_bits =
+      std::vector<std::unique_ptr<RankBits>>(kBasePcLimit);
+  std::vector<uint32_t> slot_rank;  // by slot: base rank, kNone (overlay) or kPending
+  absl::btree_set<OrderKey, DefaultLess> overlay;
+  size_t overlay_fixed = 0;  // overlay entries the last Rebuild could not move (counts)
   uint64_t seq = 0;
   uint32_t f_player_count = 0, f_create_time = 0, f_update_time = 0;
-  // value.id is answered from `ids` and the snapshot rather than from postings.
+  // value.id is answered from `ids` and the document rather than from postings.
   uint32_t f_id = 0;
-  uint32_t f_status = 0, f_ip_address = 0, f_dns_name = 0, f_port = 0;
-
-  static uint64_t PostingKey(uint32_t field, uint32_t term) {
-    return (uint64_t(field) << 32) | term;
-  }
+  uint32_t f_status = 0, f_ip_address = 0, f_dns_name = 0, f_port = 0, f_metadata = 0;
+  // While UpsertMany runs: terms and slots whose dictionary / default-order entries wait to be
+  // added, sorted, at the end of the batch.
+  bool bulk = false;
+  std::vector<uint32_t> bulk_terms;
+  struct BulkOrder {
+    int64_t create_ns;
+    int32_t player_count;
+    uint32_t slot;
+  };
+  std::vector<BulkOrder> bulk_order;  // in arrival order; the last one of a slot counts
+  // Scratch for Encode.
+  std::string enc;
+  std::vector<uint32_t> enc_terms;
 
   uint32_t FieldId(std::string_view name) {
     auto it = field_ids.find(name);
     if (it != field_ids.end()) return it->second;
-    uint32_t id = static_cast<uint32_t>(field_names.size());
-    field_names.emplace_back(name);
+    auto id = static_cast<uint32_t>(fields.size());
+    fields.push_back(std::make_unique<FieldInfo>(std::string(name), TermLess{&terms}));
     field_ids.emplace(std::string(name), id);
+    return id;
+  }
+  // Returns the field of member `key` of an object at field `parent`: "<parent>.<key>".
+  uint32_t ChildField(uint32_t parent, std::string_view key) {
+    for (const auto& [k, id] : fields[parent]->children) {
+      if (k == key) return id;
+    }
+    std::string path = fields[parent]->name;
+    path.push_back('.');
+    path.append(key);
+    uint32_t id = FieldId(path);
+    if (fields[parent]->children.size() < 16) fields[parent]->children.emplace_back(key, id);
     return id;
   }
   uint32_t LookupField(std::string_view name) const {
     auto it = field_ids.find(name);
     return it == field_ids.end() ? kNone : it->second;
   }
-  uint32_t LookupTerm(std::string_view text) const {
-    auto it = term_ids.find(text);
-    return it == term_ids.end() ? kNone : it->second;
+  uint32_t FindTerm(uint32_t field, std::string_view text, uint32_t hash) const {
+    return term_ids.Find(hash, [&](uint32_t term) {
+      const Term& t = terms[term];
+      return t.field == field && t.text == text;
+    });
+  }
+  uint32_t LookupTerm(uint32_t field, std::string_view text) const {
+    return FindTerm(field, text, Hash32(field, text));
+  }
+  // Returns the slot of the instance with `id`, or kNone.
+  uint32_t FindSlot(std::string_view id) const { return FindSlot(id, Hash32(id)); }
+  uint32_t FindSlot(std::string_view id, uint32_t hash) const {
+    return ids.Find(hash, [&](uint32_t slot) { return IdOf(slot) == id; });
   }
 
-  uint32_t Intern(std::string_view text) {
-    auto it = term_ids.find(text);
-    if (it != term_ids.end()) {
-      ++terms[it->second].refs;
-      return it->second;
-    }
+  // Returns the term of `text` in `field`, creating it (with an empty posting list) if new.
+  uint32_t Intern(uint32_t field, std::string_view text) {
+    uint32_t hash = Hash32(field, text);
+    uint32_t found = FindTerm(field, text, hash);
+    if (found != kNone) return found;
     uint32_t id;
     if (!free_terms.empty()) {
       id = free_terms.back();
       free_terms.pop_back();
-      terms[id].text.assign(text);
     } else {
       id = static_cast<uint32_t>(terms.size());
-      terms.push_back(Term{std::string(text), 0});
+      terms.emplace_back();
     }
-    terms[id].refs = 1;
-    term_ids.emplace(terms[id].text, id);
+    Term& t = terms[id];
+    t.text.assign(text);
+    t.field = field;
+    t.in_dict = false;
+    term_ids.Insert(hash, id);
+    if (bulk) {
+      bulk_terms.push_back(id);
+    } else {
+      fields[field]->dict.insert(id);
+      t.in_dict = true;
+    }
     return id;
   }
-  void Unref(uint32_t term) {
+  // Frees `term` once no document holds it.
+  void ReleaseIfUnused(uint32_t term) {
     Term& t = terms[term];
-    if (--t.refs == 0) {
-      term_ids.erase(t.text);
-      t.text.clear();
-      t.text.shrink_to_fit();
-      free_terms.push_back(term);
-    }
+    if (!t.posting.empty() || t.field == kNone) return;
+    if (t.in_dict) fields[t.field]->dict.erase(term);
+    term_ids.Erase(Hash32(t.field, t.text), term);
+    t.text.clear();
+    t.text.shrink_to_fit();
+    t.field = kNone;
+    t.in_dict = false;
+    free_terms.push_back(term);
   }
 
-  // Flattening: appends the document's values to `out`.
-  void AddKeyword(std::vector<FieldValue>& out, uint32_t field, std::string_view text) {
-    uint32_t term = Intern(text);
-    for (const FieldValue& v : out) {
-      if (v.kind == Kind::kKeyword && v.field == field && v.term == term) {
-        Unref(term);  // an array repeating a value indexes it once
-        return;
-      }
-    }
-    FieldValue v{};
-    v.field = field;
-    v.kind = Kind::kKeyword;
-    v.term = term;
-    out.push_back(v);
-  }
-  void AddNumber(std::vector<FieldValue>& out, uint32_t field, double num) {
-    FieldValue v{};
-    v.field = field;
-    v.kind = Kind::kNumber;
-    v.term = kNone;
-    v.num = num;
-    out.push_back(v);
-  }
-  void AddDate(std::vector<FieldValue>& out, uint32_t field, int64_t ns) {
-    FieldValue v{};
-    v.field = field;
-    v.kind = Kind::kDate;
-    v.term = kNone;
-    v.ns = ns;
-    out.push_back(v);
-  }
-  void AddJson(std::vector<FieldValue>& out, std::string& path, const Json& j) {
+  // ---- documents ----
+
+  void EncodeJson(const Json& j, uint32_t field) {
     switch (j.type()) {
       case Json::Type::kNull:
+        enc.push_back(static_cast<char>(kMetaNull));
         return;
-      case Json::Type::kBool:
-        AddKeyword(out, FieldId(path), j.as_bool() ? "T" : "F");
+      case Json::Type::kBool: {
+        uint32_t t = Intern(field, j.as_bool() ? "T" : "F");
+        enc_terms.push_back(t);
+        enc.push_back(static_cast<char>(j.as_bool() ? kMetaTrue : kMetaFalse));
+        PutVarint(enc, t);
         return;
+      }
       case Json::Type::kNumber:
-        AddNumber(out, FieldId(path), j.as_double());
+        if (j.is_integer()) {
+          int64_t v = j.as_int64();
+          enc.push_back(static_cast<char>(kMetaInt));
+          PutVarint(enc, (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
+        } else {
+          double v = j.as_double();
+          char bytes[8];
+          std::memcpy(bytes, &v, 8);
+          enc.push_back(static_cast<char>(kMetaDouble));
+          enc.append(bytes, 8);
+        }
         return;
-      case Json::Type::kString:
-        AddKeyword(out, FieldId(path), j.as_string());
+      case Json::Type::kString: {
+        uint32_t t = Intern(field, j.as_string());
+        enc_terms.push_back(t);
+        enc.push_back(static_cast<char>(kMetaString));
+        PutVarint(enc, t);
         return;
+      }
       case Json::Type::kArray:
-        for (const Json& e : j.as_array()) AddJson(out, path, e);
+        enc.push_back(static_cast<char>(kMetaArray));
+        PutVarint(enc, j.as_array().size());
+        for (const Json& e : j.as_array()) EncodeJson(e, field);
         return;
       case Json::Type::kObject: {
-        size_t len = path.size();
+        enc.push_back(static_cast<char>(kMetaObject));
+        PutVarint(enc, j.as_object().size());
         for (const auto& [k, v] : j.as_object()) {
-          path.push_back('.');
-          path.append(k);
-          AddJson(out, path, v);
-          path.resize(len);
+          uint32_t child = ChildField(field, k);
+          PutVarint(enc, child);
+          EncodeJson(v, child);
         }
         return;
       }
     }
   }
-  std::vector<FieldValue> scratch;
-  std::vector<FieldValue> Flatten(const InstanceInfo& info, int64_t update_ns) {
-    std::vector<FieldValue>& out = scratch;
-    out.clear();
-    int64_t create_ns = ToNs(info.create_time);
-    AddKeyword(out, f_status, info.status);
-    AddNumber(out, f_player_count, info.player_count);
-    AddDate(out, f_create_time, create_ns);
-    AddDate(out, f_update_time, update_ns);
-    AddKeyword(out, f_ip_address, info.connection_info.ip_address);
-    AddKeyword(out, f_dns_name, info.connection_info.dns_name);
-    AddNumber(out, f_port, info.connection_info.port);
-    std::string path = "value.metadata";
-    AddJson(out, path, info.metadata);
-    return std::vector<FieldValue>(out.begin(), out.end());
+
+  // Returns the document of `info` (its head's numbers are the caller's to set), interning
+  // its keywords; positions are set by PostAll.
+  Doc* Encode(const InstanceInfo& info) {
+    enc.clear();
+    enc_terms.clear();
+    uint32_t fixed[kFixedKw] = {Intern(f_status, info.status),
+                                Intern(f_ip_address, info.connection_info.ip_address),
+                                Intern(f_dns_name, info.connection_info.dns_name)};
+    EncodeJson(info.metadata, f_metadata);
+    // An array repeating a keyword indexes it once.
+    std::sort(enc_terms.begin(), enc_terms.end());
+    enc_terms.erase(std::unique(enc_terms.begin(), enc_terms.end()), enc_terms.end());
+    auto n_kw = static_cast<uint32_t>(kFixedKw + enc_terms.size());
+    GLFM_CHECK(info.id.size() <= std::numeric_limits<uint32_t>::max() &&
+               enc.size() <= std::numeric_limits<uint32_t>::max());
+    size_t size = sizeof(Doc) + IdSpace(static_cast<uint32_t>(info.id.size())) +
+                  sizeof(KwEntry) * n_kw + enc.size();
+    Doc* d = new (arena.Allocate(size)) Doc{};
+    d->n_kw = n_kw;
+    d->id_len = static_cast<uint32_t>(info.id.size());
+    d->meta_len = static_cast<uint32_t>(enc.size());
+    KwEntry* kw = Kw(d);
+    for (uint32_t i = 0; i < kFixedKw; ++i) kw[i] = {fixed[i], kNone};
+    for (size_t i = 0; i < enc_terms.size(); ++i) kw[kFixedKw + i] = {enc_terms[i], kNone};
+    std::memcpy(reinterpret_cast<char*>(d + 1), info.id.data(), info.id.size());
+    std::memcpy(reinterpret_cast<char*>(kw + n_kw), enc.data(), enc.size());
+    return d;
   }
 
-  void Post(uint32_t slot, FieldValue& v) {
-    std::vector<uint32_t>& p = postings[PostingKey(v.field, v.term)];
-    v.pos = static_cast<uint32_t>(p.size());
-    p.push_back(slot);
+  Json DecodeJson(const uint8_t*& p, uint32_t field) const {
+    switch (*p++) {
+      case kMetaNull:
+        return Json();
+      case kMetaFalse:
+        GetVarint(p);
+        return Json(false);
+      case kMetaTrue:
+        GetVarint(p);
+        return Json(true);
+      case kMetaInt: {
+        uint64_t z = GetVarint(p);
+        return Json(static_cast<int64_t>((z >> 1) ^ (~(z & 1) + 1)));
+      }
+      case kMetaDouble: {
+        double v;
+        std::memcpy(&v, p, 8);
+        p += 8;
+        return Json(v);
+      }
+      case kMetaString:
+        return Json(terms[GetVarint(p)].text);
+      case kMetaArray: {
+        uint64_t n = GetVarint(p);
+        Json::Array a;
+        a.reserve(n);
+        for (uint64_t i = 0; i < n; ++i) a.push_back(DecodeJson(p, field));
+        return Json(std::move(a));
+      }
+      case kMetaObject: {
+        uint64_t n = GetVarint(p);
+        Json::Object o;
+        size_t prefix = fields[field]->name.size() + 1;  // the member's path is "<path>.<key>"
+        for (uint64_t i = 0; i < n; ++i) {
+          auto child = static_cast<uint32_t>(GetVarint(p));
+          o.emplace_hint(o.end(), fields[child]->name.substr(prefix), DecodeJson(p, child));
+        }
+        return Json(std::move(o));
+      }
+    }
+    GLFM_CHECK(false);
+    return Json();
   }
-  void Unpost(const FieldValue& v) {
-    auto it = postings.find(PostingKey(v.field, v.term));
-    GLFM_CHECK(it != postings.end());
-    std::vector<uint32_t>& p = it->second;
-    uint32_t moved = p.back();
-    p[v.pos] = moved;
-    p.pop_back();
-    if (v.pos < p.size()) {
-      for (FieldValue& o : docs[moved].fields) {
-        if (o.kind == Kind::kKeyword && o.field == v.field && o.term == v.term) {
-          o.pos = v.pos;
+
+  // Returns the instance as the index holds it.
+  std::shared_ptr<const InstanceInfo> Materialize(const Doc& d) const {
+    auto info = std::make_shared<InstanceInfo>();
+    const KwEntry* kw = Kw(&d);
+    info->id.assign(IdText(&d));
+    info->status = terms[kw[kKwStatus].term].text;
+    info->connection_info.ip_address = terms[kw[kKwIp].term].text;
+    info->connection_info.dns_name = terms[kw[kKwDns].term].text;
+    info->connection_info.port = d.port;
+    info->create_time = FromNs(d.create_ns);
+    info->player_count = d.player_count;
+    const uint8_t* p = Meta(&d);
+    info->metadata = DecodeJson(p, f_metadata);
+    return info;
+  }
+
+  // Calls fn(field, value) for each indexed scalar of the encoded metadata value at `p`, in
+  // document order, until fn returns true; returns whether it did.
+  template <typename Fn>
+  bool VisitMeta(const uint8_t*& p, uint32_t field, Fn& fn) const {
+    switch (*p++) {
+      case kMetaNull:
+        return false;
+      case kMetaFalse:
+      case kMetaTrue:
+      case kMetaString:
+        return fn(field, KeywordValue(static_cast<uint32_t>(GetVarint(p))));
+      case kMetaInt: {
+        uint64_t z = GetVarint(p);
+        return fn(field, NumberValue(
+                             static_cast<double>(static_cast<int64_t>((z >> 1) ^ (~(z & 1) + 1)))));
+      }
+      case kMetaDouble: {
+        double v;
+        std::memcpy(&v, p, 8);
+        p += 8;
+        return fn(field, NumberValue(v));
+      }
+      case kMetaArray: {
+        uint64_t n = GetVarint(p);
+        for (uint64_t i = 0; i < n; ++i) {
+          if (VisitMeta(p, field, fn)) return true;
+        }
+        return false;
+      }
+      case kMetaObject: {
+        uint64_t n = GetVarint(p);
+        for (uint64_t i = 0; i < n; ++i) {
+          auto child = static_cast<uint32_t>(GetVarint(p));
+          if (VisitMeta(p, child, fn)) return true;
+        }
+        return false;
+      }
+    }
+    GLFM_CHECK(false);
+    return false;
+  }
+
+  // Calls fn(field, value) for each indexed value of `d` until fn returns true; returns
+  // whether it did. The order is the document's: status, player_count, create_time,
+  // update_time, ip_address, dns_name, port, then the metadata's values (an order by a
+  // metadata array sorts by its first element).
+  template <typename Fn>
+  bool VisitValues(const Doc& d, Fn&& fn) const {
+    const KwEntry* kw = Kw(&d);
+    if (fn(f_status, KeywordValue(kw[kKwStatus].term)) ||
+        fn(f_player_count, NumberValue(d.player_count)) ||
+        fn(f_create_time, DateValue(d.create_ns)) || fn(f_update_time, DateValue(d.update_ns)) ||
+        fn(f_ip_address, KeywordValue(kw[kKwIp].term)) ||
+        fn(f_dns_name, KeywordValue(kw[kKwDns].term)) || fn(f_port, NumberValue(d.port))) {
+      return true;
+    }
+    const uint8_t* p = Meta(&d);
+    return VisitMeta(p, f_metadata, fn);
+  }
+
+  static bool HasTerm(const Doc& d, uint32_t term) {
+    const KwEntry* kw = Kw(&d);
+    for (uint32_t i = 0; i < d.n_kw; ++i) {
+      if (kw[i].term == term) return true;
+    }
+    return false;
+  }
+
+  // Adds the keywords of docs[slot] to their posting lists.
+  void PostAll(uint32_t slot) {
+    Doc* d = docs[slot];
+    KwEntry* kw = Kw(d);
+    for (uint32_t i = 0; i < d->n_kw; ++i) {
+      Posting& p = terms[kw[i].term].posting;
+      kw[i].pos = p.size();
+      p.push_back(slot);
+    }
+  }
+  // Removes the keywords of docs[slot] from their posting lists (leaving the terms, even if
+  // now unused: see ReleaseUnused).
+  void UnpostAll(uint32_t slot) {
+    const Doc* d = docs[slot];
+    const KwEntry* kw = Kw(d);
+    for (uint32_t i = 0; i < d->n_kw; ++i) {
+      uint32_t term = kw[i].term, pos = kw[i].pos;
+      Posting& p = terms[term].posting;
+      uint32_t moved = p.back();
+      p.data()[pos] = moved;
+      p.pop_back();
+      if (pos < p.size()) {
+        Doc* other = docs[moved];
+        KwEntry* okw = Kw(other);
+        uint32_t j = 0, on = other->n_kw;
+        while (j < on && okw[j].term != term) ++j;
+        GLFM_CHECK(j < on);
+        okw[j].pos = pos;
+      }
+    }
+  }
+  void ReleaseUnused(const Doc* d) {
+    const KwEntry* kw = Kw(d);
+    for (uint32_t i = 0; i < d->n_kw; ++i) ReleaseIfUnused(kw[i].term);
+  }
+
+  // Inserts or replaces `info`. Requires `mu` and `ids_mu` held exclusively and a non-empty id.
+  Status UpsertLocked(const InstanceInfo& info, int64_t update_ns) {
+    uint32_t id_hash = Hash32(info.id);
+    uint32_t slot = FindSlot(info.id, id_hash);
+    bool fresh = slot == kNone;
+    if (fresh) {
+      if (ids.size() >= options.max_entries) {
+        return ResourceExhaustedError("instance index is full (" +
+                                      std::to_string(options.max_entries) +
+                                      " instances); cannot add " + info.id);
+      }
+      if (!free_slots.empty()) {
+        slot = free_slots.back();
+        free_slots.pop_back();
+      } else {
+        slot = static_cast<uint32_t>(docs.size());
+        docs.emplace_back();
+        slot_rank.push_back(kNone);
+      }
+    }
+    ++seq;
+    Doc* d = Encode(info);
+    d->player_count = info.player_count;
+    d->create_ns = ToNs(info.create_time);
+    d->update_ns = update_ns;
+    d->port = info.connection_info.port;
+    d->seq = seq;
+    d->order_seq = seq;
+    Doc* old = nullptr;
+    bool place = fresh;
+    if (!fresh) {
+      Doc& o = *docs[slot];
+      if (o.player_count == d->player_count && o.create_ns == d->create_ns) {
+        d->order_seq = o.order_seq;  // same place in the default order
+      } else if (o.create_ns == d->create_ns && slot_rank[slot] != kPending) {
+        OrderSetCount(slot, o, d->player_count);
+      } else {
+        OrderRemove(slot, o);
+        place = true;
+      }
+      UnpostAll(slot);
+      old = docs[slot];
+    }
+    Doc& n = *d;
+    docs[slot] = d;
+    PostAll(slot);
+    if (old != nullptr) {
+      ReleaseUnused(old);
+      arena.Free(old, DocSize(old));
+    }
+    if (fresh) ids.Insert(id_hash, slot);
+    if (place) OrderAdd(slot, n);
+    return OkStatus();
+  }
+
+  // Adds what UpsertMany deferred: dictionary entries and default-order keys, each sorted
+  // once and inserted in order (appending, when the index started empty). The two halves
+  // write disjoint structures and only read documents and terms, so a large batch runs the
+  // dictionary half on a second thread (for the length of this call).
+  void FinishBulk() {
+    constexpr size_t kParallel = 50'000;
+    if (bulk_terms.size() >= kParallel && bulk_order.size() >= kParallel) {
+      std::optional<std::thread> helper;
+      try {
+        helper.emplace([this] { FinishBulkDictionaries(); });
+      } catch (const std::system_error&) {
+        // No thread to be had: do both halves here.
+      }
+      FinishBulkOrder();
+      if (helper) {
+        helper->join();
+      } else {
+        FinishBulkDictionaries();
+      }
+      return;
+    }
+    FinishBulkDictionaries();
+    FinishBulkOrder();
+  }
+  void FinishBulkDictionaries() {
+    struct PendingTerm {
+      uint64_t k0, k1;  // Prefix8 of the text at 0 and 8: most comparisons read no term
+      uint32_t field;
+      uint32_t term;
+    };
+    std::vector<PendingTerm> pt;
+    pt.reserve(bulk_terms.size());
+    for (uint32_t id : bulk_terms) {
+      Term& t = terms[id];
+      if (t.field == kNone || t.in_dict) continue;  // freed again, or listed twice
+      t.in_dict = true;
+      pt.push_back({Prefix8(t.text, 0), Prefix8(t.text, 8), t.field, id});
+    }
+    std::vector<uint32_t>().swap(bulk_terms);
+    std::sort(pt.begin(), pt.end(), [&](const PendingTerm& a, const PendingTerm& b) {
+      if (a.field != b.field) return a.field < b.field;
+      if (a.k0 != b.k0) return a.k0 < b.k0;
+      if (a.k1 != b.k1) return a.k1 < b.k1;
+      return terms[a.term].text < terms[b.term].text;
+    });
+    for (size_t i = 0; i < pt.size();) {
+      auto& dict = fields[pt[i].field]->dict;
+      auto hint = dict.end();
+      for (uint32_t f = pt[i].field; i < pt.size() && pt[i].field == f; ++i) {
+        hint = std::next(dict.insert(hint, pt[i].term));
+      }
+    }
+  }
+  void FinishBulkOrder() {
+    // The last record of each slot holds its key (the record was made when the document was
+    // at hand, so this reads no document).
+    // Kept in place, from the back.
+    std::vector<BulkOrder> taken = std::move(bulk_order);
+    bulk_order = {};
+    size_t w = taken.size();
+    for (size_t r = taken.size(); r-- > 0;) {
+      if (slot_rank[taken[r].slot] != kPending) continue;
+      slot_rank[taken[r].slot] = kNone;
+      taken[--w] = taken[r];
+    }
+    taken.erase(taken.begin(), taken.begin() + static_cast<ptrdiff_t>(w));
+    if (OverlayGrowth() + taken.size() > RebuildThreshold()) {
+      Rebuild(std::move(taken));
+      return;
+    }
+    std::vector<OrderKey> keys;
+    keys.reserve(taken.size());
+    for (const BulkOrder& b : taken) keys.push_back({b.create_ns, b.player_count, b.slot});
+    DefaultLess less{this};
+    std::sort(keys.begin(), keys.end(), less);
+    auto hint = overlay.end();
+    for (const OrderKey& k : keys) hint = std::next(overlay.insert(hint, k));
+  }
+
+  // ---- the default order ----
+
+  static bool InBaseRange(int32_t pc) { return pc >= 0 && pc < kBasePcLimit; }
+  RankBits& Bits(int32_t pc) {
+    auto& b = pc_bits[pc];
+    if (!b) b = std::make_unique<RankBits>(base_slot.size());
+    return *b;
+  }
+  // Whether (ca, sa) comes before (cb, sb) in create_time descending, id order.
+  bool TimeBefore(int64_t ca, uint32_t sa, int64_t cb, uint32_t sb) const {
+    return ca != cb ? ca > cb : IdOf(sa) < IdOf(sb);
+  }
+  size_t OverlayGrowth() const {
+    return overlay.size() > overlay_fixed ? overlay.size() - overlay_fixed : 0;
+  }
+  size_t RebuildThreshold() const { return std::max(options.order_overlay_min, base_live / 4); }
+
+  // Places docs[slot] (in no part yet) in the overlay, or, inside UpsertMany, records it for
+  // FinishBulk.
+  void OrderAdd(uint32_t slot, const Doc& d) {
+    if (bulk) {
+      bulk_order.push_back({d.create_ns, d.player_count, slot});
+      slot_rank[slot] = kPending;
+      return;
+    }
+    overlay.insert(KeyFor(d, slot));
+  }
+  // Takes docs[slot] out of the default order.
+  void OrderRemove(uint32_t slot, const Doc& d) {
+    uint32_t r = slot_rank[slot];
+    if (r == kPending) return;  // its record is overridden by the next one or ignored
+    if (r != kNone) {
+      pc_bits[d.player_count]->Clear(r);
+      base_slot[r] = kNone;
+      slot_rank[slot] = kNone;
+      --base_live;
+    } else {
+      overlay.erase(KeyFor(d, slot));
+    }
+  }
+  // Changes the player count of docs[slot], which is in the base or the overlay.
+  void OrderSetCount(uint32_t slot, Doc& d, int32_t pc) {
+    uint32_t r = slot_rank[slot];
+    if (r != kNone && InBaseRange(pc)) {
+      pc_bits[d.player_count]->Clear(r);
+      Bits(pc).Set(r);
+      d.player_count = pc;
+    } else if (r != kNone) {
+      OrderRemove(slot, d);
+      d.player_count = pc;
+      overlay.insert(KeyFor(d, slot));
+    } else {
+      // Move the node rather than free one and allocate another.
+      auto node = overlay.extract(KeyFor(d, slot));
+      GLFM_CHECK(!node.empty());
+      d.player_count = pc;
+      node.value().player_count = pc;
+      overlay.insert(std::move(node));
+    }
+  }
+  void MaybeRebuild() {
+    if (OverlayGrowth() > RebuildThreshold() ||
+        base_slot.size() - base_live > std::max(options.order_overlay_min, base_live)) {
+      Rebuild({});
+    }
+  }
+  // Merges the overlay (and `extra`, documents in no part) into a new base; what cannot go
+  // in the base (counts outside the bitmaps) stays in the overlay. O(base + overlay log
+  // overlay); reads only the documents whose create times tie.
+  void Rebuild(std::vector<BulkOrder> extra) {
+    std::vector<BulkOrder>& add = extra;
+    std::vector<OrderKey> keep;
+    // Counts outside the bitmaps stay in the overlay.
+    std::erase_if(add, [&](const BulkOrder& b) {
+      if (InBaseRange(b.player_count)) return false;
+      keep.push_back({b.create_ns, b.player_count, b.slot});
+      return true;
+    });
+    for (const OrderKey& k : overlay) {
+      if (InBaseRange(k.player_count)) {
+        add.push_back({k.create_ns, k.player_count, k.slot});
+      } else {
+        keep.push_back(k);
+      }
+    }
+    std::sort(add.begin(), add.end(), [&](const BulkOrder& a, const BulkOrder& b) {
+      return TimeBefore(a.create_ns, a.slot, b.create_ns, b.slot);
+    });
+    std::vector<uint32_t> nslot;
+    std::vector<int64_t> ncreate;
+    nslot.reserve(base_live + add.size());
+    ncreate.reserve(base_live + add.size());
+    std::vector<uint32_t> remap(base_slot.size(), kNone);
+    std::vector<uint32_t> add_rank(add.size());
+    size_t i = 0, j = 0;
+    while (true) {
+      while (i < base_slot.size() && base_slot[i] == kNone) ++i;
+      bool has_i = i < base_slot.size(), has_j = j < add.size();
+      if (!has_i && !has_j) break;
+      auto r = static_cast<uint32_t>(nslot.size());
+      if (has_i &&
+          (!has_j || TimeBefore(base_create[i], base_slot[i], add[j].create_ns, add[j].slot))) {
+        remap[i] = r;
+        nslot.push_back(base_slot[i]);
+        ncreate.push_back(base_create[i]);
+        ++i;
+      } else {
+        add_rank[j] = r;
+        nslot.push_back(add[j].slot);
+        ncreate.push_back(add[j].create_ns);
+        ++j;
+      }
+    }
+    std::vector<std::unique_ptr<RankBits>> nbits(kBasePcLimit);
+    for (int32_t pc = 0; pc < kBasePcLimit; ++pc) {
+      const RankBits* old = pc_bits[pc].get();
+      if (old == nullptr || old->count() == 0) continue;
+      nbits[pc] = std::make_unique<RankBits>(nslot.size());
+      for (uint32_t r = old->Next(0); r != kNone; r = old->Next(r + 1)) nbits[pc]->Set(remap[r]);
+    }
+    for (size_t k = 0; k < add.size(); ++k) {
+      auto& b = nbits[add[k].player_count];
+      if (!b) b = std::make_unique<RankBits>(nslot.size());
+      b->Set(add_rank[k]);
+    }
+    for (uint32_t r = 0; r < nslot.size(); ++r) slot_rank[nslot[r]] = r;
+    base_slot = std::move(nslot);
+    base_create = std::move(ncreate);
+    base_live = base_slot.size();
+    pc_bits = std::move(nbits);
+    overlay.clear();
+    for (const OrderKey& k : keep) overlay.insert(k);
+    overlay_fixed = overlay.size();
+  }
+
+  // The first base rank created at or before `ns`, or after it (create_time descending).
+  uint32_t RankAtOrBefore(int64_t ns) const {
+    return static_cast<uint32_t>(std::partition_point(base_create.begin(), base_create.end(),
+                                                      [&](int64_t c) { return c > ns; }) -
+                                 base_create.begin());
+  }
+  uint32_t RankBefore(int64_t ns) const {
+    return static_cast<uint32_t>(std::partition_point(base_create.begin(), base_create.end(),
+                                                      [&](int64_t c) { return c >= ns; }) -
+                                 base_create.begin());
+  }
+  // The first base rank after the position (create_ns, id).
+  uint32_t RankAfter(int64_t create_ns, std::string_view id) const {
+    uint32_t r = RankAtOrBefore(create_ns);
+    while (r < base_slot.size() && base_create[r] == create_ns &&
+           (base_slot[r] == kNone || IdOf(base_slot[r]) <= id)) {
+      ++r;
+    }
+    return r;
+  }
+
+  // Calls visit(slot) for each document in the default order, after `after` when set and
+  // created within [lo, hi], until visit returns false. Per player count it merges the base
+  // (that count's bitmap, in rank order) with the overlay's entries.
+  template <typename Visit>
+  void WalkDefault(const std::optional<Probe>& after, int64_t lo, int64_t hi, Visit&& visit) const {
+    const auto end = overlay.end();
+    auto ov = after ? overlay.upper_bound(*after) : overlay.begin();
+    uint32_t r_begin = RankAtOrBefore(hi), r_end = RankBefore(lo);
+    if (lo == std::numeric_limits<int64_t>::min()) r_end = static_cast<uint32_t>(base_slot.size());
+    int64_t pc = after ? after->player_count : std::numeric_limits<int64_t>::min();
+    while (true) {
+      // The next count with documents: the overlay's next entry, or a non-empty bitmap.
+      int64_t next = ov != end ? ov->player_count : std::numeric_limits<int64_t>::max();
+      for (int64_t b = std::max<int64_t>(pc, 0); b < kBasePcLimit && b < next; ++b) {
+        if (pc_bits[b] && pc_bits[b]->count() != 0) {
+          next = b;
           break;
         }
       }
-    }
-    if (p.empty()) postings.erase(it);
-  }
-  void Unindex(Doc& d) {
-    for (const FieldValue& v : d.fields) {
-      if (v.kind == Kind::kKeyword) {
-        Unpost(v);
-        Unref(v.term);
+      if (next == std::numeric_limits<int64_t>::max()) return;
+      auto p = static_cast<int32_t>(next);
+      const RankBits* bits = InBaseRange(p) ? pc_bits[p].get() : nullptr;
+      uint32_t a = kNone;
+      if (bits != nullptr) {
+        uint32_t from = r_begin;
+        if (after && p == after->player_count) {
+          from = std::max(from, RankAfter(after->create_ns, after->id));
+        }
+        a = from < r_end ? bits->Next(from) : kNone;
+        if (a >= r_end) a = kNone;
       }
+      if (ov != end && ov->player_count == p && ov->create_ns > hi) {
+        Probe window{p, hi, {}};
+        if (DefaultLess{this}(*ov, window)) ov = overlay.lower_bound(window);
+      }
+      while (true) {
+        bool has_o = ov != end && ov->player_count == p && ov->create_ns >= lo;
+        if (a == kNone && !has_o) break;
+        uint32_t slot;
+        if (a != kNone &&
+            (!has_o || TimeBefore(base_create[a], base_slot[a], ov->create_ns, ov->slot))) {
+          slot = base_slot[a];
+          a = bits->Next(a + 1);
+          if (a >= r_end) a = kNone;
+        } else {
+          slot = ov->slot;
+          ++ov;
+        }
+        if (!visit(slot)) return;
+      }
+      if (p == std::numeric_limits<int32_t>::max()) return;
+      if (ov != end && ov->player_count == p) {
+        ov = overlay.lower_bound(Probe{p + 1, std::numeric_limits<int64_t>::max(), {}});
+      }
+      pc = int64_t{p} + 1;
     }
-    d.fields.clear();
   }
 
-  // Applies the pending player counts in arrival order. Requires `mu` held exclusively.
+  // Requires `mu` and `ids_mu` held exclusively.
+  bool DeleteLocked(std::string_view id) {
+    uint32_t slot = FindSlot(id);
+    if (slot == kNone) return false;
+    Doc& d = *docs[slot];
+    ++seq;
+    OrderRemove(slot, d);
+    UnpostAll(slot);
+    ids.Erase(Hash32(id), slot);
+    Doc* old = docs[slot];
+    docs[slot] = nullptr;
+    ReleaseUnused(old);
+    arena.Free(old, DocSize(old));
+    free_slots.push_back(slot);
+    return true;
+  }
+
+  void ApplyCount(uint32_t slot, int32_t player_count, int64_t update_ns) {
+    Doc& d = *docs[slot];
+    ++seq;
+    d.update_ns = update_ns;
+    if (d.player_count != player_count) {
+      OrderSetCount(slot, d, player_count);
+      d.order_seq = seq;
+    }
+    d.seq = seq;
+  }
+
+  // Applies the pending player counts in arrival order. Requires `mu` held exclusively; a
+  // caller about to change slots holds `ids_mu` exclusively too, so that no SetPlayerCount
+  // is between its look-up and its push.
   void ApplyPendingLocked() {
+    if (pending_size.load(std::memory_order_acquire) == 0) return;
     {
       std::lock_guard guard(pending_mu);
       applying.swap(pending);
       pending_size.store(0, std::memory_order_relaxed);
     }
-    for (const PendingCount& p : applying) {
-      Doc& d = docs[p.slot];
-      ++seq;
-      // The snapshot keeps its old count; readers patch it (Snapshot), so this path neither
-      // copies nor frees an InstanceInfo.
-      for (FieldValue& v : d.fields) {
-        if (v.field == f_player_count && v.kind == Kind::kNumber) v.num = p.player_count;
-        if (v.field == f_update_time && v.kind == Kind::kDate) v.ns = p.update_ns;
-      }
-      if (d.player_count != p.player_count) {
-        // Move the node rather than free one and allocate another.
-        auto node = by_default_order.extract(KeyFor(d, p.slot));
-        GLFM_CHECK(!node.empty());
-        d.player_count = p.player_count;
-        node.value().player_count = p.player_count;
-        by_default_order.insert(std::move(node));
-        d.order_seq = seq;
-      }
-      d.seq = seq;
-    }
+    for (const PendingCount& p : applying) ApplyCount(p.slot, p.player_count, p.update_ns);
     applying.clear();
   }
   // Applies pending player counts before a read, so that a read sees every update that
@@ -528,25 +1532,19 @@ struct InstanceIndex::Impl {
     ApplyPendingLocked();
   }
 
-  // Returns the instance as the index knows it: the stored snapshot, or a copy with the
-  // player count SetPlayerCount recorded since.
-  static std::shared_ptr<const InstanceInfo> Snapshot(const Doc& d) {
-    if (d.info->player_count == d.player_count) return d.info;
-    auto copy = std::make_shared<InstanceInfo>(*d.info);
-    copy->player_count = d.player_count;
-    return copy;
-  }
+  // ---- matching ----
 
   // The key of `d` for one order field.
   KeyVal KeyOf(const Doc& d, uint32_t field) const {
     KeyVal k;
     if (field == f_id) {
       k.rank = 2;
-      k.str = d.info->id;
+      k.str = IdOf(d);
       return k;
     }
-    for (const FieldValue& v : d.fields) {
-      if (v.field != field) continue;
+    if (field == kNone) return k;
+    VisitValues(d, [&](uint32_t f, const Value& v) {
+      if (f != field) return false;
       if (v.kind == Kind::kNumber) {
         k.rank = 0;
         k.num = v.num;
@@ -557,8 +1555,8 @@ struct InstanceIndex::Impl {
         k.rank = 2;
         k.str = terms[v.term].text;
       }
-      return k;
-    }
+      return true;
+    });
     return k;
   }
 
@@ -582,16 +1580,22 @@ struct InstanceIndex::Impl {
     }
   }
 
-  bool MatchValue(const Bound& b, const FieldValue& v) const {
+  // Whether keyword `term` is the clause's text: by term id on one field (terms are per
+  // field), by text on any field.
+  bool KeywordIs(const Bound& b, uint32_t term) const {
+    return b.field == kAnyField ? terms[term].text == b.clause->text : term == b.term;
+  }
+
+  bool MatchValue(const Bound& b, const Value& v) const {
     const Clause& c = *b.clause;
     switch (c.kind) {
       case ClauseKind::kMatchAll:
         return true;
       case ClauseKind::kTerm:
-        return v.kind == Kind::kKeyword && v.term == b.term;
+        return v.kind == Kind::kKeyword && KeywordIs(b, v.term);
       case ClauseKind::kNumber:
         return (v.kind == Kind::kNumber && v.num == c.number) ||
-               (v.kind == Kind::kKeyword && v.term == b.term);
+               (v.kind == Kind::kKeyword && KeywordIs(b, v.term));
       case ClauseKind::kNumericRange:
         if (v.kind != Kind::kNumber) return false;
         if (c.has_min && (c.min_inclusive ? v.num < c.min : v.num <= c.min)) return false;
@@ -614,16 +1618,28 @@ struct InstanceIndex::Impl {
   }
 
   bool MatchClause(const Bound& b, const Doc& d) const {
-    if (b.clause->kind == ClauseKind::kMatchAll) return true;
+    const Clause& c = *b.clause;
+    if (c.kind == ClauseKind::kMatchAll) return true;
     if (b.field == kNone) return false;
     if (b.field == f_id || b.field == kAnyField) {
-      if (MatchText(b, d.info->id)) return true;
+      if (MatchText(b, IdOf(d))) return true;
       if (b.field == f_id) return false;
     }
-    for (const FieldValue& v : d.fields) {
-      if ((b.field == kAnyField || v.field == b.field) && MatchValue(b, v)) return true;
+    if (b.field != kAnyField) {
+      // One field: answer from the document's fixed part or its keyword list where possible.
+      if (c.kind == ClauseKind::kTerm) return b.term != kNone && HasTerm(d, b.term);
+      if (b.field == f_player_count) return MatchValue(b, NumberValue(d.player_count));
+      if (b.field == f_create_time) return MatchValue(b, DateValue(d.create_ns));
+      if (b.field == f_update_time) return MatchValue(b, DateValue(d.update_ns));
+      if (b.field == f_port) return MatchValue(b, NumberValue(d.port));
+      const KwEntry* kw = Kw(&d);
+      if (b.field == f_status) return MatchValue(b, KeywordValue(kw[kKwStatus].term));
+      if (b.field == f_ip_address) return MatchValue(b, KeywordValue(kw[kKwIp].term));
+      if (b.field == f_dns_name) return MatchValue(b, KeywordValue(kw[kKwDns].term));
     }
-    return false;
+    return VisitValues(d, [&](uint32_t f, const Value& v) {
+      return (b.field == kAnyField || f == b.field) && MatchValue(b, v);
+    });
   }
 
   bool Matches(const struct Query& q, const std::vector<Bound>& bound, const Doc& d) const {
@@ -646,97 +1662,127 @@ struct InstanceIndex::Impl {
     return q.Accepts(must, should, must_not);
   }
 
+  // Appends to `out` the slots holding a keyword of b's field that b (a wildcard, regex or
+  // fuzzy clause) matches, looking only at the range of the field's sorted dictionary that
+  // can match: the literal prefix of a wildcard, RE2's possible-match range of a regex,
+  // everything for a fuzzy term. Returns false, leaving `out` incomplete, when the range holds
+  // more than `budget` keywords.
+  bool ScanDictionary(const Bound& b, size_t budget, std::vector<uint32_t>& out) const {
+    const Clause& c = *b.clause;
+    const auto& dict = fields[b.field]->dict;
+    auto it = dict.begin();
+    std::string lo, hi;
+    bool prefix = false, range = false;
+    if (c.kind == ClauseKind::kWildcard) {
+      while (lo.size() < c.pattern.size() && !c.wild[lo.size()]) lo.push_back(c.pattern[lo.size()]);
+      prefix = !lo.empty();
+    } else if (c.kind == ClauseKind::kRegex) {
+      range = c.regex->PossibleMatchRange(&lo, &hi, 64);
+    }
+    if (prefix || range) it = dict.lower_bound(std::string_view(lo));
+    size_t examined = 0;
+    for (; it != dict.end(); ++it) {
+      const Term& t = terms[*it];
+      if (prefix && !std::string_view(t.text).starts_with(lo)) break;
+      if (range && t.text > hi) break;
+      if (++examined > budget) return false;
+      if (!MatchValue(b, KeywordValue(*it))) continue;
+      out.insert(out.end(), t.posting.data(), t.posting.data() + t.posting.size());
+    }
+    return true;
+  }
+
   // Compares document `d` (its keys `dk`) with the cursor position: <0 before, >0 after.
-  static int CompareToCursor(const std::vector<KeyVal>& dk, const std::string& id, const Cursor& c,
+  static int CompareToCursor(const std::vector<KeyVal>& dk, std::string_view id, const Cursor& c,
                              const std::vector<OrderField>& order) {
     for (size_t i = 0; i < order.size(); ++i) {
       int r = CompareKey(dk[i], c.keys[i], order[i].descending);
       if (r != 0) return r;
     }
-    return id.compare(c.id) < 0 ? -1 : (id == c.id ? 0 : 1);
+    int r = id.compare(c.id);
+    return r < 0 ? -1 : (r == 0 ? 0 : 1);
   }
 };
 
-InstanceIndex::InstanceIndex(IndexOptions options) : impl_(std::make_unique<Impl>(options)) {
-  impl_->f_player_count = impl_->FieldId("value.player_count");
-  impl_->f_create_time = impl_->FieldId("create_time");
-  impl_->f_update_time = impl_->FieldId("update_time");
-  impl_->f_id = impl_->FieldId("value.id");
-  impl_->f_status = impl_->FieldId("value.status");
-  impl_->f_ip_address = impl_->FieldId("value.connection_info.ip_address");
-  impl_->f_dns_name = impl_->FieldId("value.connection_info.dns_name");
-  impl_->f_port = impl_->FieldId("value.connection_info.port");
-}
+InstanceIndex::InstanceIndex(IndexOptions options) : impl_(std::make_unique<Impl>(options)) {}
 
 InstanceIndex::~InstanceIndex() = default;
 
-Status InstanceIndex::Upsert(InstanceInfo info, Timestamp update_time) {
+Status InstanceIndex::Upsert(const InstanceInfo& info, Timestamp update_time) {
   if (info.id.empty()) return InvalidArgumentError("instance id: empty");
   Impl& m = *impl_;
-  std::shared_ptr<const InstanceInfo> old;  // freed after the lock is released
   std::unique_lock lock(m.mu);
+  std::unique_lock ids_lock(m.ids_mu);
   m.ApplyPendingLocked();
-  auto it = m.ids.find(info.id);
-  uint32_t slot;
-  bool fresh = it == m.ids.end();
-  if (fresh) {
-    if (m.ids.size() >= m.options.max_entries) {
+  Status s = m.UpsertLocked(info, ToNs(update_time));
+  m.MaybeRebuild();
+  return s;
+}
+
+Status InstanceIndex::UpsertMany(std::span<const IndexEntry> entries) {
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (entries[i].info.id.empty()) {
+      return InvalidArgumentError("entries[" + std::to_string(i) + "]: instance id: empty");
+    }
+  }
+  Impl& m = *impl_;
+  std::unique_lock lock(m.mu);
+  std::unique_lock ids_lock(m.ids_mu);
+  m.ApplyPendingLocked();
+  size_t fresh = entries.size();
+  if (m.ids.size() + entries.size() > m.options.max_entries) {
+    // Count the new ids exactly (an id may repeat) before changing anything.
+    absl::flat_hash_set<std::string_view> seen;
+    for (const IndexEntry& e : entries) {
+      if (m.FindSlot(e.info.id) == kNone) seen.insert(e.info.id);
+    }
+    fresh = seen.size();
+    if (m.ids.size() + fresh > m.options.max_entries) {
       return ResourceExhaustedError("instance index is full (" +
                                     std::to_string(m.options.max_entries) +
-                                    " instances); cannot add " + info.id);
+                                    " instances); cannot add " + std::to_string(fresh) +
+                                    " new instances to " + std::to_string(m.ids.size()));
     }
-    if (!m.free_slots.empty()) {
-      slot = m.free_slots.back();
-      m.free_slots.pop_back();
-    } else {
-      slot = static_cast<uint32_t>(m.docs.size());
-      m.docs.emplace_back();
-    }
-  } else {
-    slot = it->second;
   }
-  ++m.seq;
-  std::vector<FieldValue> fields = m.Flatten(info, ToNs(update_time));
-  Doc& d = m.docs[slot];
-  int64_t create_ns = ToNs(info.create_time);
-  bool key_changed = fresh || d.player_count != info.player_count || d.create_ns != create_ns;
-  if (!fresh) {
-    if (key_changed) m.by_default_order.erase(Impl::KeyFor(d, slot));
-    m.Unindex(d);
+  m.ids.Reserve(m.ids.size() + fresh);
+  m.bulk_order.reserve(entries.size());
+  m.bulk_terms.reserve(entries.size());
+  m.bulk = true;
+  for (const IndexEntry& e : entries) {
+    Status s = m.UpsertLocked(e.info, ToNs(e.update_time));
+    GLFM_CHECK(s.ok());  // ids and capacity were checked above
   }
-  d.fields = std::move(fields);
-  for (FieldValue& v : d.fields) {
-    if (v.kind == Kind::kKeyword) m.Post(slot, v);
-  }
-  d.player_count = info.player_count;
-  d.create_ns = create_ns;
-  d.seq = m.seq;
-  if (key_changed) d.order_seq = m.seq;
-  old = std::move(d.info);
-  d.info = std::make_shared<const InstanceInfo>(std::move(info));
-  if (fresh) {
-    m.ids.emplace(d.info->id, slot);
-  } else {
-    auto node = m.ids.extract(it);
-    node.key() = d.info->id;
-    m.ids.insert(std::move(node));
-  }
-  if (key_changed) m.by_default_order.insert(Impl::KeyFor(d, slot));
+  m.bulk = false;
+  m.FinishBulk();
+  m.MaybeRebuild();
   return OkStatus();
 }
 
 Status InstanceIndex::SetPlayerCount(std::string_view id, int player_count, Timestamp update_time) {
   Impl& m = *impl_;
   int64_t update_ns = ToNs(update_time);
+  // With no reader in the way, apply at once (after the queue, to keep arrival order). A
+  // non-empty queue means readers were in the way a moment ago: join it without trying.
+  if (m.pending_size.load(std::memory_order_relaxed) == 0) {
+    std::unique_lock lock(m.mu, std::try_to_lock);
+    if (lock.owns_lock()) {
+      m.ApplyPendingLocked();
+      uint32_t slot = m.FindSlot(id);
+      if (slot == kNone) return NotFoundError("instance " + std::string(id) + " not found");
+      m.ApplyCount(slot, player_count, update_ns);
+      return OkStatus();
+    }
+  }
   bool drain = false;
   {
-    // Shared: the slot stays valid until the update is applied, because Upsert and Delete
-    // apply pending updates (exclusively) before they change any slot.
-    std::shared_lock lock(m.mu);
-    auto it = m.ids.find(id);
-    if (it == m.ids.end()) return NotFoundError("instance " + std::string(id) + " not found");
+    // Readers hold `mu`: find the slot under `ids_mu` alone and queue the update. The slot
+    // stays valid until the update is applied, because Upsert and Delete take `ids_mu`
+    // exclusively and apply the queue before they change any slot.
+    std::shared_lock lock(m.ids_mu);
+    uint32_t slot = m.FindSlot(id);
+    if (slot == kNone) return NotFoundError("instance " + std::string(id) + " not found");
     std::lock_guard guard(m.pending_mu);
-    m.pending.push_back({it->second, player_count, update_ns});
+    m.pending.push_back({slot, player_count, update_ns});
     drain = m.pending.size() >= Impl::kMaxPending;
     m.pending_size.store(m.pending.size(), std::memory_order_release);
   }
@@ -749,28 +1795,19 @@ Status InstanceIndex::SetPlayerCount(std::string_view id, int player_count, Time
 
 bool InstanceIndex::Delete(std::string_view id) {
   Impl& m = *impl_;
-  std::shared_ptr<const InstanceInfo> dropped;  // released after the lock
   std::unique_lock lock(m.mu);
+  std::unique_lock ids_lock(m.ids_mu);
   m.ApplyPendingLocked();
-  auto it = m.ids.find(id);
-  if (it == m.ids.end()) return false;
-  uint32_t slot = it->second;
-  Doc& d = m.docs[slot];
-  ++m.seq;
-  m.by_default_order.erase(Impl::KeyFor(d, slot));
-  m.Unindex(d);
-  m.ids.erase(it);
-  dropped = std::move(d.info);
-  d.fields.shrink_to_fit();
-  m.free_slots.push_back(slot);
-  return true;
+  bool found = m.DeleteLocked(id);
+  m.MaybeRebuild();
+  return found;
 }
 
 std::shared_ptr<const InstanceInfo> InstanceIndex::Get(std::string_view id) const {
   impl_->SyncForRead();
   std::shared_lock lock(impl_->mu);
-  auto it = impl_->ids.find(id);
-  return it == impl_->ids.end() ? nullptr : Impl::Snapshot(impl_->docs[it->second]);
+  uint32_t slot = impl_->FindSlot(id);
+  return slot == kNone ? nullptr : impl_->Materialize(*impl_->docs[slot]);
 }
 
 size_t InstanceIndex::size() const {
@@ -811,15 +1848,19 @@ Result<QueryResult> InstanceIndex::Query(std::string_view query_text, int limit,
   bound.reserve(q.clauses.size());
   for (const Clause& c : q.clauses) {
     Bound b{&c, c.field.empty() ? kAnyField : m.LookupField(c.field), kNone};
-    if (c.kind == ClauseKind::kTerm || c.kind == ClauseKind::kNumber) b.term = m.LookupTerm(c.text);
+    if ((c.kind == ClauseKind::kTerm || c.kind == ClauseKind::kNumber) && b.field != kAnyField &&
+        b.field != kNone) {
+      b.term = m.LookupTerm(b.field, c.text);
+    }
     bound.push_back(b);
   }
   std::vector<uint32_t> order_fields;
   for (const OrderField& o : order) order_fields.push_back(m.LookupField(o.field));
 
-  // The most selective must-term posting list, if any.
-  const std::vector<uint32_t>* best = nullptr;
-  std::vector<uint32_t> id_slot(1);
+  // The smallest candidate list of a must clause, if any: a term's posting list, the slot of
+  // an id, or the slots of a narrow dictionary range.
+  std::optional<std::span<const uint32_t>> best;
+  uint32_t id_slot = 0;
   bool empty_must = false;
   double selectivity = 1;
   size_t n = m.ids.size();
@@ -829,13 +1870,12 @@ Result<QueryResult> InstanceIndex::Query(std::string_view query_text, int limit,
       continue;
     }
     if (b.field == m.f_id) {
-      auto id_it = m.ids.find(b.clause->text);
-      if (id_it == m.ids.end()) {
+      id_slot = m.FindSlot(b.clause->text);
+      if (id_slot == kNone) {
         empty_must = true;
         break;
       }
-      id_slot[0] = id_it->second;
-      best = &id_slot;
+      best = std::span<const uint32_t>(&id_slot, 1);
       selectivity = 0;
       continue;
     }
@@ -843,15 +1883,9 @@ Result<QueryResult> InstanceIndex::Query(std::string_view query_text, int limit,
       empty_must = true;
       break;
     }
-    auto it = m.postings.find(Impl::PostingKey(b.field, b.term));
-    if (it == m.postings.end()) {
-      empty_must = true;
-      break;
-    }
-    if (best != &id_slot && (best == nullptr || it->second.size() < best->size())) {
-      best = &it->second;
-    }
-    selectivity *= n == 0 ? 1 : double(it->second.size()) / double(n);
+    const Posting& p = m.terms[b.term].posting;
+    if (!best || p.size() < best->size()) best = std::span<const uint32_t>(p.data(), p.size());
+    selectivity *= n == 0 ? 1 : double(p.size()) / double(n);
   }
   QueryResult result;
   if (empty_must || n == 0) return result;
@@ -864,12 +1898,13 @@ Result<QueryResult> InstanceIndex::Query(std::string_view query_text, int limit,
     c.tie = tie;
     c.snapshot = snapshot;
     for (uint32_t f : order_fields) c.keys.push_back(m.KeyOf(last, f));
-    c.id = last.info->id;
+    c.id = Impl::IdOf(last);
     return EncodeCursor(c);
   };
 
-  // A must-clause with a wildcard, regex or fuzzy term on one field can find its candidates
-  // in the term dictionary (one pass over the distinct keywords) instead of every instance.
+  // A must-clause with a wildcard, regex or fuzzy term on one field finds its candidates in
+  // that field's sorted dictionary: at once when they lie in a narrow range (a literal
+  // prefix), otherwise only if the walk below does not satisfy the query quickly.
   const Bound* term_scan = nullptr;
   for (const Bound& b : bound) {
     ClauseKind k = b.clause->kind;
@@ -881,28 +1916,29 @@ Result<QueryResult> InstanceIndex::Query(std::string_view query_text, int limit,
     }
   }
   std::vector<uint32_t> scanned;
-  auto scan_terms = [&] {
-    for (uint32_t t = 0; t < m.terms.size(); ++t) {
-      if (m.terms[t].refs == 0) continue;
-      FieldValue v{};
-      v.kind = Kind::kKeyword;
-      v.term = t;
-      if (!m.MatchValue(*term_scan, v)) continue;
-      auto it = m.postings.find(Impl::PostingKey(term_scan->field, t));
-      if (it != m.postings.end())
-        scanned.insert(scanned.end(), it->second.begin(), it->second.end());
-    }
+  auto finish_scan = [&] {
     std::sort(scanned.begin(), scanned.end());
     scanned.erase(std::unique(scanned.begin(), scanned.end()), scanned.end());
   };
+  if (term_scan != nullptr) {
+    if (m.ScanDictionary(*term_scan, m.options.dictionary_range_budget, scanned)) {
+      finish_scan();
+      if (scanned.empty()) return result;
+      selectivity *= double(scanned.size()) / double(n);
+      if (!best || scanned.size() < best->size()) best = std::span<const uint32_t>(scanned);
+    } else {
+      scanned.clear();
+    }
+  }
 
   // Plan A: walk the default order from the cursor, filtering, when the expected walk is
-  // shorter than the smallest posting list. With a term-scan alternative the walk has a
-  // budget; past it the query goes on as plan B.
+  // shorter than the smallest candidate list. With a dictionary scan still possible the walk
+  // has a budget; past it the query goes on as plan B.
+  std::vector<uint32_t> hits_slots;
   double expected_walk = double(limit + 1) / std::max(selectivity, 1e-9);
   bool walk_done = false;
-  if (default_order && (best == nullptr || expected_walk < double(best->size()) * 4)) {
-    auto it = m.by_default_order.begin();
+  if (default_order && (!best || expected_walk < double(best->size()) * 4)) {
+    std::optional<Impl::Probe> after;
     if (cursor) {
       const KeyVal& pc = cursor->keys[0];
       const KeyVal& ct = cursor->keys[1];
@@ -910,18 +1946,15 @@ Result<QueryResult> InstanceIndex::Query(std::string_view query_text, int limit,
         return InvalidArgumentError("cursor: malformed");
       }
       double pcv = std::clamp(pc.num, -2147483648.0, 2147483647.0);
-      Impl::Probe probe{static_cast<int32_t>(pcv), ct.ns, cursor->id};
-      it = m.by_default_order.upper_bound(probe);
+      after = Impl::Probe{static_cast<int32_t>(pcv), ct.ns, cursor->id};
     }
     // A must date range on create_time: within one player_count the default order is
-    // create_time descending, so the walk jumps to each group's window and past its end.
-    bool window = false;
+    // create_time descending, so the walk only visits each count's window.
     int64_t lo = std::numeric_limits<int64_t>::min(), hi = std::numeric_limits<int64_t>::max();
     for (const Bound& b : bound) {
       const Clause& c = *b.clause;
       if (c.occur == Occur::kMust && c.kind == ClauseKind::kDateRange &&
           b.field == m.f_create_time) {
-        window = true;
         // Inclusive bounds; nanoseconds are integers.
         if (c.has_min) lo = std::max(lo, c.min_inclusive ? c.min_ns : c.min_ns + 1);
         if (c.has_max) hi = std::min(hi, c.max_inclusive ? c.max_ns : c.max_ns - 1);
@@ -930,45 +1963,35 @@ Result<QueryResult> InstanceIndex::Query(std::string_view query_text, int limit,
     const Doc* last = nullptr;
     size_t visited = 0;
     walk_done = true;
-    const auto end = m.by_default_order.end();
-    for (; it != end; ++it) {
-      while (window && it != end) {
-        if (it->create_ns > hi) {
-          it = m.by_default_order.lower_bound(Impl::Probe{it->player_count, hi, {}});
-        } else if (it->create_ns < lo) {
-          if (it->player_count == std::numeric_limits<int32_t>::max()) {
-            it = end;
-          } else {
-            it = m.by_default_order.lower_bound(
-                Impl::Probe{it->player_count + 1, std::numeric_limits<int64_t>::max(), {}});
-          }
-        } else {
-          break;
-        }
-      }
-      if (it == end) break;
-      if (++visited > m.options.walk_budget && term_scan != nullptr && best == nullptr) {
+    m.WalkDefault(after, lo, hi, [&](uint32_t slot) {
+      if (++visited > m.options.walk_budget && term_scan != nullptr && !best) {
         walk_done = false;
-        result.instances.clear();
-        break;
+        hits_slots.clear();
+        return false;
       }
-      const Doc& d = m.docs[it->slot];
-      if (excluded(d) || !m.Matches(q, bound, d)) continue;
-      if (static_cast<int>(result.instances.size()) == limit) {
+      const Doc& d = *m.docs[slot];
+      if (excluded(d) || !m.Matches(q, bound, d)) return true;
+      if (static_cast<int>(hits_slots.size()) == limit) {
         result.cursor = make_cursor(*last);
-        break;
+        return false;
       }
-      result.instances.push_back(Impl::Snapshot(d));
+      hits_slots.push_back(slot);
       last = &d;
+      return true;
+    });
+    if (walk_done) {
+      result.instances.reserve(hits_slots.size());
+      for (uint32_t slot : hits_slots) result.instances.push_back(m.Materialize(*m.docs[slot]));
+      return result;
     }
-    if (walk_done) return result;
   }
-  if (best == nullptr && term_scan != nullptr) {
-    scan_terms();
-    best = &scanned;
+  if (!best && term_scan != nullptr) {
+    m.ScanDictionary(*term_scan, std::numeric_limits<size_t>::max(), scanned);
+    finish_scan();
+    best = std::span<const uint32_t>(scanned);
   }
 
-  // Plan B: candidates from the posting list (or every instance), filtered, then the first
+  // Plan B: candidates from the smallest list (or every instance), filtered, then the first
   // `limit` after the cursor in the requested order.
   struct Hit {
     uint32_t slot;
@@ -976,15 +1999,17 @@ Result<QueryResult> InstanceIndex::Query(std::string_view query_text, int limit,
   };
   std::vector<Hit> hits;
   auto consider = [&](uint32_t slot) {
-    const Doc& d = m.docs[slot];
-    if (!d.info || excluded(d) || !m.Matches(q, bound, d)) return;
+    const Doc* dp = m.docs[slot];
+    if (dp == nullptr) return;
+    const Doc& d = *dp;
+    if (excluded(d) || !m.Matches(q, bound, d)) return;
     Hit h{slot, {}};
     h.keys.reserve(order_fields.size());
     for (uint32_t f : order_fields) h.keys.push_back(m.KeyOf(d, f));
-    if (cursor && Impl::CompareToCursor(h.keys, d.info->id, *cursor, order) <= 0) return;
+    if (cursor && Impl::CompareToCursor(h.keys, Impl::IdOf(d), *cursor, order) <= 0) return;
     hits.push_back(std::move(h));
   };
-  if (best != nullptr) {
+  if (best) {
     for (uint32_t slot : *best) consider(slot);
   } else {
     for (uint32_t slot = 0; slot < m.docs.size(); ++slot) consider(slot);
@@ -994,13 +2019,15 @@ Result<QueryResult> InstanceIndex::Query(std::string_view query_text, int limit,
       int r = CompareKey(a.keys[i], b.keys[i], order[i].descending);
       if (r != 0) return r < 0;
     }
-    return m.docs[a.slot].info->id < m.docs[b.slot].info->id;
+    return m.IdOf(a.slot) < m.IdOf(b.slot);
   };
   size_t take = std::min<size_t>(hits.size(), static_cast<size_t>(limit));
   std::partial_sort(hits.begin(), hits.begin() + take, hits.end(), less);
-  for (size_t i = 0; i < take; ++i)
-    result.instances.push_back(Impl::Snapshot(m.docs[hits[i].slot]));
-  if (hits.size() > take) result.cursor = make_cursor(m.docs[hits[take - 1].slot]);
+  result.instances.reserve(take);
+  for (size_t i = 0; i < take; ++i) {
+    result.instances.push_back(m.Materialize(*m.docs[hits[i].slot]));
+  }
+  if (hits.size() > take) result.cursor = make_cursor(*m.docs[hits[take - 1].slot]);
   return result;
 }
 

@@ -21,20 +21,35 @@
 // sequence at the first page, and later pages leave out instances whose sort position (or,
 // for orders other than the default, any field) changed after it, or that arrived after it.
 //
-// Concurrency: one std::shared_mutex. Query, Get and size take it shared, so any number of
-// readers run in parallel; Upsert and Delete take it exclusively and are short (no I/O).
-// SetPlayerCount, the hot path, only takes it shared: it queues the new count (under a small
-// mutex of its own) and the queue is applied, exclusively and in arrival order, by the next
-// Query, Get, Upsert or Delete (or once 512 are queued). Every read therefore sees every
-// update that returned before the read began. Instances come back as
-// shared_ptr<const InstanceInfo> snapshots that stay valid after the index changes. Every
-// method may be called from any thread.
+// Storage: each instance is kept compactly (its keywords interned once per field, its
+// metadata encoded against those keywords), and Query and Get build the InstanceInfo they
+// return from it; a returned shared_ptr<const InstanceInfo> is the caller's own copy, equal
+// to what was upserted (with later player counts), and stays valid after the index changes.
+// At a million sessions the index holds about 440 bytes per session (bench/bench_index.cc,
+// docs/queries.md).
+//
+// Concurrency: every method may be called from any thread; typically many readers (List)
+// run while RPC and event threads upsert. Two std::shared_mutex guard the index: the main
+// lock, and an id lock for the id table and the documents' allocations.
+// - Query, Get and size hold the main lock shared: any number of readers run in parallel.
+// - Upsert, UpsertMany and Delete hold both locks exclusively; they do no I/O. UpsertMany
+//   holds them for the whole batch (readers see all of a batch or none of it); a batch that
+//   brings 50k new keywords and instances or more sorts them on one helper thread, which
+//   ends before UpsertMany returns.
+// - SetPlayerCount, the hot path, applies its update at once under the main lock when no
+//   updates are queued and the lock is free (a try, never a wait). Otherwise it finds the
+//   instance holding only the id lock shared, so readers neither delay it nor are delayed by
+//   it, and queues the new count under a small mutex of its own. The queue is applied,
+//   exclusively and in arrival order, by the next Query or Get before it reads, by Upsert,
+//   UpsertMany and Delete before they change anything, and by SetPlayerCount itself once
+//   4096 are queued.
+// Every read therefore sees every update that returned before the read began.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,11 +62,20 @@ namespace glfm::index {
 struct IndexOptions {
   // The most instances the index holds. Upserting a new id into a full index fails with
   // resource-exhausted and changes nothing; updating an id already present always works.
-  // GameLift's default quota is far below this.
+  // GameLift's default quota is far below this. Values above 2^31 count as 2^31 (slots are
+  // 32-bit).
   size_t max_entries = 1'000'000;
   // Tuning: how many instances a default-order query with a must wildcard, regex or fuzzy
   // clause examines before it finds its candidates through the keyword dictionary instead.
   size_t walk_budget = 20'000;
+  // Tuning: a must wildcard, regex or fuzzy clause whose keywords lie in a range of at most
+  // this many distinct keywords of its field's sorted dictionary (a literal prefix such as
+  // `session-12*`) takes its candidates from that range before anything else.
+  size_t dictionary_range_budget = 1024;
+  // Tuning: the default order keeps most instances in a base sorted once, with a bitmap per
+  // player count, and the rest (new or re-keyed since) in a B-tree; the two are merged when
+  // the B-tree holds more than max(this, a quarter of the base).
+  size_t order_overlay_min = 4096;
 };
 
 // One field of an order: `value.player_count` ascending, `-create_time` descending.
@@ -68,6 +92,12 @@ Result<std::vector<OrderField>> ParseOrder(const std::vector<std::string>& order
 
 // The default order: value.player_count, -create_time.
 const std::vector<OrderField>& DefaultOrder();
+
+// One instance for UpsertMany: the instance and when it last changed.
+struct IndexEntry {
+  InstanceInfo info;
+  Timestamp update_time{};
+};
 
 struct QueryResult {
   std::vector<std::shared_ptr<const InstanceInfo>> instances;
@@ -87,7 +117,13 @@ class InstanceIndex {
   // Inserts or replaces the instance with `info.id`, last changed at `update_time`.
   // Errors: invalid-argument for an empty id; resource-exhausted when the id is new and the
   // index already holds max_entries instances.
-  Status Upsert(InstanceInfo info, Timestamp update_time);
+  Status Upsert(const InstanceInfo& info, Timestamp update_time);
+
+  // Upserts every entry, in order (a later entry with the same id wins), under one exclusive
+  // lock, sorting the new keys once: the fast way to fill the index at start-up. Errors, which
+  // leave the index unchanged: invalid-argument naming the first entry with an empty id;
+  // resource-exhausted when the new ids would take the index past max_entries.
+  Status UpsertMany(std::span<const IndexEntry> entries);
 
   // Sets the player count of instance `id` (the hot path of join/leave reports), keeping the
   // rest. Errors: not-found when no instance has `id`.

@@ -415,6 +415,8 @@ InstanceInfo RandomInstance(std::mt19937& rng, int id) {
   InstanceInfo info;
   info.id = "gs-" + std::to_string(id);
   info.player_count = static_cast<int>(rng() % 9);
+  // Now and then a count outside the range the default order keeps bitmaps for.
+  if (rng() % 40 == 0) info.player_count = rng() % 2 ? 256 + static_cast<int>(rng() % 3) : -1;
   info.create_time = At(1000 + rng() % 20);  // many ties
   info.status = pick(kStatuses);
   info.connection_info = {"10.0.0." + std::to_string(rng() % 4), "", 7000 + int(rng() % 3)};
@@ -427,6 +429,24 @@ InstanceInfo RandomInstance(std::mt19937& rng, int id) {
   if (rng() % 3 == 0) info.metadata["level"] = static_cast<int>(rng() % 11) - 5;
   if (rng() % 5 == 0) info.metadata["level"] = (static_cast<int>(rng() % 11) - 5) / 2.0;
   if (rng() % 3 == 0) info.metadata["open"] = rng() % 2 == 0;
+  if (rng() % 5 == 0) {
+    // Values whose exact JSON the index must give back: integer vs double, null, nesting,
+    // empty containers, keys with dots or empty.
+    static const char* const kExtras[] = {R"({"a.b":1,"a":{"b":2.0}})",
+                                          R"([[1,"x"],[],{}])",
+                                          "null",
+                                          R"({"":"empty key","n":null})",
+                                          "-9007199254740993",
+                                          "1e300",
+                                          R"("ünïcode")",
+                                          R"([true,false,"T"])",
+                                          R"({"a":{"b":[3,{"c":"d"}]}})",
+                                          "2.0",
+                                          "2"};
+    auto extra = Json::Parse(kExtras[rng() % (sizeof(kExtras) / sizeof(kExtras[0]))]);
+    EXPECT_OK(extra);
+    if (extra.ok()) info.metadata["extra"] = *extra;
+  }
   if (rng() % 4 == 0) {
     Json::Array tags;
     for (int i = 0, n = rng() % 3 + 1; i < n; ++i) {
@@ -448,7 +468,7 @@ std::string RandomClause(std::mt19937& rng) {
   static const char* const kDates[] = {"\"1970-01-01T00:16:45Z\"", "\"1970-01-01T00:16:50Z\"",
                                        "\"1970-01-01T00:16:40Z\"", "\"1970-01-01\""};
   std::string field;
-  switch (rng() % 22) {
+  switch (rng() % 25) {
     case 0:
       return "value.metadata.GameProperties.mode:\"" + pick(kModes) + "\"";
     case 1:
@@ -491,6 +511,12 @@ std::string RandomClause(std::mt19937& rng) {
       return "value.metadata.GameProperties.region:" + pick(kRegions) + "^2";
     case 20:
       return "update_time:>=\"1970-01-01T00:00:0" + std::to_string(rng() % 3) + "Z\"";
+    case 21:
+      return rng() % 2 ? "value.metadata.extra.a.b:>=" + num() : "value.metadata.extra:T";
+    case 22:
+      return "value.metadata.GameSessionName:/room-[12]./";
+    case 23:
+      return "value.metadata.GameSessionName:?oom-1*";
     default:
       return "value.id:gs-" + std::to_string(rng() % 50);
   }
@@ -521,51 +547,88 @@ std::vector<std::string> RandomOrder(std::mt19937& rng) {
       {"-value.metadata.GameSessionName"},
       {"value.status", "value.playerCount"},
       {"value.nothing"},
+      {"-value.metadata.extra.a.b", "value.metadata.extra"},
   };
   return kOrders[rng() % kOrders.size()];
 }
 
+// Returns the instance as the model holds it.
+InstanceInfo Expect(const Model& model, const std::string& id) {
+  auto it = model.docs.find(id);
+  return it == model.docs.end() ? InstanceInfo{} : it->second.first;
+}
+
 TEST(IndexDifferentialTest, MatchesBruteForceOverRandomDocumentsQueriesAndOrders) {
   std::mt19937 rng(12345);
-  // A second index with a tiny walk budget takes the keyword-dictionary path for wildcard,
-  // regex and fuzzy must-clauses.
+  // Four indexes take the same changes by different paths: `index` one Upsert at a time;
+  // `bulk` filled and often changed through UpsertMany; `scanning`, with tiny walk and
+  // dictionary budgets, takes the walk-then-whole-dictionary path for wildcard, regex and
+  // fuzzy must-clauses; `small` rebuilds its default order's base often.
   InstanceIndex index;
-  InstanceIndex scanning(IndexOptions{.walk_budget = 3});
+  InstanceIndex bulk;
+  InstanceIndex scanning(IndexOptions{.walk_budget = 3, .dictionary_range_budget = 2});
+  InstanceIndex small(IndexOptions{.order_overlay_min = 4});
+  std::vector<InstanceIndex*> all_indexes = {&index, &bulk, &scanning, &small};
   Model model;
   int next_id = 0;
+  std::vector<IndexEntry> initial;
   for (int i = 0; i < 600; ++i) {
     InstanceInfo info = RandomInstance(rng, next_id++);
     Timestamp up = At(rng() % 3);
     model.docs[info.id] = {info, up};
     ASSERT_OK(index.Upsert(info, up));
     ASSERT_OK(scanning.Upsert(info, up));
+    ASSERT_OK(small.Upsert(info, up));
+    initial.push_back({info, up});
   }
+  ASSERT_OK(bulk.UpsertMany(initial));
   int checked = 0, nonempty = 0;
   for (int round = 0; round < kRounds; ++round) {
-    // Churn: replace, delete, insert, set counts.
-    int action = rng() % 4;
+    // Churn: replace, delete, insert, set counts, batches.
+    int action = rng() % 5;
     std::string victim = "gs-" + std::to_string(rng() % next_id);
     if (action == 0 && model.docs.count(victim)) {
       InstanceInfo info = RandomInstance(rng, 0);
       info.id = victim;
       Timestamp up = At(rng() % 3);
       model.docs[victim] = {info, up};
-      ASSERT_OK(index.Upsert(info, up));
-      ASSERT_OK(scanning.Upsert(info, up));
+      for (InstanceIndex* x : all_indexes) ASSERT_OK(x->Upsert(info, up));
     } else if (action == 1) {
-      scanning.Delete(victim);
-      EXPECT_EQ(index.Delete(victim), model.docs.erase(victim) == 1);
+      bool present = model.docs.erase(victim) == 1;
+      for (InstanceIndex* x : all_indexes) EXPECT_EQ(x->Delete(victim), present);
     } else if (action == 2) {
       InstanceInfo info = RandomInstance(rng, next_id++);
       model.docs[info.id] = {info, At(1)};
-      ASSERT_OK(index.Upsert(info, At(1)));
-      ASSERT_OK(scanning.Upsert(info, At(1)));
-    } else if (model.docs.count(victim)) {
-      int pc = rng() % 9;
+      for (InstanceIndex* x : all_indexes) ASSERT_OK(x->Upsert(info, At(1)));
+    } else if (action == 3 && model.docs.count(victim)) {
+      int pc = rng() % 30 == 0 ? 255 + static_cast<int>(rng() % 3) : static_cast<int>(rng() % 9);
       model.docs[victim].first.player_count = pc;
       model.docs[victim].second = At(2);
-      ASSERT_OK(index.SetPlayerCount(victim, pc, At(2)));
-      ASSERT_OK(scanning.SetPlayerCount(victim, pc, At(2)));
+      for (InstanceIndex* x : all_indexes) ASSERT_OK(x->SetPlayerCount(victim, pc, At(2)));
+    } else if (action == 4) {
+      // A batch of new and present ids, some more than once (the later one wins).
+      std::vector<IndexEntry> batch;
+      for (int k = 0, n = 1 + rng() % 8; k < n; ++k) {
+        int id = rng() % 8 == 0 ? next_id++ : static_cast<int>(rng() % next_id);
+        InstanceInfo info = RandomInstance(rng, id);
+        Timestamp up = At(rng() % 3);
+        model.docs[info.id] = {info, up};
+        batch.push_back({info, up});
+      }
+      ASSERT_OK(bulk.UpsertMany(batch));
+      ASSERT_OK(small.UpsertMany(batch));
+      for (const IndexEntry& e : batch) {
+        ASSERT_OK(index.Upsert(e.info, e.update_time));
+        ASSERT_OK(scanning.Upsert(e.info, e.update_time));
+      }
+    }
+    for (InstanceIndex* x : all_indexes) ASSERT_EQ(x->size(), model.docs.size());
+    if (model.docs.count(victim)) {
+      for (InstanceIndex* x : all_indexes) {
+        auto got = x->Get(victim);
+        ASSERT_NE(got, nullptr);
+        EXPECT_EQ(*got, Expect(model, victim));
+      }
     }
 
     std::string text = RandomQuery(rng);
@@ -576,29 +639,37 @@ TEST(IndexDifferentialTest, MatchesBruteForceOverRandomDocumentsQueriesAndOrders
     ASSERT_OK(order);
     std::vector<std::string> want = model.Expected(*q, *order);
 
-    // One page with everything, then the same through pages of a random size.
-    auto all = index.Query(text, InstanceIndex::kMaxLimit, "", order_spec);
-    ASSERT_OK(all) << text;
-    ASSERT_EQ(Ids(*all), want) << "query: " << text << " round " << round;
+    // One page with everything (each instance exactly as stored), then the same through
+    // pages of a random size.
+    for (InstanceIndex* x : {&index, &bulk, &small}) {
+      auto all = x->Query(text, InstanceIndex::kMaxLimit, "", order_spec);
+      ASSERT_OK(all) << text;
+      ASSERT_EQ(Ids(*all), want) << "query: " << text << " round " << round;
+      EXPECT_TRUE(all->cursor.empty());
+      for (const auto& inst : all->instances) {
+        ASSERT_EQ(*inst, Expect(model, inst->id)) << inst->id;
+      }
+    }
     auto scanned = scanning.Query(text, 1 + rng() % 20, "", order_spec);
     ASSERT_OK(scanned);
     std::vector<std::string> want_prefix(
         want.begin(), want.begin() + std::min(want.size(), scanned->instances.size()));
     ASSERT_EQ(Ids(*scanned), want_prefix) << "scanning query: " << text;
-    EXPECT_TRUE(all->cursor.empty());
     int limit = 1 + rng() % 40;
-    std::vector<std::string> paged;
-    std::string cursor;
-    for (int page = 0; page < 1000; ++page) {
-      auto r = index.Query(text, limit, cursor, order_spec);
-      ASSERT_OK(r) << text;
-      ASSERT_LE(static_cast<int>(r->instances.size()), limit);
-      for (auto& id : Ids(*r)) paged.push_back(id);
-      if (r->cursor.empty()) break;
-      ASSERT_EQ(static_cast<int>(r->instances.size()), limit);
-      cursor = r->cursor;
+    for (InstanceIndex* x : {&index, &small}) {
+      std::vector<std::string> paged;
+      std::string cursor;
+      for (size_t page = 0; page <= want.size(); ++page) {
+        auto r = x->Query(text, limit, cursor, order_spec);
+        ASSERT_OK(r) << text;
+        ASSERT_LE(static_cast<int>(r->instances.size()), limit);
+        for (auto& id : Ids(*r)) paged.push_back(id);
+        if (r->cursor.empty()) break;
+        ASSERT_EQ(static_cast<int>(r->instances.size()), limit);
+        cursor = r->cursor;
+      }
+      ASSERT_EQ(paged, want) << "paged query: " << text << " limit " << limit << " round " << round;
     }
-    ASSERT_EQ(paged, want) << "paged query: " << text << " limit " << limit;
     ++checked;
     nonempty += !want.empty() && want.size() < model.docs.size();
   }
@@ -610,7 +681,8 @@ TEST(IndexDifferentialTest, MatchesBruteForceOverRandomDocumentsQueriesAndOrders
 TEST(IndexDifferentialTest, PagingWhileTheSetChangesRepeatsNothing) {
   std::mt19937 rng(777);
   for (int trial = 0; trial < kPagingTrials; ++trial) {
-    InstanceIndex index;
+    // Every other trial rebuilds the default order's base often.
+    InstanceIndex index(IndexOptions{.order_overlay_min = trial % 2 ? 4u : 4096u});
     Model model;
     int next_id = 0;
     for (int i = 0; i < 300; ++i) {
@@ -639,7 +711,7 @@ TEST(IndexDifferentialTest, PagingWhileTheSetChangesRepeatsNothing) {
       cursor = r->cursor;
       for (int k = 0; k < 15; ++k) {
         std::string victim = "gs-" + std::to_string(rng() % next_id);
-        switch (rng() % 3) {
+        switch (rng() % 4) {
           case 0:
             if (model.docs.count(victim)) {
               int pc = rng() % 9;
@@ -652,6 +724,16 @@ TEST(IndexDifferentialTest, PagingWhileTheSetChangesRepeatsNothing) {
             model.docs.erase(victim);
             index.Delete(victim);
             break;
+          case 2: {
+            std::vector<IndexEntry> batch;
+            for (int b = 0, n = 1 + rng() % 6; b < n; ++b) {
+              InstanceInfo info = RandomInstance(rng, rng() % 2 ? next_id++ : rng() % next_id);
+              model.docs[info.id] = {info, At(7)};
+              batch.push_back({info, At(7)});
+            }
+            ASSERT_OK(index.UpsertMany(batch));
+            break;
+          }
           default: {
             InstanceInfo info = RandomInstance(rng, rng() % 2 ? next_id++ : rng() % next_id);
             model.docs[info.id] = {info, At(6)};
@@ -661,6 +743,116 @@ TEST(IndexDifferentialTest, PagingWhileTheSetChangesRepeatsNothing) {
       }
     }
   }
+}
+
+TEST(IndexBulkTest, UpsertManyIsUpsertInOrderAndFailsWhole) {
+  InstanceIndex index(IndexOptions{.max_entries = 4});
+  ASSERT_OK(index.Upsert(Make("a", 1, 10, "ranked", "eu"), At(1)));
+  std::vector<IndexEntry> batch = {{Make("b", 2, 20, "casual", "eu"), At(2)},
+                                   {Make("a", 5, 10, "casual", "us"), At(3)},
+                                   {Make("b", 0, 30, "ranked", "us"), At(4)}};
+  ASSERT_OK(index.UpsertMany(batch));
+  EXPECT_EQ(index.size(), 2u);
+  EXPECT_EQ(*index.Get("b"), batch[2].info);
+  EXPECT_EQ(*index.Get("a"), batch[1].info);
+  EXPECT_THAT(Find(index, "+value.metadata.GameProperties.region:us"), ElementsAre("b", "a"));
+  EXPECT_THAT(Find(index, R"(+update_time:>="1970-01-01T00:00:04Z")"), ElementsAre("b"));
+
+  // An empty id anywhere: invalid argument naming the entry, and nothing changes.
+  std::vector<IndexEntry> bad = {{Make("c", 1, 1, "m", "r"), At(5)}, {InstanceInfo{}, At(5)}};
+  EXPECT_THAT(index.UpsertMany(bad),
+              StatusIs(StatusCode::kInvalidArgument, "entries[1]: instance id: empty"));
+  EXPECT_EQ(index.Get("c"), nullptr);
+  // Three new ids (one of them twice) do not fit in the two free places: nothing changes.
+  std::vector<IndexEntry> big = {{Make("c", 1, 1, "m", "r"), At(5)},
+                                 {Make("d", 1, 1, "m", "r"), At(5)},
+                                 {Make("c", 2, 1, "m", "r"), At(5)},
+                                 {Make("e", 1, 1, "m", "r"), At(5)},
+                                 {Make("a", 9, 1, "m", "r"), At(5)}};
+  EXPECT_THAT(index.UpsertMany(big),
+              StatusIs(StatusCode::kResourceExhausted,
+                       "instance index is full (4 instances); cannot add 3 new instances to 2"));
+  EXPECT_EQ(index.size(), 2u);
+  EXPECT_EQ(index.Get("a")->player_count, 5);
+  big.pop_back();
+  big.erase(big.begin() + 1);  // c twice and e: two new ids fit
+  ASSERT_OK(index.UpsertMany(big));
+  EXPECT_EQ(index.size(), 4u);
+  EXPECT_EQ(index.Get("c")->player_count, 2);
+  ASSERT_OK(index.UpsertMany({}));
+}
+
+TEST(IndexStorageTest, GivesBackExactlyWhatWasStored) {
+  InstanceIndex index;
+  InstanceInfo info = Make("x", 3, 50, "ranked", "eu");
+  info.create_time = Timestamp(std::chrono::nanoseconds(1767225600123456789));
+  info.connection_info = {"10.1.2.3", "x.example.com", 7777};
+  auto meta = Json::Parse(R"({"GameProperties":{"mode":"ranked","a.b":"dotted"},
+      "GameSessionName":"Friday cup","GameSessionData":"","n":null,"i":-9007199254740993,
+      "d":2.0,"e":1e300,"t":true,"f":false,"arr":[[1,"x"],[],{},null,["x"]],
+      "obj":{"":{"deep":[true,"T"]}},"u":"\u00fcn\u00efcode","empty":{}})");
+  ASSERT_OK(meta);
+  info.metadata = *meta;
+  ASSERT_OK(index.Upsert(info, At(1)));
+  ASSERT_EQ(*index.Get("x"), info);
+  EXPECT_TRUE(index.Get("x")->metadata.Find("i")->is_integer());
+  EXPECT_FALSE(index.Get("x")->metadata.Find("d")->is_integer());
+  auto r = index.Query("+value.metadata.obj..deep:T", 10);
+  ASSERT_OK(r);
+  ASSERT_EQ(r->instances.size(), 1u);
+  EXPECT_EQ(*r->instances[0], info);
+  // A metadata that is not an object comes back as it was, too.
+  info.id = "y";
+  info.metadata = Json("just a string");
+  ASSERT_OK(index.Upsert(info, At(1)));
+  EXPECT_EQ(*index.Get("y"), info);
+  EXPECT_THAT(Find(index, "+value.metadata:\"just a string\""), ElementsAre("y"));
+  // A snapshot is the caller's: later changes do not reach it.
+  auto before = index.Get("x");
+  ASSERT_OK(index.SetPlayerCount("x", 9, At(2)));
+  EXPECT_EQ(before->player_count, 3);
+  EXPECT_EQ(index.Get("x")->player_count, 9);
+}
+
+TEST(IndexConcurrencyTest, ReadsSeeEveryCountSetBeforeThem) {
+  InstanceIndex index;
+  // (Ids are built by append: GCC 12 warns falsely about "g" + std::to_string(i).)
+  auto gid = [](int i) {
+    std::string id = "g";
+    id.append(std::to_string(i));
+    return id;
+  };
+  for (int i = 0; i < 200; ++i) ASSERT_OK(index.Upsert(Make(gid(i), 0, i, "ranked", "eu"), At(1)));
+  std::atomic<int> published{0};
+  std::atomic<bool> stop{false};
+  std::atomic<int> stale{0};
+  // Readers keep the main lock busy, so most counts go through the queue.
+  std::thread busy([&] {
+    while (!stop) {
+      if (!index.Query("+value.metadata.GameProperties.mode:ranked", 5).ok()) stale++;
+    }
+  });
+  std::thread checker([&] {
+    while (!stop) {
+      int seen = published.load();
+      auto got = index.Get("g7");
+      if (got == nullptr || got->player_count < seen) stale++;
+      auto r = index.Query("+value.id:g7", 1);
+      if (!r.ok() || r->instances.size() != 1 || r->instances[0]->player_count < seen) stale++;
+    }
+  });
+  for (int n = 1; n <= 20000; ++n) {
+    ASSERT_OK(index.SetPlayerCount("g7", n, At(2)));
+    published.store(n);
+    if (n % 3 == 0) {  // others change too (never g7)
+      ASSERT_OK(index.SetPlayerCount(gid(8 + n % 150), n % 5, At(2)));
+    }
+  }
+  stop = true;
+  busy.join();
+  checker.join();
+  EXPECT_EQ(stale.load(), 0);
+  EXPECT_EQ(index.Get("g7")->player_count, 20000);
 }
 
 TEST(IndexConcurrencyTest, ReadersRunWhileWritersUpsert) {
