@@ -1427,10 +1427,10 @@ Status ValidateUpdate(std::string_view id, std::optional<int> player_count, cons
 }
 
 // Applies an Update's changes to `info`; `max` is the session's maximum (0: unknown).
-// Sets `props_changed` when GameProperties changed. Errors: invalid-argument for a count
-// over the maximum.
+// Sets `props_changed` when GameProperties changed and, when given, `metadata_changed` when
+// any metadata key did. Errors: invalid-argument for a count over the maximum.
 Status ApplyUpdate(InstanceInfo& info, std::optional<int> player_count, int max,
-                   const Json& metadata, bool& props_changed) {
+                   const Json& metadata, bool& props_changed, bool* metadata_changed = nullptr) {
   if (player_count) {
     if (max > 0 && *player_count > max) {
       return InvalidArgumentError("player_count must be at most the session's maximum " +
@@ -1439,16 +1439,18 @@ Status ApplyUpdate(InstanceInfo& info, std::optional<int> player_count, int max,
     info.player_count = *player_count;
   }
   props_changed = false;
+  bool any_changed = false;
   if (metadata.is_object()) {
     if (!info.metadata.is_object()) info.metadata = Json::MakeObject();
     for (const auto& [k, v] : metadata.as_object()) {
-      if (k == kGamePropertiesKey) {
-        const Json* old = info.metadata.Find(k);
-        props_changed = old == nullptr || !(*old == v);
-      }
-      info.metadata[k] = v;
+      const Json* old = info.metadata.Find(k);
+      bool changed = old == nullptr || !(*old == v);
+      any_changed = any_changed || changed;
+      if (k == kGamePropertiesKey) props_changed = changed;
+      if (changed) info.metadata[k] = v;
     }
   }
+  if (metadata_changed != nullptr) *metadata_changed = any_changed;
   return OkStatus();
 }
 
@@ -1508,7 +1510,9 @@ bool GameLiftFleetManager::TryUpdateAsync(std::string_view id_view, std::optiona
   if (current == nullptr || (player_count && max == 0)) return false;
   auto info = std::make_shared<InstanceInfo>(*current);
   bool props_changed = false;
-  if (Status s = ApplyUpdate(*info, player_count, max, metadata, props_changed); !s.ok()) {
+  bool metadata_changed = false;
+  if (Status s = ApplyUpdate(*info, player_count, max, metadata, props_changed, &metadata_changed);
+      !s.ok()) {
     done(s);
     return true;
   }
@@ -1523,13 +1527,20 @@ bool GameLiftFleetManager::TryUpdateAsync(std::string_view id_view, std::optiona
   // The completion runs on the store's completion thread, in commit order; it takes no
   // session lock (a blocking Update may hold it while it waits for its own, later commit).
   m.store->UpsertInstanceAsync(
-      *info, now, [&m, id, seq, info, now, props_changed, done = std::move(done)](Status s) {
+      *info, now,
+      [&m, id, seq, info, now, props_changed, metadata_changed, done = std::move(done)](Status s) {
         {
           std::lock_guard pl(m.pending_mu);
           auto it = m.pending.find(id);
           if (it != m.pending.end() && it->second.seq == seq) m.pending.erase(it);
         }
-        if (s.ok()) s = m.index->Upsert(*info, now);
+        if (s.ok() && !metadata_changed) {
+          // A player-count report, the common case: the index's cheap path.
+          s = m.index->SetPlayerCount(id, info->player_count, now);
+          if (s.code() == StatusCode::kNotFound) s = m.index->Upsert(*info, now);
+        } else if (s.ok()) {
+          s = m.index->Upsert(*info, now);
+        }
         if (s.ok() && props_changed) {
           m.EnqueuePropertyUpdate(id, *info->metadata.Find(kGamePropertiesKey));
         }
