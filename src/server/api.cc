@@ -322,23 +322,17 @@ struct Api::State {
     return PlacementJson(id, o);
   }
 
-  // Enqueues the webhook of `outcome`, if it has one; retries a store that is briefly
-  // unavailable, since the fleet marks the outcome delivered once this returns.
+  // Queues the webhook of `outcome`, if it has one. The outbox write is queued in the store
+  // ahead of the delivered mark the fleet manager queues after this returns, so an outcome
+  // is never marked delivered without its webhook in the outbox (docs/http-api.md).
   void EnqueueWebhook(const CreateOutcome& outcome, const std::string& body) {
     if (options.webhooks == nullptr) return;
     std::string url = WebhookUrlOf(outcome.context);
     if (url.empty()) url = options.default_webhook_url;
     if (url.empty()) return;
-    Status s;
-    auto delay = std::chrono::milliseconds(50);
-    for (int attempt = 0; attempt < 8; ++attempt) {
-      s = options.webhooks->Enqueue(outcome.placement_id, url, body);
-      if (s.ok() || s.code() == StatusCode::kInvalidArgument) break;
-      std::this_thread::sleep_for(delay);
-      delay *= 2;
-    }
+    Status s = options.webhooks->Enqueue(outcome.placement_id, url, body);
     if (!s.ok()) {
-      log::Error("webhooks: could not enqueue a placement's webhook; it is lost",
+      log::Error("webhooks: a placement's webhook was refused",
                  {{"placement_id", outcome.placement_id}, {"error", s.ToString()}});
     }
   }

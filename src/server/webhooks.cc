@@ -143,9 +143,13 @@ struct WebhookDispatcher::Impl {
                       std::vector<std::pair<Timestamp, std::string>>, std::greater<>>
       due;
   std::deque<Completion> completions;  // mu
-  int in_flight = 0;                   // mu; sent and not yet handled
-  int outstanding = 0;                 // mu; sent and the transport's callback not yet run
-  bool stopping = false;               // mu
+  // Deliveries queued for the outbox and not yet durable there; mu.
+  std::map<std::string, store::WebhookRecord, std::less<>> writing;
+  int in_flight = 0;  // mu; sent and not yet handled
+  // mu; attempts sent whose transport callback has not run, plus outbox writes whose store
+  // callback has not run.
+  int outstanding = 0;
+  bool stopping = false;  // mu
   std::thread thread;
 
   std::atomic<uint64_t> enqueued{0}, delivered{0}, failed{0}, expired{0};
@@ -409,12 +413,6 @@ Result<std::unique_ptr<WebhookDispatcher>> WebhookDispatcher::Start(WebhookOptio
 Status WebhookDispatcher::Enqueue(std::string_view id, std::string_view url, std::string body) {
   Impl& m = *impl_;
   GLFM_RETURN_IF_ERROR(ValidateWebhookUrl(url, "webhook url"));
-  {
-    std::lock_guard lock(m.mu);
-    if (m.entries.count(id) != 0) {
-      return OkStatus();  // owed already (and durable)
-    }
-  }
   store::WebhookRecord rec;
   rec.id = std::string(id);
   rec.owner_node = m.o.node_id;
@@ -423,17 +421,35 @@ Status WebhookDispatcher::Enqueue(std::string_view id, std::string_view url, std
   rec.create_time = m.Now();
   rec.expire_time = rec.create_time + m.o.max_age;
   rec.next_attempt = rec.create_time;
-  GLFM_RETURN_IF_ERROR(m.store->EnqueueWebhooks({rec}));
-  bool added;
+  GLFM_RETURN_IF_ERROR(store::ValidateWebhookRecord(rec, "webhook"));
   {
     std::lock_guard lock(m.mu);
-    added = m.AddLocked(std::move(rec));
+    if (m.stopping) return UnavailableError("webhooks: the dispatcher is stopped");
+    if (m.entries.count(id) != 0 || m.writing.count(id) != 0) {
+      return OkStatus();  // owed already
+    }
+    m.writing.emplace(rec.id, rec);
+    m.outstanding++;
   }
-  if (added) {
-    m.enqueued++;
-    m.m.enqueued->Inc();
+  m.enqueued++;
+  m.m.enqueued->Inc();
+  m.store->EnqueueWebhooksAsync({rec}, [&m, id = rec.id](Status s) {
+    if (!s.ok()) {
+      log::Error(
+          "webhooks: the outbox did not take a delivery; delivering it from memory "
+          "(a crash before it is delivered loses it)",
+          {{"id", id}, {"error", s.ToString()}});
+    }
+    // Notified under the lock: Stop may destroy this object as soon as outstanding is 0.
+    std::lock_guard lock(m.mu);
+    auto it = m.writing.find(id);
+    if (it != m.writing.end()) {
+      m.AddLocked(std::move(it->second));
+      m.writing.erase(it);
+    }
+    m.outstanding--;
     m.cv.notify_all();
-  }
+  });
   return OkStatus();
 }
 
@@ -444,7 +460,7 @@ WebhookStats WebhookDispatcher::stats() const {
   s.failed_attempts = impl_->failed;
   s.expired = impl_->expired;
   std::lock_guard lock(impl_->mu);
-  s.pending = impl_->entries.size();
+  s.pending = impl_->entries.size() + impl_->writing.size();
   return s;
 }
 

@@ -1,9 +1,9 @@
 // WebhookDispatcher: delivers placement outcomes to HTTP endpoints, durably (glfm serve's
 // webhooks, docs/http-api.md "Webhooks").
 //
-// Enqueue writes the delivery to the store's outbox and returns once it is durable; a
-// dispatcher thread then POSTs it, retrying with exponential backoff (and jitter) until the
-// receiver answers 2xx or the delivery is older than max_age, and removes it from the outbox
+// Enqueue queues the delivery for the store's outbox (in commit order, without waiting); once
+// it is durable a dispatcher thread POSTs it, retrying with exponential backoff (and jitter) until
+// the receiver answers 2xx or the delivery is older than max_age, and removes it from the outbox
 // either way. At start the dispatcher loads this node's outbox, so a restart loses nothing;
 // a delivery in flight when glfm stops is sent again after the restart (at least once: the
 // X-Glfm-Webhook-Id header lets a receiver drop repeats).
@@ -77,8 +77,12 @@ class WebhookDispatcher {
   WebhookDispatcher& operator=(const WebhookDispatcher&) = delete;
 
   // Adds the delivery of `body` to `url` under `id` (one delivery per id: enqueueing an id
-  // again, even after a restart, changes nothing) and returns once it is durable.
-  // Errors: invalid-argument for a bad id or URL; the store's errors (unavailable).
+  // again, even after a restart, changes nothing) and returns without waiting for the store:
+  // the outbox row is queued in the store's commit order, so every store write queued after
+  // this call returns commits after it (glfm serve relies on this: the fleet manager's
+  // delivered mark for the outcome comes later). Delivery starts once the row is durable; a
+  // row the store fails to write is logged and delivered from memory anyway.
+  // Errors: invalid-argument for a bad id or URL (nothing queued).
   Status Enqueue(std::string_view id, std::string_view url, std::string body);
 
   WebhookStats stats() const;

@@ -237,7 +237,7 @@ TEST_F(WebhooksTest, BadInputIsRefusedAndStoresNothing) {
   EXPECT_THAT(dispatcher_->Enqueue("p-1", "gopher://x/", "{}"),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("webhook url: scheme")));
   EXPECT_THAT(dispatcher_->Enqueue("", "http://127.0.0.1:9/", "{}"),
-              StatusIs(StatusCode::kInvalidArgument, HasSubstr("webhooks[0].id")));
+              StatusIs(StatusCode::kInvalidArgument, "webhook.id must be 1-128 bytes, got 0"));
   EXPECT_TRUE(store_->ListWebhooks("n1", "", 10)->empty());
   EXPECT_EQ(dispatcher_->stats().pending, 0u);
 }

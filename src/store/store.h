@@ -90,6 +90,10 @@ struct WebhookRecord {
   friend bool operator==(const WebhookRecord&, const WebhookRecord&) = default;
 };
 
+// Returns OK for a delivery EnqueueWebhooks accepts. Errors: invalid-argument naming
+// `field`.<member> and what is wrong.
+Status ValidateWebhookRecord(const WebhookRecord& webhook, std::string_view field);
+
 // What changed. Events name ids only: a follower reads the current value with Get*.
 struct ChangeEvent {
   enum class Kind {
@@ -234,6 +238,12 @@ class Store {
   // its row (so enqueueing again after a restart is harmless). Errors: invalid-argument naming
   // the index and field of a malformed entry (nothing is added); unavailable; internal.
   virtual Status EnqueueWebhooks(const std::vector<WebhookRecord>& webhooks) = 0;
+
+  // Starts EnqueueWebhooks and returns at once; `done` later receives its result, as
+  // UpsertInstanceAsync's does (same thread rules). Queued in order with every other write:
+  // a write queued after this call commits after these deliveries (one committer).
+  virtual void EnqueueWebhooksAsync(const std::vector<WebhookRecord>& webhooks,
+                                    std::function<void(Status)> done) = 0;
 
   // Returns up to `limit` (1..100000) deliveries of `owner_node` whose id sorts after
   // `after_id` ("" for the first page), in id order. Errors: invalid-argument for a bad

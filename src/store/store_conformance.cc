@@ -567,8 +567,8 @@ TEST_P(StoreConformanceTest, AsyncUpsertsCommitInOrderAndReportEach) {
   EXPECT_THAT(bad, StatusIs(StatusCode::kInvalidArgument, "instance id must not be empty"));
   {
     std::unique_lock lock(mu);
-    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(60),
-                            [&] { return done == kSame + kSame / 2; }));
+    ASSERT_TRUE(
+        cv.wait_for(lock, std::chrono::seconds(60), [&] { return done == kSame + kSame / 2; }));
     EXPECT_TRUE(errors.empty()) << errors.front().ToString();
   }
   auto same = store_->GetInstance("gs-same");

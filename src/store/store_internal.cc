@@ -805,21 +805,54 @@ Status QueuedWriteStore::EnqueueWebhooks(const std::vector<WebhookRecord>& webho
   WriteRequest r;
   r.ops.resize(webhooks.size());
   for (size_t i = 0; i < webhooks.size(); ++i) {
-    const WebhookRecord& w = webhooks[i];
-    GLFM_RETURN_IF_ERROR(ValidateWebhook(w, "webhooks[" + std::to_string(i) + "]"));
-    WriteOp& op = r.ops[i];
-    op.kind = WriteOp::Kind::kEnqueueWebhook;
-    op.id = w.id;
-    op.owner_node = w.owner_node;
-    op.text = w.url;
-    op.text2 = w.body;
-    op.time_ns = ToNanos(w.create_time);
-    op.deadline_ns = ToNanos(w.expire_time);
-    op.time2_ns = ToNanos(w.next_attempt);
-    op.number = w.attempts;
+    GLFM_RETURN_IF_ERROR(FillWebhook(r.ops[i], webhooks[i], "webhooks[" + std::to_string(i) + "]"));
   }
   GLFM_RETURN_IF_ERROR(write_queue().Submit(r));
   return r.status;
+}
+
+Status QueuedWriteStore::FillWebhook(WriteOp& op, const WebhookRecord& w,
+                                     const std::string& field) {
+  GLFM_RETURN_IF_ERROR(ValidateWebhook(w, field));
+  op.kind = WriteOp::Kind::kEnqueueWebhook;
+  op.id = w.id;
+  op.owner_node = w.owner_node;
+  op.text = w.url;
+  op.text2 = w.body;
+  op.time_ns = ToNanos(w.create_time);
+  op.deadline_ns = ToNanos(w.expire_time);
+  op.time2_ns = ToNanos(w.next_attempt);
+  op.number = w.attempts;
+  return OkStatus();
+}
+
+void QueuedWriteStore::EnqueueWebhooksAsync(const std::vector<WebhookRecord>& webhooks,
+                                            std::function<void(Status)> done) {
+  if (webhooks.empty()) {
+    done(OkStatus());
+    return;
+  }
+  auto r = std::make_unique<WriteRequest>();
+  r->ops.resize(webhooks.size());
+  for (size_t i = 0; i < webhooks.size(); ++i) {
+    Status s = FillWebhook(r->ops[i], webhooks[i], "webhooks[" + std::to_string(i) + "]");
+    if (!s.ok()) {
+      done(s);
+      return;
+    }
+  }
+  SubmitAsync(std::move(r), std::move(done));
+}
+
+void QueuedWriteStore::SubmitAsync(std::unique_ptr<WriteRequest> r,
+                                   std::function<void(Status)> done) {
+  auto started = std::chrono::steady_clock::now();
+  write_queue().SubmitAsync(std::move(r), [done = std::move(done), started](WriteRequest* req) {
+    std::unique_ptr<WriteRequest> owned(req);
+    CommitLatency().Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    done(owned->status.ok() ? owned->ops[0].status : owned->status);
+  });
 }
 
 Status QueuedWriteStore::RescheduleWebhook(std::string_view id, int attempts,
@@ -864,13 +897,7 @@ void QueuedWriteStore::UpsertInstanceAsync(const InstanceInfo& info, Timestamp u
   auto r = std::make_unique<WriteRequest>();
   r->ops.resize(1);
   FillUpsert(r->ops[0], info, update_time);
-  auto started = std::chrono::steady_clock::now();
-  write_queue().SubmitAsync(std::move(r), [done = std::move(done), started](WriteRequest* req) {
-    std::unique_ptr<WriteRequest> owned(req);
-    CommitLatency().Observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-    done(owned->status.ok() ? owned->ops[0].status : owned->status);
-  });
+  SubmitAsync(std::move(r), std::move(done));
 }
 
 void QueuedWriteStore::FillUpsert(WriteOp& op, const InstanceInfo& info, Timestamp update_time) {
@@ -887,4 +914,9 @@ Status QueuedWriteStore::SubmitOne(WriteRequest& r) {
 }
 
 }  // namespace internal
+
+Status ValidateWebhookRecord(const WebhookRecord& webhook, std::string_view field) {
+  return internal::ValidateWebhook(webhook, field);
+}
+
 }  // namespace glfm::store

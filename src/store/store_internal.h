@@ -259,6 +259,8 @@ class QueuedWriteStore : public Store {
   Status DeleteWebhooks(const std::vector<std::string>& ids) override;
   void UpsertInstanceAsync(const InstanceInfo& info, Timestamp update_time,
                            std::function<void(Status)> done) override;
+  void EnqueueWebhooksAsync(const std::vector<WebhookRecord>& webhooks,
+                            std::function<void(Status)> done) override;
 
  protected:
   // Returns the queue the backend's committer threads take from.
@@ -266,6 +268,10 @@ class QueuedWriteStore : public Store {
 
  private:
   static void FillUpsert(WriteOp& op, const InstanceInfo& info, Timestamp update_time);
+  // Validates and fills one webhook op. Errors: as EnqueueWebhooks.
+  static Status FillWebhook(WriteOp& op, const WebhookRecord& w, const std::string& field);
+  // Queues `r` without waiting; `done` gets the transaction's error, else the first op's.
+  void SubmitAsync(std::unique_ptr<WriteRequest> r, std::function<void(Status)> done);
   // Submits a one-op request; returns the transaction's error, else the op's.
   Status SubmitOne(WriteRequest& r);
 };
