@@ -237,6 +237,9 @@ Result<std::unique_ptr<App>> App::Start(const config::Config& config) {
   fo.node_id = st->node_id;
   fo.receivers = config.fleet.receivers;
   fo.single_writer = config.store.driver != "postgres";
+  // Several nodes share a PostgreSQL store: each follows the others' instance writes, so that
+  // a status report taken by any node shows in every node's List.
+  fo.mirror_instance_changes = config.store.driver == "postgres";
   fo.queue_timeout = config.fleet.queue_timeout;
   fo.reconcile_interval = config.fleet.reconcile_interval;
   if (config.fleet.reconcile == "off") {

@@ -15,6 +15,7 @@
 #include "server/webhooks.h"
 #include "testing/app_harness.h"
 #include "testing/http_receiver.h"
+#include "testing/postgres.h"
 #include "testing/stream_client.h"
 
 namespace glfm::server {
@@ -412,6 +413,107 @@ TEST_F(AwsModeTest, WebhooksAreOffWithoutASecret) {
       R"j({"code":9,"message":"webhook_url: webhooks are off on this server (set webhook.secret)"})j");
   EXPECT_EQ(Api("GET", "/v1/instances").status, 200);
   EXPECT_EQ(Call("GET", "/v1/instances").status, 401);  // the API key is required here
+}
+
+// Two glfm nodes sharing one PostgreSQL database, one SQS queue and one GameLift (the
+// emulator): what a cluster behind a load balancer must get right.
+class ClusterTest : public AwsModeTest {
+ protected:
+  void SetUp() override {
+    AwsModeTest::SetUp();
+    if (glfm::testing::PostgresSkipRequested()) GTEST_SKIP() << "GLFM_SKIP_POSTGRES=1";
+    auto pg = glfm::testing::SharedPostgres();
+    ASSERT_OK(pg);
+    auto db = (*pg)->CreateDatabase();
+    ASSERT_OK(db);
+    dsn_ = *db;
+  }
+  void TearDown() override {
+    node_b_.reset();
+    AwsModeTest::TearDown();
+  }
+  config::Config NodeConfig(const std::string& name) {
+    config::Config c = AwsConfig(2);
+    c.node_name = name;
+    c.store.driver = "postgres";
+    c.store.postgres_dsn = dsn_;
+    c.data_dir = dir_ + "/" + name;
+    return c;
+  }
+  // Node A is the fixture's app (Call/Api); node B is started here.
+  void StartBoth() {
+    Start(NodeConfig("nodeA"));
+    auto b = App::Start(NodeConfig("nodeB"));
+    ASSERT_OK(b);
+    node_b_ = std::move(b).value();
+    client_b_ = std::make_unique<HttpClient>("127.0.0.1", node_b_->port());
+  }
+  HttpResult ApiB(const std::string& method, const std::string& target,
+                  const std::string& body = "") {
+    return client_b_->Request(method, target, body, {{"Authorization", "Bearer api-key"}});
+  }
+
+  std::string dsn_;
+  std::unique_ptr<App> node_b_;
+  std::unique_ptr<HttpClient> client_b_;
+};
+
+TEST_F(ClusterTest, AnyNodeAnswersForAnyPlacementAndOnlyItsOwnerPostsTheWebhook) {
+  HttpReceiver receiver;
+  StartBoth();
+  StreamClient events_b("127.0.0.1", node_b_->port(), "GET", "/v1/events?types=placement",
+                        {{"Authorization", "Bearer api-key"}});
+  ASSERT_EQ(events_b.status(), 200);
+  auto created = Api("POST", "/v1/placements",
+                     R"({"max_players":2,"webhook_url":")" + receiver.url("/cluster") + R"("})");
+  ASSERT_EQ(created.status, 202) << created.body;
+  std::string pid = Json::Parse(created.body)->Find("placement_id")->as_string();
+  // Node B never saw the Create; its long poll still ends with the outcome node A recorded.
+  auto polled = ApiB("GET", "/v1/placements/" + pid + "?wait=30");
+  ASSERT_EQ(polled.status, 200) << polled.body;
+  EXPECT_EQ(Json::Parse(polled.body)->Find("status")->as_string(), "success") << polled.body;
+  // ...and so does its event stream.
+  EXPECT_NE(events_b.ReadUntil(pid), "");
+  auto got = receiver.Wait(1);
+  EXPECT_EQ(HeaderOf(got[0], "x-glfm-webhook-id"), pid);
+  // Both nodes stop; the owner's webhook went out exactly once.
+  node_b_.reset();
+  app_.reset();
+  EXPECT_EQ(receiver.requests().size(), 1u);
+}
+
+TEST_F(ClusterTest, AStatusReportTakenByOneNodeShowsInTheOtherNodesList) {
+  StartBoth();
+  auto created = Api("POST", "/v1/placements", R"({"max_players":8})");
+  ASSERT_EQ(created.status, 202);
+  std::string pid = Json::Parse(created.body)->Find("placement_id")->as_string();
+  Json placed = *Json::Parse(Api("GET", "/v1/placements/" + pid + "?wait=30").body);
+  std::string arn = placed.Find("instance_info")->Find("id")->as_string();
+  // The game server's report reaches node B.
+  auto upd = client_b_->Request(
+      "POST", "/v2/rpc/update_instance_info?http_key=server-key&unwrap",
+      R"({"id":")" + arn + R"(","playerCount":5,"metadata":{"GameSessionName":"b-side"}})");
+  ASSERT_EQ(upd.status, 200) << upd.body;
+  // Node A's index follows through the change feed.
+  std::string query = "/v1/instances?query=" + Encode("+value.player_count:5");
+  bool seen = false;
+  for (int i = 0; i < 2000 && !seen; ++i) {
+    auto l = Api("GET", query);
+    seen = l.status == 200 && l.body.find(arn) != std::string::npos;
+    if (!seen) std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_TRUE(seen) << "node A's list never showed the count node B stored";
+  // A delete through node A disappears from node B's list too.
+  auto del = Call("POST", "/v2/rpc/delete_instance_info?http_key=server-key&unwrap",
+                  R"({"id":")" + arn + R"("})");
+  ASSERT_EQ(del.status, 200) << del.body;
+  bool gone = false;
+  for (int i = 0; i < 2000 && !gone; ++i) {
+    auto l = ApiB("GET", "/v1/instances");
+    gone = l.status == 200 && l.body.find(arn) == std::string::npos;
+    if (!gone) std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_TRUE(gone);
 }
 
 }  // namespace
