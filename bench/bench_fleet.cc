@@ -14,12 +14,22 @@
 //   mkfifo /tmp/ctl
 //   GLFM_BENCH_PERF_CTL=/tmp/ctl perf record -e cpu-clock -g -D -1 --control=fifo:/tmp/ctl
 //     bench_fleet
+// Under callgrind (`valgrind --tool=callgrind --instr-atstart=no bench_fleet 2000`) the
+// instruction counts likewise cover the events phase only: reproducible where rates are not.
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <thread>
+
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#else
+#define CALLGRIND_START_INSTRUMENTATION
+#define CALLGRIND_STOP_INSTRUMENTATION
+#endif
 
 #include "common/log.h"
 #include "fleet/harness.h"
@@ -60,8 +70,14 @@ std::string Event(const std::string& placement_id, int i) {
   return env.Dump();
 }
 
-// Sends `cmd` ("enable", "disable") to perf's control fifo when GLFM_BENCH_PERF_CTL names one.
+// Sends `cmd` ("enable", "disable") to perf's control fifo when GLFM_BENCH_PERF_CTL names one;
+// starts and stops callgrind's instrumentation likewise.
 void PerfControl(const char* cmd) {
+  if (std::strcmp(cmd, "enable") == 0) {
+    CALLGRIND_START_INSTRUMENTATION;
+  } else {
+    CALLGRIND_STOP_INSTRUMENTATION;
+  }
   const char* path = std::getenv("GLFM_BENCH_PERF_CTL");
   if (path == nullptr || *path == '\0') return;
   if (FILE* f = std::fopen(path, "w"); f != nullptr) {
