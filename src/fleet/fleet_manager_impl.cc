@@ -535,10 +535,10 @@ struct GameLiftFleetManager::Impl {
     return out;
   }
 
-  // Handles one receive's messages: reads and decisions one by one, then the outcome records
-  // with the winners' instances (one RecordPlacementOutcomes transaction); the delivered marks
-  // are queued for the marker thread (the outcome is durable before the callback, so the
-  // messages can go before the marks).
+  // Handles one receive's messages: decodes them, reads their placements in one GetPlacements
+  // call, decides each, then records the outcomes with the winners' instances (one
+  // RecordPlacementOutcomes transaction); the delivered marks are queued for the marker thread
+  // (the outcome is durable before the callback, so the messages can go before the marks).
   // Appends the deletable messages.
   void HandleBatch(const std::vector<gamelift::SqsMessage>& msgs,
                    std::vector<gamelift::BatchEntry>& deletes) {
@@ -555,6 +555,13 @@ struct GameLiftFleetManager::Impl {
     auto deletable = [&](size_t i) {
       deletes.push_back({std::to_string(i), msgs[i].receipt_handle, 0});
     };
+    // Decode every message; the terminal events' placements are read in one call.
+    struct Decoded {
+      size_t msg = 0;
+      PlacementEvent ev;
+    };
+    std::vector<Decoded> events;
+    std::vector<std::string> ids;
     for (size_t i = 0; i < msgs.size(); ++i) {
       const auto& m = msgs[i];
       c.events_received++;
@@ -571,23 +578,34 @@ struct GameLiftFleetManager::Impl {
         deletable(i);  // a non-terminal event: nothing to do
         continue;
       }
+      ids.push_back(ev->placement_id);
+      events.push_back({i, std::move(ev).value()});
+    }
+    Result<std::vector<Result<store::PlacementRecord>>> placements =
+        std::vector<Result<store::PlacementRecord>>();
+    if (!ids.empty()) placements = store->GetPlacements(ids);
+    for (size_t k = 0; k < events.size(); ++k) {
+      const size_t i = events[k].msg;
+      const auto& m = msgs[i];
+      const PlacementEvent& ev = events[k].ev;
       auto dup = std::find_if(work.begin(), work.end(),
-                              [&](const Work& w) { return w.p.placement_id == ev->placement_id; });
+                              [&](const Work& w) { return w.p.placement_id == ev.placement_id; });
       if (dup != work.end()) {
         c.events_duplicate++;
         same_batch_dups.emplace_back(i, dup - work.begin());
         continue;
       }
-      auto p = store->GetPlacement(ev->placement_id);
+      Result<store::PlacementRecord> p =
+          placements.ok() ? std::move((*placements)[k]) : placements.status();
       if (!p.ok()) {
         if (p.status().code() == StatusCode::kNotFound) {
           c.events_foreign++;
           log::Warn("fleet: event for a placement this store does not know",
-                    {{"message_id", m.message_id}, {"placement_id", ev->placement_id}});
+                    {{"message_id", m.message_id}, {"placement_id", ev.placement_id}});
           if (o.delete_unparseable) deletable(i);
         } else {
           log::Warn("fleet: reading a placement failed",
-                    {{"placement_id", ev->placement_id}, {"error", p.status().ToString()}});
+                    {{"placement_id", ev.placement_id}, {"error", p.status().ToString()}});
         }
         continue;  // not deleted: comes back after the visibility timeout
       }
@@ -599,7 +617,7 @@ struct GameLiftFleetManager::Impl {
       PendingRequest req = DecodeRequest(p->request_json);
       Work w;
       w.msg = i;
-      w.out = OutcomeFromEvent(*ev, req, m.body);
+      w.out = OutcomeFromEvent(ev, req, m.body);
       w.max = req.max_players;
       w.p = std::move(p).value();
       work.push_back(std::move(w));
