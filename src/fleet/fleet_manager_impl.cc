@@ -2,6 +2,7 @@
 #include "fleet/fleet_manager_impl.h"
 
 #include <algorithm>
+#include <charconv>
 #include <condition_variable>
 #include <deque>
 #include <future>
@@ -125,19 +126,37 @@ InstanceInfo InstanceFromGameSession(const GameSession& gs, const Json* stored_m
   return info;
 }
 
-// The stored form of an outcome.
+// The stored form of an outcome: {"code", "instance" (when set), "max_players", "message",
+// "metadata", "sessions", "status"}. Written directly, keys in sorted order as Json dumps
+// them; a receiver encodes one per event, and the tree it replaced (a copy of the metadata
+// with the event body among it) cost more than the rest of the outcome's handling.
 std::string EncodeOutcome(const CreateOutcome& o, int max_players) {
-  Json j = Json::MakeObject();
-  j["status"] = std::string(CreateStatusName(o.status));
-  j["code"] = o.error.raw_code();
-  j["message"] = o.error.message();
-  if (o.instance_info) j["instance"] = ToJson(*o.instance_info);
-  Json sessions = Json::MakeArray();
-  for (const auto& s : o.session_info) sessions.as_array().push_back(ToJson(s));
-  j["sessions"] = std::move(sessions);
-  j["metadata"] = o.metadata;
-  j["max_players"] = max_players;
-  return j.Dump();
+  char num[24];
+  std::string out;
+  out.reserve(320 + o.error.message().size());
+  out += "{\"code\":";
+  out.append(num, std::to_chars(num, num + sizeof num, o.error.raw_code()).ptr);
+  if (o.instance_info) {
+    out += ",\"instance\":";
+    AppendJson(out, *o.instance_info);
+  }
+  out += ",\"max_players\":";
+  out.append(num, std::to_chars(num, num + sizeof num, max_players).ptr);
+  out += ",\"message\":";
+  AppendJsonString(out, o.error.message());
+  out += ",\"metadata\":";
+  o.metadata.DumpTo(out);
+  out += ",\"sessions\":[";
+  for (size_t i = 0; i < o.session_info.size(); ++i) {
+    if (i != 0) {
+      out += ',';
+    }
+    AppendJson(out, o.session_info[i]);
+  }
+  out += "],\"status\":";
+  AppendJsonString(out, CreateStatusName(o.status));
+  out += '}';
+  return out;
 }
 
 Result<CreateOutcome> DecodeOutcome(std::string_view placement_id, std::string_view text,
