@@ -225,7 +225,14 @@ struct GameLiftFleetManager::Impl {
   std::atomic<uint64_t> seq{0};
 
   std::mutex mu;  // callbacks, delivered, applying, next_check, max_players
-  std::unordered_map<std::string, CreateCallback> callbacks;
+  // A Create of this process whose outcome is not handed over yet: its callback, and what a
+  // receiver needs of its request to build the outcome without reading the placement.
+  struct LocalCreate {
+    CreateCallback callback;
+    int max_players = 0;
+    Json instance_metadata;  // InstanceMetadataFrom(request metadata)
+  };
+  std::unordered_map<std::string, LocalCreate> callbacks;
   std::unordered_set<std::string> delivered;
   std::deque<std::string> delivered_fifo;
   std::unordered_set<std::string> applying;
@@ -431,7 +438,7 @@ struct GameLiftFleetManager::Impl {
       }
       auto it = callbacks.find(out.placement_id);
       if (it != callbacks.end()) {
-        cb = std::move(it->second);
+        cb = std::move(it->second.callback);
         callbacks.erase(it);
       }
     }
@@ -524,7 +531,9 @@ struct GameLiftFleetManager::Impl {
 
   // ---- events ----
 
-  CreateOutcome OutcomeFromEvent(const PlacementEvent& ev, const PendingRequest& req,
+  // Builds the outcome an event tells of; `instance_metadata` is what the request's metadata
+  // gives the instance (InstanceMetadataFrom).
+  CreateOutcome OutcomeFromEvent(const PlacementEvent& ev, const Json& instance_metadata,
                                  std::string_view body) {
     CreateOutcome out;
     out.placement_id = ev.placement_id;
@@ -537,7 +546,7 @@ struct GameLiftFleetManager::Impl {
       info.create_time = ev.end_time != Timestamp{} ? ev.end_time : Now();
       info.player_count = static_cast<int>(ev.placed_player_sessions.size());
       info.status = "ACTIVE";
-      info.metadata = InstanceMetadataFrom(req.metadata);
+      info.metadata = instance_metadata;
       out.instance_info = std::move(info);
       for (const auto& s : ev.placed_player_sessions) out.session_info.push_back(s);
     } else if (ev.type == "PlacementTimedOut") {
@@ -574,10 +583,16 @@ struct GameLiftFleetManager::Impl {
     auto deletable = [&](size_t i) {
       deletes.push_back({std::to_string(i), msgs[i].receipt_handle, 0});
     };
-    // Decode every message; the terminal events' placements are read in one call.
+    // Decode every message. An event of a Create this process still holds needs no read:
+    // the request is in memory, and the outcome write tells whether the placement is still
+    // pending. The other events' placements are read in one call.
     struct Decoded {
       size_t msg = 0;
       PlacementEvent ev;
+      bool local = false;  // a LocalCreate of this process
+      int max_players = 0;
+      Json instance_metadata;
+      size_t read = 0;  // index in `ids` when !local
     };
     std::vector<Decoded> events;
     std::vector<std::string> ids;
@@ -597,16 +612,35 @@ struct GameLiftFleetManager::Impl {
         deletable(i);  // a non-terminal event: nothing to do
         continue;
       }
-      ids.push_back(ev->placement_id);
-      events.push_back({i, std::move(ev).value()});
+      Decoded d;
+      d.msg = i;
+      d.ev = std::move(ev).value();
+      events.push_back(std::move(d));
+    }
+    {
+      std::lock_guard lock(mu);
+      for (auto& d : events) {
+        auto it = callbacks.find(d.ev.placement_id);
+        if (it != callbacks.end()) {
+          d.local = true;
+          d.max_players = it->second.max_players;
+          d.instance_metadata = it->second.instance_metadata;
+        }
+      }
+    }
+    for (auto& d : events) {
+      if (!d.local) {
+        d.read = ids.size();
+        ids.push_back(d.ev.placement_id);
+      }
     }
     Result<std::vector<Result<store::PlacementRecord>>> placements =
         std::vector<Result<store::PlacementRecord>>();
     if (!ids.empty()) placements = store->GetPlacements(ids);
-    for (size_t k = 0; k < events.size(); ++k) {
-      const size_t i = events[k].msg;
+    for (auto& d : events) {
+      const size_t i = d.msg;
       const auto& m = msgs[i];
-      const PlacementEvent& ev = events[k].ev;
+      const PlacementEvent& ev = d.ev;
       auto dup = std::find_if(work.begin(), work.end(),
                               [&](const Work& w) { return w.p.placement_id == ev.placement_id; });
       if (dup != work.end()) {
@@ -614,8 +648,20 @@ struct GameLiftFleetManager::Impl {
         same_batch_dups.emplace_back(i, dup - work.begin());
         continue;
       }
+      Work w;
+      w.msg = i;
+      if (d.local) {
+        // Pending as far as this process knows; if an outcome is recorded meanwhile, the
+        // write loses and the stored outcome is delivered instead (as for any lost race).
+        w.p.placement_id = ev.placement_id;
+        w.p.owner_node = o.node_id;
+        w.out = OutcomeFromEvent(ev, d.instance_metadata, m.body);
+        w.max = d.max_players;
+        work.push_back(std::move(w));
+        continue;
+      }
       Result<store::PlacementRecord> p =
-          placements.ok() ? std::move((*placements)[k]) : placements.status();
+          placements.ok() ? std::move((*placements)[d.read]) : placements.status();
       if (!p.ok()) {
         if (p.status().code() == StatusCode::kNotFound) {
           c.events_foreign++;
@@ -634,9 +680,7 @@ struct GameLiftFleetManager::Impl {
         continue;
       }
       PendingRequest req = DecodeRequest(p->request_json);
-      Work w;
-      w.msg = i;
-      w.out = OutcomeFromEvent(ev, req, m.body);
+      w.out = OutcomeFromEvent(ev, InstanceMetadataFrom(req.metadata), m.body);
       w.max = req.max_players;
       w.p = std::move(p).value();
       work.push_back(std::move(w));
@@ -1264,7 +1308,8 @@ Result<std::string> GameLiftFleetManager::Create(int max_players,
   rec.create_time = now;
   {
     std::lock_guard lock(m.mu);
-    m.callbacks.emplace(placement_id, std::move(callback));
+    m.callbacks.emplace(placement_id, Impl::LocalCreate{std::move(callback), max_players,
+                                                        InstanceMetadataFrom(md)});
   }
   auto forget = [&] {
     std::lock_guard lock(m.mu);

@@ -250,6 +250,58 @@ TEST_F(FleetTest, DuplicatedEventsFireEachCallbackOnce) {
   for (const auto& o : rec.outcomes()) EXPECT_EQ(o.status, CreateStatus::kSuccess);
 }
 
+// A receiver builds the outcome of a Create this process holds without reading the placement;
+// when another writer recorded an outcome first (here through a second store on the file, so
+// that this process's change feed does not hear of it), the event's write loses and the
+// stored outcome is what the callback gets, once.
+TEST_F(FleetTest, EventOfAHeldCreateWhoseOutcomeIsAlreadyRecordedDeliversTheStoredOne) {
+  emulator::World w = FastWorld();
+  w.timings.placement_delay_ms = 3600 * 1000;  // only the test's own event reaches the queue
+  FleetHarness h(w);
+  auto fm = h.Start(h.Options());
+  Recorder rec;
+  auto id = fm->Create(2, {}, {}, Json::MakeObject(), rec.Callback());
+  ASSERT_OK(id);
+  {
+    store::SqliteOptions so;
+    so.path = h.dir() + "/glfm.db";
+    auto other = store::OpenSqliteStore(so);
+    ASSERT_OK(other);
+    ASSERT_THAT((*other)->RecordPlacementOutcome(
+                    *id,
+                    R"({"code":4,"max_players":2,"message":"placement )" + *id +
+                        R"( timed out","metadata":{},"sessions":[],"status":"timeout"})",
+                    Clock::now()),
+                IsOkAndHolds(true));
+  }
+  Json detail = Json::MakeObject();
+  detail["type"] = "PlacementFulfilled";
+  detail["placementId"] = *id;
+  detail["gameSessionArn"] = "arn:aws:gamelift:us-east-1::gamesession/fleet-local/gs-late";
+  detail["ipAddress"] = "10.0.0.1";
+  detail["port"] = "7000";
+  Json ev = Json::MakeObject();
+  ev["detail-type"] = "GameLift Queue Placement Event";
+  ev["detail"] = std::move(detail);
+  Json env = Json::MakeObject();
+  env["Type"] = "Notification";
+  env["Message"] = ev.Dump();
+  gamelift::SendMessageRequest send;
+  send.queue_url = h.events_url();
+  send.message_body = env.Dump();
+  ASSERT_OK(h.sqs().SendMessage(send));
+  ASSERT_TRUE(rec.WaitCount(1));
+  EXPECT_EQ(rec.outcomes()[0].status, CreateStatus::kTimeout);
+  EXPECT_THAT(rec.outcomes()[0].error, StatusIs(StatusCode::kDeadlineExceeded, HasSubstr(*id)));
+  EXPECT_TRUE(Eventually([&] { return QueueDepth(h) == 0 && fm->stats().messages_deleted == 1; }));
+  EXPECT_EQ(fm->stats().events_duplicate, 1u);
+  EXPECT_EQ(fm->stats().events_applied, 0u);
+  EXPECT_EQ(h.index().Get("arn:aws:gamelift:us-east-1::gamesession/fleet-local/gs-late"), nullptr);
+  fm->Stop();
+  EXPECT_EQ(rec.size(), 1u);
+  EXPECT_TRUE(h.store().GetPlacement(*id)->delivered);
+}
+
 TEST_F(FleetTest, Defect_CallbacksNeverExpire_DroppedEventsResolvedByDeadline) {
   FleetHarness h;
   emulator::Faults f;
