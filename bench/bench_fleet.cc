@@ -5,11 +5,31 @@
 //   - events → callbacks: one PlacementFulfilled event (SNS-enveloped) per Create queued in
 //     the emulator's SQS while the receivers are held back; then the receivers record each
 //     outcome, write the instance and call the Create callback. Reports events/s and the
-//     p50/p99 time from the ReceiveMessage answer to the callback returning.
+//     p50/p99 time from the ReceiveMessage answer to the callback returning, and the process's
+//     CPU time (user + system, every thread: emulator, client, store) per event, which the
+//     other load on a shared machine disturbs far less than the rate.
 // Prints `BENCH <name> <value> <unit>` lines. Usage: bench_fleet [n (20000)] [receivers (4)].
+// With GLFM_BENCH_PERF_CTL set to the control fifo of `perf record --control=fifo:PATH -D -1`,
+// the profile covers the events → callbacks phase only:
+//   mkfifo /tmp/ctl
+//   GLFM_BENCH_PERF_CTL=/tmp/ctl perf record -e cpu-clock -g -D -1 --control=fifo:/tmp/ctl
+//     bench_fleet
+// Under callgrind (`valgrind --tool=callgrind --instr-atstart=no bench_fleet 2000`) the
+// instruction counts likewise cover the events phase only: reproducible where rates are not.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <thread>
+
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#else
+#define CALLGRIND_START_INSTRUMENTATION
+#define CALLGRIND_STOP_INSTRUMENTATION
+#endif
 
 #include "common/log.h"
 #include "fleet/harness.h"
@@ -48,6 +68,30 @@ std::string Event(const std::string& placement_id, int i) {
   env["MessageId"] = Num("m-", i);
   env["Message"] = ev.Dump();
   return env.Dump();
+}
+
+// Sends `cmd` ("enable", "disable") to perf's control fifo when GLFM_BENCH_PERF_CTL names one;
+// starts and stops callgrind's instrumentation likewise.
+void PerfControl(const char* cmd) {
+  if (std::strcmp(cmd, "enable") == 0) {
+    CALLGRIND_START_INSTRUMENTATION;
+  } else {
+    CALLGRIND_STOP_INSTRUMENTATION;
+  }
+  const char* path = std::getenv("GLFM_BENCH_PERF_CTL");
+  if (path == nullptr || *path == '\0') return;
+  if (FILE* f = std::fopen(path, "w"); f != nullptr) {
+    std::fprintf(f, "%s\n", cmd);
+    std::fclose(f);
+  }
+}
+
+// Returns the CPU time (user + system) this process has used so far, in microseconds.
+double CpuMicros() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto us = [](const timeval& t) { return t.tv_sec * 1e6 + t.tv_usec; };
+  return us(ru.ru_utime) + us(ru.ru_stime);
 }
 
 void ParallelFor(int n, int threads, const std::function<void(int)>& f) {
@@ -104,14 +148,19 @@ int main(int argc, char** argv) {
     r.message_body = Event(ids[i], i);
     GLFM_CHECK(h.sqs().SendMessage(r).ok());
   });
+  PerfControl("enable");
+  double cpu0 = CpuMicros();
   t0 = std::chrono::steady_clock::now();
   fm->StartReceivers();
   while (callbacks.load() < n && std::chrono::steady_clock::now() - t0 < 300s) {
     std::this_thread::sleep_for(1ms);
   }
   secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double cpu_us = CpuMicros() - cpu0;
+  PerfControl("disable");
   fm->Stop();
   std::printf("BENCH fleet_events_to_callbacks %.0f events/s\n", callbacks.load() / secs);
+  std::printf("BENCH fleet_events_cpu_per_event %.1f us\n", cpu_us / std::max(1, callbacks.load()));
   std::sort(lat_us.begin(), lat_us.end());
   if (!lat_us.empty()) {
     std::printf("BENCH fleet_receive_to_callback_p50 %.0f us\n", lat_us[lat_us.size() / 2]);

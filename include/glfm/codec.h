@@ -30,6 +30,11 @@ Json ToJson(const SessionInfo& v);
 Json ToJson(const JoinInfo& v);
 Json ToJson(const FleetUserLatency& v);
 
+// Appends ToJson(v).Dump() to `out`, byte for byte, without building the tree: for hot paths
+// that encode one value per event or write.
+void AppendJson(std::string& out, const InstanceInfo& v);
+void AppendJson(std::string& out, const SessionInfo& v);
+
 // Each decoder reads `json`; `path` prefixes field names in errors ("" at the top).
 Result<ConnectionInfo> ConnectionInfoFromJson(const Json& json, std::string_view path = "");
 Result<InstanceInfo> InstanceInfoFromJson(const Json& json, std::string_view path = "");

@@ -211,6 +211,40 @@ Json ToJson(const InstanceInfo& v) {
   return o;
 }
 
+void AppendJson(std::string& out, const InstanceInfo& v) {
+  // Keys in sorted order, as Json dumps them (codec_test checks the two agree).
+  char num[24];
+  out += "{\"connection_info\":{\"dns_name\":";
+  AppendJsonString(out, v.connection_info.dns_name);
+  out += ",\"ip_address\":";
+  AppendJsonString(out, v.connection_info.ip_address);
+  out += ",\"port\":";
+  out.append(num, std::to_chars(num, num + sizeof num, v.connection_info.port).ptr);
+  out += "},\"create_time\":";
+  AppendJsonString(out, FormatRfc3339(v.create_time));
+  out += ",\"id\":";
+  AppendJsonString(out, v.id);
+  out += ",\"metadata\":";
+  if (v.metadata.is_null()) {
+    out += "{}";
+  } else {
+    v.metadata.DumpTo(out);
+  }
+  out += ",\"player_count\":";
+  out.append(num, std::to_chars(num, num + sizeof num, v.player_count).ptr);
+  out += ",\"status\":";
+  AppendJsonString(out, v.status);
+  out += '}';
+}
+
+void AppendJson(std::string& out, const SessionInfo& v) {
+  out += "{\"session_id\":";
+  AppendJsonString(out, v.session_id);
+  out += ",\"user_id\":";
+  AppendJsonString(out, v.user_id);
+  out += '}';
+}
+
 Json ToJson(const SessionInfo& v) {
   Json::Object o;
   o["user_id"] = v.user_id;

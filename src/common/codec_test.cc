@@ -33,6 +33,26 @@ TEST(CodecTest, InstanceInfoRoundTrips) {
   EXPECT_EQ(*back, Sample());
 }
 
+TEST(CodecTest, AppendJsonWritesWhatToJsonDumps) {
+  InstanceInfo a = Sample();
+  a.metadata["GameSessionName"] = "quote \" backslash \\ newline \n";
+  InstanceInfo b;  // defaults: empty strings, epoch, empty metadata
+  InstanceInfo c;
+  c.metadata = Json();  // a null metadata is written as {}
+  c.connection_info.port = -1;
+  c.player_count = -5;
+  for (const InstanceInfo& i : {a, b, c}) {
+    std::string out = "prefix";
+    AppendJson(out, i);
+    EXPECT_EQ(out, "prefix" + ToJson(i).Dump());
+  }
+  for (const SessionInfo& s : {SessionInfo{"u1", "psess-1"}, SessionInfo{"\"u\"", ""}}) {
+    std::string out;
+    AppendJson(out, s);
+    EXPECT_EQ(out, ToJson(s).Dump());
+  }
+}
+
 TEST(CodecTest, JoinInfoRoundTrips) {
   JoinInfo j{Sample(), {{"u1", "psess-1"}, {"u2", "psess-2"}}};
   Json json = ToJson(j);

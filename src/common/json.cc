@@ -1,7 +1,10 @@
 #include "glfm/json.h"
 
+#include <array>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 
 #include "common/check.h"
@@ -179,44 +182,78 @@ Json& Json::operator[](std::string_view key) {
   return it->second;
 }
 
+namespace {
+
+// How many bytes each byte takes inside a JSON string literal: 1 as it is, 2 for the short
+// escapes, 6 for the other control characters (\u00XX).
+constexpr std::array<uint8_t, 256> kEscapedSize = [] {
+  std::array<uint8_t, 256> size{};
+  for (int c = 0; c < 256; ++c) {
+    size[c] = c < 0x20 ? 6 : 1;
+  }
+  for (char c : {'"', '\\', '\n', '\r', '\t', '\b', '\f'}) {
+    size[static_cast<unsigned char>(c)] = 2;
+  }
+  return size;
+}();
+
+}  // namespace
+
 void AppendJsonString(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
+  // Two passes: the escaped size first, then the bytes written straight into the grown string
+  // (one append per character cost several times more; event bodies are escaped whole).
+  size_t size = 2;
   for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        if (u < 0x20) {
-          out += "\\u00";
-          out.push_back(kHex[u >> 4]);
-          out.push_back(kHex[u & 0xF]);
-        } else {
-          out.push_back(c);
-        }
+    size += kEscapedSize[static_cast<unsigned char>(c)];
+  }
+  size_t at = out.size();
+  out.resize(at + size);
+  char* p = out.data() + at;
+  *p++ = '"';
+  if (size == s.size() + 2) {
+    std::memcpy(p, s.data(), s.size());
+    p += s.size();
+  } else {
+    for (char c : s) {
+      auto u = static_cast<unsigned char>(c);
+      if (kEscapedSize[u] == 1) {
+        *p++ = c;
+        continue;
+      }
+      *p++ = '\\';
+      switch (c) {
+        case '"':
+          *p++ = '"';
+          break;
+        case '\\':
+          *p++ = '\\';
+          break;
+        case '\n':
+          *p++ = 'n';
+          break;
+        case '\r':
+          *p++ = 'r';
+          break;
+        case '\t':
+          *p++ = 't';
+          break;
+        case '\b':
+          *p++ = 'b';
+          break;
+        case '\f':
+          *p++ = 'f';
+          break;
+        default:
+          *p++ = 'u';
+          *p++ = '0';
+          *p++ = '0';
+          *p++ = kHex[u >> 4];
+          *p++ = kHex[u & 0xF];
+      }
     }
   }
-  out.push_back('"');
+  *p = '"';
 }
 
 void Json::DumpTo(std::string& out) const {

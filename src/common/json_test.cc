@@ -40,6 +40,25 @@ TEST(JsonTest, ControlCharactersAreEscaped) {
             R"("a\u0001b")");
 }
 
+TEST(JsonTest, EveryCharacterThatNeedsItIsEscaped) {
+  std::string out = "prefix:";
+  AppendJsonString(out, std::string_view("plain \"q\" \\ \n\r\t\b\f\x1f\x00 end \xc3\xa9", 26));
+  EXPECT_EQ(out, "prefix:\"plain \\\"q\\\" \\\\ \\n\\r\\t\\b\\f\\u001f\\u0000 end \xc3\xa9\"");
+  out.clear();
+  AppendJsonString(out, "");
+  EXPECT_EQ(out, "\"\"");
+  AppendJsonString(out, "\"");
+  EXPECT_EQ(out, "\"\"\"\\\"\"");
+  // Every ASCII character round-trips.
+  std::string all;
+  for (int c = 1; c < 128; ++c) {
+    all.push_back(static_cast<char>(c));
+  }
+  auto back = Json::Parse(Json(all).Dump());
+  ASSERT_OK(back);
+  EXPECT_EQ(back->as_string(), all);
+}
+
 TEST(JsonTest, InvalidJsonIsInvalidArgument) {
   EXPECT_THAT(Json::Parse("{\"a\":"),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("invalid JSON")));

@@ -597,6 +597,8 @@ server::HttpResponse Emulator::Impl::Render(const std::string& service, const st
           "x-amzn-query-error",
           (e.query_code.empty() ? e.code : e.query_code) + (e.sender ? ";Sender" : ";Receiver"));
     }
+  } else if (!r.json_text.empty()) {
+    resp.body = r.json_text;
   } else {
     resp.body = r.body.Dump();
   }

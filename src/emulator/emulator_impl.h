@@ -37,6 +37,9 @@ struct OpResult {
   Json body = Json::MakeObject();
   std::optional<AwsError> error;
   bool parked = false;
+  // When set (JSON protocol only), the answer's body as text, written by the operation itself
+  // instead of `body` (ReceiveMessage: a tree per message cost more than the rest of it).
+  std::string json_text;
 };
 
 inline OpResult Fail(AwsError error) {
@@ -283,7 +286,13 @@ class Emulator::Impl {
   void EnqueueLocked(SqsQueue& q, std::string body, int delay_seconds, Outbox& out,
                      std::string id = "");
   void ServeWaitersLocked(SqsQueue& q, Outbox& out);
-  Json TakeMessagesLocked(SqsQueue& q, const ReceiveRequest& r, Outbox& out);
+  // Takes up to r.max_messages visible messages (making them invisible for the visibility
+  // timeout) and returns them; the pointers live until the queue next changes.
+  std::vector<const SqsMessage*> TakeMessagesLocked(SqsQueue& q, const ReceiveRequest& r,
+                                                    Outbox& out);
+  // Fills a ReceiveMessage answer with `messages` (none: no Messages member).
+  static void ReceiveResult(const std::vector<const SqsMessage*>& messages, const ReceiveRequest& r,
+                            OpResult& result);
   void PublishLocked(const std::string& topic_name, const std::string& message,
                      const std::string& subject, Outbox& out);
   void DeliverEventLocked(const std::string& topic, const std::string& event, Outbox& out);

@@ -146,22 +146,20 @@ void Emulator::Impl::EnqueueLocked(SqsQueue& q, std::string body, int delay_seco
   }
 }
 
-Json Emulator::Impl::TakeMessagesLocked(SqsQueue& q, const ReceiveRequest& r, Outbox& out) {
+std::vector<const SqsMessage*> Emulator::Impl::TakeMessagesLocked(SqsQueue& q,
+                                                                  const ReceiveRequest& r,
+                                                                  Outbox& out) {
   int64_t now = Now();
   int visibility =
       r.visibility_seconds >= 0 ? r.visibility_seconds : q.spec.visibility_timeout_seconds;
-  bool all = std::find(r.attributes.begin(), r.attributes.end(), "All") != r.attributes.end();
-  auto wants = [&](const char* name) {
-    return all || std::find(r.attributes.begin(), r.attributes.end(), name) != r.attributes.end();
-  };
-  Json list = Json::MakeArray();
+  std::vector<const SqsMessage*> taken;
   SqsQueue* dlq = nullptr;
   if (!q.spec.dead_letter_queue.empty() && q.spec.max_receive_count > 0) {
     auto it = queues_.find(q.spec.dead_letter_queue);
     dlq = it == queues_.end() ? nullptr : &it->second;
   }
   for (auto it = q.messages.begin();
-       it != q.messages.end() && static_cast<int>(list.as_array().size()) < r.max_messages;) {
+       it != q.messages.end() && static_cast<int>(taken.size()) < r.max_messages;) {
     SqsMessage& m = it->second;
     if (m.sent_ms + int64_t{q.spec.retention_seconds} * 1000 <= now) {
       it = q.messages.erase(it);  // past the retention period
@@ -184,31 +182,94 @@ Json Emulator::Impl::TakeMessagesLocked(SqsQueue& q, const ReceiveRequest& r, Ou
     m.receipt = std::to_string(it->first) + ":" + UuidFrom(id_state_);
     m.visible_at_ms = now + int64_t{visibility} * 1000;
     ScheduleLocked(m.visible_at_ms, TimerKind::kQueueWake, q.spec.name);
-    Json j = Json::MakeObject();
-    j["MessageId"] = Json(m.id);
-    j["ReceiptHandle"] = Json(m.receipt);
-    j["MD5OfBody"] = Json(m.md5);
-    j["Body"] = Json(m.body);
-    Json attrs = Json::MakeObject();
-    if (wants("SenderId")) {
-      attrs["SenderId"] = Json("AIDAGLFMEMULATOR");
-    }
-    if (wants("SentTimestamp")) {
-      attrs["SentTimestamp"] = Json(std::to_string(m.sent_ms));
-    }
-    if (wants("ApproximateReceiveCount")) {
-      attrs["ApproximateReceiveCount"] = Json(std::to_string(m.receive_count));
-    }
-    if (wants("ApproximateFirstReceiveTimestamp")) {
-      attrs["ApproximateFirstReceiveTimestamp"] = Json(std::to_string(m.first_receive_ms));
-    }
-    if (!attrs.as_object().empty()) {
-      j["Attributes"] = std::move(attrs);
-    }
-    list.as_array().push_back(std::move(j));
+    taken.push_back(&m);
     ++it;
   }
-  return list;
+  return taken;
+}
+
+void Emulator::Impl::ReceiveResult(const std::vector<const SqsMessage*>& messages,
+                                   const ReceiveRequest& r, OpResult& result) {
+  if (messages.empty()) {
+    return;
+  }
+  bool all = std::find(r.attributes.begin(), r.attributes.end(), "All") != r.attributes.end();
+  auto wants = [&](const char* name) {
+    return all || std::find(r.attributes.begin(), r.attributes.end(), name) != r.attributes.end();
+  };
+  // The attributes asked for, in the order a Json object keeps its keys.
+  struct Attribute {
+    const char* name;
+    std::string (*value)(const SqsMessage&);
+  };
+  static const Attribute kAttributes[] = {
+      {"ApproximateFirstReceiveTimestamp",
+       [](const SqsMessage& m) { return std::to_string(m.first_receive_ms); }},
+      {"ApproximateReceiveCount",
+       [](const SqsMessage& m) { return std::to_string(m.receive_count); }},
+      {"SenderId", [](const SqsMessage&) { return std::string("AIDAGLFMEMULATOR"); }},
+      {"SentTimestamp", [](const SqsMessage& m) { return std::to_string(m.sent_ms); }},
+  };
+  std::vector<const Attribute*> attributes;
+  for (const Attribute& a : kAttributes) {
+    if (wants(a.name)) {
+      attributes.push_back(&a);
+    }
+  }
+  if (r.wire != Wire::kJson) {
+    Json list = Json::MakeArray();
+    for (const SqsMessage* m : messages) {
+      Json j = Json::MakeObject();
+      j["MessageId"] = Json(m->id);
+      j["ReceiptHandle"] = Json(m->receipt);
+      j["MD5OfBody"] = Json(m->md5);
+      j["Body"] = Json(m->body);
+      if (!attributes.empty()) {
+        Json attrs = Json::MakeObject();
+        for (const Attribute* a : attributes) {
+          attrs[a->name] = Json(a->value(*m));
+        }
+        j["Attributes"] = std::move(attrs);
+      }
+      list.as_array().push_back(std::move(j));
+    }
+    result.body["Messages"] = std::move(list);
+    return;
+  }
+  // The JSON protocol's answer, written as Json would dump the tree above (keys sorted).
+  std::string& out = result.json_text;
+  size_t size = 16;
+  for (const SqsMessage* m : messages) {
+    size += m->body.size() + m->body.size() / 4 + m->receipt.size() + m->id.size() + 160;
+  }
+  out.reserve(size);
+  out += "{\"Messages\":[";
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const SqsMessage& m = *messages[i];
+    out += i == 0 ? "{" : ",{";
+    if (!attributes.empty()) {
+      out += "\"Attributes\":{";
+      for (size_t k = 0; k < attributes.size(); ++k) {
+        if (k != 0) {
+          out += ',';
+        }
+        AppendJsonString(out, attributes[k]->name);
+        out += ':';
+        AppendJsonString(out, attributes[k]->value(m));
+      }
+      out += "},";
+    }
+    out += "\"Body\":";
+    AppendJsonString(out, m.body);
+    out += ",\"MD5OfBody\":";
+    AppendJsonString(out, m.md5);
+    out += ",\"MessageId\":";
+    AppendJsonString(out, m.id);
+    out += ",\"ReceiptHandle\":";
+    AppendJsonString(out, m.receipt);
+    out += '}';
+  }
+  out += "]}";
 }
 
 void Emulator::Impl::ServeWaitersLocked(SqsQueue& q, Outbox& out) {
@@ -218,13 +279,13 @@ void Emulator::Impl::ServeWaitersLocked(SqsQueue& q, Outbox& out) {
       q.waiters.pop_front();
       continue;
     }
-    Json msgs = TakeMessagesLocked(q, wit->second.request, out);
-    if (msgs.as_array().empty()) {
+    auto msgs = TakeMessagesLocked(q, wit->second.request, out);
+    if (msgs.empty()) {
       return;
     }
     q.waiters.pop_front();
     OpResult r;
-    r.body["Messages"] = std::move(msgs);
+    ReceiveResult(msgs, wit->second.request, r);
     out.emplace_back(std::move(wit->second.respond),
                      Render("sqs", "ReceiveMessage", wit->second.request.wire, r,
                             wit->second.request.request_id));
@@ -374,11 +435,12 @@ OpResult Emulator::Impl::SqsLocked(const std::string& op, const Json& in, Wire w
     req.wire = wire;
     req.request_id = rid;
     // Earlier long polls on this queue are served first.
-    Json msgs = q->waiters.empty() ? TakeMessagesLocked(*q, req, out) : Json::MakeArray();
-    if (!msgs.as_array().empty() || *wait == 0) {
-      if (!msgs.as_array().empty()) {
-        r.body["Messages"] = std::move(msgs);
-      }
+    std::vector<const SqsMessage*> msgs;
+    if (q->waiters.empty()) {
+      msgs = TakeMessagesLocked(*q, req, out);
+    }
+    if (!msgs.empty() || *wait == 0) {
+      ReceiveResult(msgs, req, r);
       return r;
     }
     Waiter w;

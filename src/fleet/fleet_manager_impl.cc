@@ -2,6 +2,7 @@
 #include "fleet/fleet_manager_impl.h"
 
 #include <algorithm>
+#include <charconv>
 #include <condition_variable>
 #include <deque>
 #include <future>
@@ -125,19 +126,37 @@ InstanceInfo InstanceFromGameSession(const GameSession& gs, const Json* stored_m
   return info;
 }
 
-// The stored form of an outcome.
+// The stored form of an outcome: {"code", "instance" (when set), "max_players", "message",
+// "metadata", "sessions", "status"}. Written directly, keys in sorted order as Json dumps
+// them; a receiver encodes one per event, and the tree it replaced (a copy of the metadata
+// with the event body among it) cost more than the rest of the outcome's handling.
 std::string EncodeOutcome(const CreateOutcome& o, int max_players) {
-  Json j = Json::MakeObject();
-  j["status"] = std::string(CreateStatusName(o.status));
-  j["code"] = o.error.raw_code();
-  j["message"] = o.error.message();
-  if (o.instance_info) j["instance"] = ToJson(*o.instance_info);
-  Json sessions = Json::MakeArray();
-  for (const auto& s : o.session_info) sessions.as_array().push_back(ToJson(s));
-  j["sessions"] = std::move(sessions);
-  j["metadata"] = o.metadata;
-  j["max_players"] = max_players;
-  return j.Dump();
+  char num[24];
+  std::string out;
+  out.reserve(320 + o.error.message().size());
+  out += "{\"code\":";
+  out.append(num, std::to_chars(num, num + sizeof num, o.error.raw_code()).ptr);
+  if (o.instance_info) {
+    out += ",\"instance\":";
+    AppendJson(out, *o.instance_info);
+  }
+  out += ",\"max_players\":";
+  out.append(num, std::to_chars(num, num + sizeof num, max_players).ptr);
+  out += ",\"message\":";
+  AppendJsonString(out, o.error.message());
+  out += ",\"metadata\":";
+  o.metadata.DumpTo(out);
+  out += ",\"sessions\":[";
+  for (size_t i = 0; i < o.session_info.size(); ++i) {
+    if (i != 0) {
+      out += ',';
+    }
+    AppendJson(out, o.session_info[i]);
+  }
+  out += "],\"status\":";
+  AppendJsonString(out, CreateStatusName(o.status));
+  out += '}';
+  return out;
 }
 
 Result<CreateOutcome> DecodeOutcome(std::string_view placement_id, std::string_view text,
@@ -206,7 +225,14 @@ struct GameLiftFleetManager::Impl {
   std::atomic<uint64_t> seq{0};
 
   std::mutex mu;  // callbacks, delivered, applying, next_check, max_players
-  std::unordered_map<std::string, CreateCallback> callbacks;
+  // A Create of this process whose outcome is not handed over yet: its callback, and what a
+  // receiver needs of its request to build the outcome without reading the placement.
+  struct LocalCreate {
+    CreateCallback callback;
+    int max_players = 0;
+    Json instance_metadata;  // InstanceMetadataFrom(request metadata)
+  };
+  std::unordered_map<std::string, LocalCreate> callbacks;
   std::unordered_set<std::string> delivered;
   std::deque<std::string> delivered_fifo;
   std::unordered_set<std::string> applying;
@@ -412,7 +438,7 @@ struct GameLiftFleetManager::Impl {
       }
       auto it = callbacks.find(out.placement_id);
       if (it != callbacks.end()) {
-        cb = std::move(it->second);
+        cb = std::move(it->second.callback);
         callbacks.erase(it);
       }
     }
@@ -505,7 +531,9 @@ struct GameLiftFleetManager::Impl {
 
   // ---- events ----
 
-  CreateOutcome OutcomeFromEvent(const PlacementEvent& ev, const PendingRequest& req,
+  // Builds the outcome an event tells of; `instance_metadata` is what the request's metadata
+  // gives the instance (InstanceMetadataFrom).
+  CreateOutcome OutcomeFromEvent(const PlacementEvent& ev, const Json& instance_metadata,
                                  std::string_view body) {
     CreateOutcome out;
     out.placement_id = ev.placement_id;
@@ -518,7 +546,7 @@ struct GameLiftFleetManager::Impl {
       info.create_time = ev.end_time != Timestamp{} ? ev.end_time : Now();
       info.player_count = static_cast<int>(ev.placed_player_sessions.size());
       info.status = "ACTIVE";
-      info.metadata = InstanceMetadataFrom(req.metadata);
+      info.metadata = instance_metadata;
       out.instance_info = std::move(info);
       for (const auto& s : ev.placed_player_sessions) out.session_info.push_back(s);
     } else if (ev.type == "PlacementTimedOut") {
@@ -535,10 +563,10 @@ struct GameLiftFleetManager::Impl {
     return out;
   }
 
-  // Handles one receive's messages: reads and decisions one by one, then the outcome records
-  // with the winners' instances (one RecordPlacementOutcomes transaction); the delivered marks
-  // are queued for the marker thread (the outcome is durable before the callback, so the
-  // messages can go before the marks).
+  // Handles one receive's messages: decodes them, reads their placements in one GetPlacements
+  // call, decides each, then records the outcomes with the winners' instances (one
+  // RecordPlacementOutcomes transaction); the delivered marks are queued for the marker thread
+  // (the outcome is durable before the callback, so the messages can go before the marks).
   // Appends the deletable messages.
   void HandleBatch(const std::vector<gamelift::SqsMessage>& msgs,
                    std::vector<gamelift::BatchEntry>& deletes) {
@@ -555,6 +583,19 @@ struct GameLiftFleetManager::Impl {
     auto deletable = [&](size_t i) {
       deletes.push_back({std::to_string(i), msgs[i].receipt_handle, 0});
     };
+    // Decode every message. An event of a Create this process still holds needs no read:
+    // the request is in memory, and the outcome write tells whether the placement is still
+    // pending. The other events' placements are read in one call.
+    struct Decoded {
+      size_t msg = 0;
+      PlacementEvent ev;
+      bool local = false;  // a LocalCreate of this process
+      int max_players = 0;
+      Json instance_metadata;
+      size_t read = 0;  // index in `ids` when !local
+    };
+    std::vector<Decoded> events;
+    std::vector<std::string> ids;
     for (size_t i = 0; i < msgs.size(); ++i) {
       const auto& m = msgs[i];
       c.events_received++;
@@ -571,23 +612,65 @@ struct GameLiftFleetManager::Impl {
         deletable(i);  // a non-terminal event: nothing to do
         continue;
       }
+      Decoded d;
+      d.msg = i;
+      d.ev = std::move(ev).value();
+      events.push_back(std::move(d));
+    }
+    {
+      std::lock_guard lock(mu);
+      for (auto& d : events) {
+        auto it = callbacks.find(d.ev.placement_id);
+        if (it != callbacks.end()) {
+          d.local = true;
+          d.max_players = it->second.max_players;
+          d.instance_metadata = it->second.instance_metadata;
+        }
+      }
+    }
+    for (auto& d : events) {
+      if (!d.local) {
+        d.read = ids.size();
+        ids.push_back(d.ev.placement_id);
+      }
+    }
+    Result<std::vector<Result<store::PlacementRecord>>> placements =
+        std::vector<Result<store::PlacementRecord>>();
+    if (!ids.empty()) placements = store->GetPlacements(ids);
+    for (auto& d : events) {
+      const size_t i = d.msg;
+      const auto& m = msgs[i];
+      const PlacementEvent& ev = d.ev;
       auto dup = std::find_if(work.begin(), work.end(),
-                              [&](const Work& w) { return w.p.placement_id == ev->placement_id; });
+                              [&](const Work& w) { return w.p.placement_id == ev.placement_id; });
       if (dup != work.end()) {
         c.events_duplicate++;
         same_batch_dups.emplace_back(i, dup - work.begin());
         continue;
       }
-      auto p = store->GetPlacement(ev->placement_id);
+      Work w;
+      w.msg = i;
+      if (d.local) {
+        // Pending as far as this process knows; if an outcome is recorded meanwhile, the
+        // write loses and the stored outcome is delivered instead (as for any lost race).
+        w.p.placement_id = ev.placement_id;
+        w.p.owner_node = o.node_id;
+        w.out = OutcomeFromEvent(ev, d.instance_metadata, m.body);
+        w.max = d.max_players;
+        work.push_back(std::move(w));
+        continue;
+      }
+      Result<store::PlacementRecord> p =
+          placements.ok() ? std::move((*placements)[d.read]) : placements.status();
       if (!p.ok()) {
         if (p.status().code() == StatusCode::kNotFound) {
           c.events_foreign++;
           log::Warn("fleet: event for a placement this store does not know",
-                    {{"message_id", m.message_id}, {"placement_id", ev->placement_id}});
+                    {{"message_id", m.message_id}, {"placement_id", ev.placement_id}});
           if (o.delete_unparseable) deletable(i);
         } else {
           log::Warn("fleet: reading a placement failed",
-                    {{"placement_id", ev->placement_id}, {"error", p.status().ToString()}});
+                    {{"placement_id", ev.placement_id}, {"error", p.status().ToString()}});
         }
         continue;  // not deleted: comes back after the visibility timeout
       }
@@ -597,9 +680,7 @@ struct GameLiftFleetManager::Impl {
         continue;
       }
       PendingRequest req = DecodeRequest(p->request_json);
-      Work w;
-      w.msg = i;
-      w.out = OutcomeFromEvent(*ev, req, m.body);
+      w.out = OutcomeFromEvent(ev, InstanceMetadataFrom(req.metadata), m.body);
       w.max = req.max_players;
       w.p = std::move(p).value();
       work.push_back(std::move(w));
@@ -1227,7 +1308,8 @@ Result<std::string> GameLiftFleetManager::Create(int max_players,
   rec.create_time = now;
   {
     std::lock_guard lock(m.mu);
-    m.callbacks.emplace(placement_id, std::move(callback));
+    m.callbacks.emplace(placement_id, Impl::LocalCreate{std::move(callback), max_players,
+                                                        InstanceMetadataFrom(md)});
   }
   auto forget = [&] {
     std::lock_guard lock(m.mu);

@@ -10,6 +10,7 @@
 #include "common/metrics.h"
 #include "fleet/fleet_manager_impl.h"
 #include "fleet/harness.h"
+#include "glfm/codec.h"
 #include "testing/http_client.h"
 #include "testing/status_matchers.h"
 
@@ -249,6 +250,58 @@ TEST_F(FleetTest, DuplicatedEventsFireEachCallbackOnce) {
   for (const auto& o : rec.outcomes()) EXPECT_EQ(o.status, CreateStatus::kSuccess);
 }
 
+// A receiver builds the outcome of a Create this process holds without reading the placement;
+// when another writer recorded an outcome first (here through a second store on the file, so
+// that this process's change feed does not hear of it), the event's write loses and the
+// stored outcome is what the callback gets, once.
+TEST_F(FleetTest, EventOfAHeldCreateWhoseOutcomeIsAlreadyRecordedDeliversTheStoredOne) {
+  emulator::World w = FastWorld();
+  w.timings.placement_delay_ms = 3600 * 1000;  // only the test's own event reaches the queue
+  FleetHarness h(w);
+  auto fm = h.Start(h.Options());
+  Recorder rec;
+  auto id = fm->Create(2, {}, {}, Json::MakeObject(), rec.Callback());
+  ASSERT_OK(id);
+  {
+    store::SqliteOptions so;
+    so.path = h.dir() + "/glfm.db";
+    auto other = store::OpenSqliteStore(so);
+    ASSERT_OK(other);
+    ASSERT_THAT((*other)->RecordPlacementOutcome(
+                    *id,
+                    R"({"code":4,"max_players":2,"message":"placement )" + *id +
+                        R"( timed out","metadata":{},"sessions":[],"status":"timeout"})",
+                    Clock::now()),
+                IsOkAndHolds(true));
+  }
+  Json detail = Json::MakeObject();
+  detail["type"] = "PlacementFulfilled";
+  detail["placementId"] = *id;
+  detail["gameSessionArn"] = "arn:aws:gamelift:us-east-1::gamesession/fleet-local/gs-late";
+  detail["ipAddress"] = "10.0.0.1";
+  detail["port"] = "7000";
+  Json ev = Json::MakeObject();
+  ev["detail-type"] = "GameLift Queue Placement Event";
+  ev["detail"] = std::move(detail);
+  Json env = Json::MakeObject();
+  env["Type"] = "Notification";
+  env["Message"] = ev.Dump();
+  gamelift::SendMessageRequest send;
+  send.queue_url = h.events_url();
+  send.message_body = env.Dump();
+  ASSERT_OK(h.sqs().SendMessage(send));
+  ASSERT_TRUE(rec.WaitCount(1));
+  EXPECT_EQ(rec.outcomes()[0].status, CreateStatus::kTimeout);
+  EXPECT_THAT(rec.outcomes()[0].error, StatusIs(StatusCode::kDeadlineExceeded, HasSubstr(*id)));
+  EXPECT_TRUE(Eventually([&] { return QueueDepth(h) == 0 && fm->stats().messages_deleted == 1; }));
+  EXPECT_EQ(fm->stats().events_duplicate, 1u);
+  EXPECT_EQ(fm->stats().events_applied, 0u);
+  EXPECT_EQ(h.index().Get("arn:aws:gamelift:us-east-1::gamesession/fleet-local/gs-late"), nullptr);
+  fm->Stop();
+  EXPECT_EQ(rec.size(), 1u);
+  EXPECT_TRUE(h.store().GetPlacement(*id)->delivered);
+}
+
 TEST_F(FleetTest, Defect_CallbacksNeverExpire_DroppedEventsResolvedByDeadline) {
   FleetHarness h;
   emulator::Faults f;
@@ -409,6 +462,75 @@ TEST_F(FleetTest, EventParsingTolerance) {
   EXPECT_THAT(ParsePlacementEvent("{"), StatusIs(StatusCode::kInvalidArgument, ::testing::_));
   EXPECT_THAT(ParsePlacementEvent(R"({"detail-type":"Other","detail":{}})"),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("not a GameLift")));
+}
+
+TEST_F(FleetTest, EventParsingReadsEveryField) {
+  auto ev = ParsePlacementEvent(
+      R"({"detail-type":"GameLift Queue Placement Event","detail":{"type":"PlacementFulfilled",)"
+      R"("placementId":"p-9","gameSessionArn":"arn:gs","ipAddress":"10.1.2.3","dnsName":"h.x",)"
+      R"("port":7003.9,"gameSessionRegion":"eu-west-1","startTime":"2026-01-01T00:00:00Z",)"
+      R"("endTime":"2026-01-01T00:00:02.5Z","errorMessage":"none","placedPlayerSessions":[)"
+      R"({"playerId":"u1","playerSessionId":"psess-1"},7,{"playerId":"u2"}],)"
+      R"("type":"PlacementFulfilled","dnsName":"last.x"}})");
+  ASSERT_OK(ev);
+  EXPECT_EQ(ev->type, "PlacementFulfilled");
+  EXPECT_EQ(ev->placement_id, "p-9");
+  EXPECT_EQ(ev->game_session_arn, "arn:gs");
+  EXPECT_EQ(ev->ip_address, "10.1.2.3");
+  EXPECT_EQ(ev->dns_name, "last.x");  // a repeated key keeps its last value
+  EXPECT_EQ(ev->port, 7003);
+  EXPECT_EQ(ev->region, "eu-west-1");
+  EXPECT_EQ(ev->start_time, *ParseRfc3339("2026-01-01T00:00:00Z"));
+  EXPECT_EQ(ev->end_time, *ParseRfc3339("2026-01-01T00:00:02.5Z"));
+  EXPECT_EQ(ev->error_message, "none");
+  ASSERT_EQ(ev->placed_player_sessions.size(), 2u);  // the non-object entry is skipped
+  EXPECT_EQ(ev->placed_player_sessions[0].user_id, "u1");
+  EXPECT_EQ(ev->placed_player_sessions[0].session_id, "psess-1");
+  EXPECT_EQ(ev->placed_player_sessions[1].user_id, "u2");
+  EXPECT_EQ(ev->placed_player_sessions[1].session_id, "");
+}
+
+TEST_F(FleetTest, EventParsingNamesWhatIsWrong) {
+  auto event = [](const std::string& detail) {
+    return R"({"detail-type":"GameLift Queue Placement Event","detail":{)" + detail + "}}";
+  };
+  auto sns = [](const std::string& type, const std::string& message) {
+    Json env = Json::MakeObject();
+    env["Type"] = type;
+    env["Message"] = message;
+    return env.Dump();
+  };
+  struct Case {
+    std::string body, error;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"[1,", "message body is not JSON"},
+           {R"({"a":1} x)", "message body is not JSON"},
+           {"[1]", "message body is not a JSON object"},
+           {sns("SubscriptionConfirmation", "{}"),
+            "SNS message of type SubscriptionConfirmation is not a notification"},
+           {sns("Notification", "[1]"), "SNS Message is not a JSON object"},
+           {sns("Notification", "{"), "SNS Message is not a JSON object"},
+           {R"({"detail-type":"GameLift Queue Placement Event","detail":[]})",
+            "not a GameLift Queue Placement Event"},
+           {R"({"detail-type":"GameLift Queue Placement Event"})",
+            "not a GameLift Queue Placement Event"},
+           {event(R"("placementId":"p-1")"), "placement event without detail.type"},
+           {event(R"("type":"PlacementFailed","placementId":5)"),
+            "placement event without detail.placementId"},
+           {event(R"("type":"PlacementFailed","placementId":"p-1","port":"70x")"),
+            "placement event with a non-numeric port \"70x\""},
+           {event(R"("type":"PlacementFailed","placementId":"p-1","port":1e300)"),
+            "placement event with a port out of range"},
+           {event(R"("type":"PlacementFulfilled","placementId":"p-1")"),
+            "PlacementFulfilled event without detail.gameSessionArn"},
+       }) {
+    EXPECT_THAT(ParsePlacementEvent(c.body), StatusIs(StatusCode::kInvalidArgument, c.error))
+        << c.body;
+  }
+  // Inside an envelope the same checks apply to the event.
+  EXPECT_THAT(ParsePlacementEvent(sns("Notification", event(R"("placementId":"p-1")"))),
+              StatusIs(StatusCode::kInvalidArgument, "placement event without detail.type"));
 }
 
 TEST_F(FleetTest, Defect_OneMessageAtATime_ReceivesTenPerCall) {

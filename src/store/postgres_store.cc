@@ -118,6 +118,8 @@ const std::vector<Prepared>& PreparedStatements() {
          "SELECT EXISTS (SELECT 1 FROM u), EXISTS (SELECT 1 FROM glfm_placements WHERE id = $1)",
          2},
         {"get_placement", "SELECT " + cols + " FROM glfm_placements WHERE id = $1", 2},
+        {"get_placements", "SELECT " + cols + " FROM glfm_placements WHERE id = ANY($1::text[])",
+         2},
         {"pending_owner",
          "SELECT " + cols +
              " FROM glfm_placements WHERE owner_node = $1 AND outcome IS NULL "
@@ -286,6 +288,41 @@ class PostgresStore final : public internal::QueuedWriteStore {
       return NotFoundError("placement " + std::string(placement_id) + " not found");
     }
     return ReadPlacement(r.get(), 0);
+  }
+
+  Result<std::vector<Result<PlacementRecord>>> GetPlacements(
+      const std::vector<std::string>& placement_ids) override {
+    std::vector<Result<PlacementRecord>> out;
+    out.reserve(placement_ids.size());
+    std::unordered_map<std::string_view, std::vector<size_t>> where;
+    std::string ids = "{";
+    for (size_t i = 0; i < placement_ids.size(); ++i) {
+      out.push_back(NotFoundError("placement " + placement_ids[i] + " not found"));
+      auto& at = where[placement_ids[i]];
+      if (at.empty()) {
+        if (ids.size() > 1) {
+          ids += ',';
+        }
+        AppendArrayElement(ids, placement_ids[i]);
+      }
+      at.push_back(i);
+    }
+    ids += '}';
+    if (placement_ids.empty()) {
+      return out;
+    }
+    GLFM_ASSIGN_OR_RETURN(PgResult r, Read("get_placements", {ids}, "get placements"));
+    for (int row = 0; row < PQntuples(r.get()); ++row) {
+      auto it = where.find(Value(r.get(), row, 0));
+      if (it == where.end()) {
+        continue;
+      }
+      PlacementRecord p = ReadPlacement(r.get(), row);
+      for (size_t i : it->second) {
+        out[i] = p;
+      }
+    }
+    return out;
   }
 
   Result<std::vector<PlacementRecord>> ListPendingPlacementsByOwner(std::string_view owner_node,

@@ -76,6 +76,8 @@ constexpr std::chrono::milliseconds kMaxSyncLinger{5};
 
 constexpr char kPlacementColumns[] =
     "id, owner_node, deadline, request, create_time, outcome, outcome_time, delivered";
+// Ids per statement of GetPlacements (a receive brings at most 10 events).
+constexpr size_t kGetPlacementsChunk = 16;
 
 struct StmtDeleter {
   void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
@@ -243,6 +245,45 @@ class SqliteStore final : public internal::QueuedWriteStore {
     return out;
   }
 
+  Result<std::vector<Result<PlacementRecord>>> GetPlacements(
+      const std::vector<std::string>& placement_ids) override {
+    std::vector<Result<PlacementRecord>> out;
+    out.reserve(placement_ids.size());
+    for (const auto& id : placement_ids) {
+      out.push_back(NotFoundError("placement " + id + " not found"));
+    }
+    if (placement_ids.empty()) {
+      return out;
+    }
+    GLFM_ASSIGN_OR_RETURN(auto reader, AcquireReader());
+    sqlite3_stmt* s = reader->get_placements.get();
+    Status st;
+    // One statement (one read transaction) per kGetPlacementsChunk ids; unused parameters
+    // stay NULL, which matches no id.
+    for (size_t at = 0; at < placement_ids.size() && st.ok(); at += kGetPlacementsChunk) {
+      size_t end = std::min(placement_ids.size(), at + kGetPlacementsChunk);
+      Resetter reset(s);
+      for (size_t i = at; i < end; ++i) {
+        BindText(s, static_cast<int>(i - at + 1), placement_ids[i]);
+      }
+      int rc;
+      while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        std::string_view id = ColumnText(s, 0);
+        for (size_t i = at; i < end; ++i) {
+          if (placement_ids[i] == id) {
+            out[i] = ReadPlacement(s);
+          }
+        }
+      }
+      if (rc != SQLITE_DONE) {
+        st = Error(reader->db.get(), "get placements", rc);
+      }
+    }
+    ReleaseReader(std::move(reader));
+    GLFM_RETURN_IF_ERROR(st);
+    return out;
+  }
+
   Result<std::vector<PlacementRecord>> ListPendingPlacementsByOwner(std::string_view owner_node,
                                                                     int limit) override {
     return ListPlacements(&Reader::pending_owner, limit,
@@ -299,7 +340,8 @@ class SqliteStore final : public internal::QueuedWriteStore {
  private:
   struct Reader {
     Db db;
-    Stmt get_instance, scan, get_placement, pending_owner, pending_due, undelivered, list_webhooks;
+    Stmt get_instance, scan, get_placement, get_placements, pending_owner, pending_due, undelivered,
+        list_webhooks;
   };
 
   struct WriteStatements {
@@ -812,6 +854,13 @@ class SqliteStore final : public internal::QueuedWriteStore {
       std::string cols = kPlacementColumns;
       GLFM_ASSIGN_OR_RETURN(r->get_placement,
                             Prepare(db, "SELECT " + cols + " FROM placements WHERE id = ?1"));
+      std::string params;
+      for (size_t i = 1; i <= kGetPlacementsChunk; ++i) {
+        params += (i == 1 ? "?" : ", ?") + std::to_string(i);
+      }
+      GLFM_ASSIGN_OR_RETURN(
+          r->get_placements,
+          Prepare(db, "SELECT " + cols + " FROM placements WHERE id IN (" + params + ")"));
       GLFM_ASSIGN_OR_RETURN(r->pending_owner,
                             Prepare(db, "SELECT " + cols +
                                             " FROM placements WHERE owner_node = ?1 AND "

@@ -207,6 +207,13 @@ class Store {
   // Returns the placement. Errors: not-found naming the id; unavailable; internal.
   virtual Result<PlacementRecord> GetPlacement(std::string_view placement_id) = 0;
 
+  // Returns, per id in order, what GetPlacement would (the record, or not-found naming the
+  // id), in far fewer round trips: for a caller that needs many placements at once (a
+  // receiver with a batch of events). An id may appear more than once. Errors (for the whole
+  // call): unavailable; internal.
+  virtual Result<std::vector<Result<PlacementRecord>>> GetPlacements(
+      const std::vector<std::string>& placement_ids) = 0;
+
   // Returns up to `limit` pending placements owned by `owner_node`, oldest deadline first.
   virtual Result<std::vector<PlacementRecord>> ListPendingPlacementsByOwner(
       std::string_view owner_node, int limit) = 0;

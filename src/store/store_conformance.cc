@@ -271,6 +271,50 @@ TEST_P(StoreConformanceTest, CreatePlacementStoresItOnce) {
               StatusIs(StatusCode::kNotFound, "placement p-2 not found"));
 }
 
+TEST_P(StoreConformanceTest, GetPlacementsAnswersEachIdInOrder) {
+  ASSERT_OK(store_->CreatePlacement(MakePlacement("p-1", "node-a", 30)));
+  ASSERT_OK(store_->CreatePlacement(MakePlacement("p-2", "node-b", 40)));
+  ASSERT_THAT(store_->RecordPlacementOutcome("p-2", R"({"status":"success"})", FromUnix(50)),
+              IsOkAndHolds(true));
+  ASSERT_OK(store_->MarkPlacementDelivered("p-2"));
+  auto got = store_->GetPlacements({"p-2", "p-404", "p-1", "p-2", "bad id"});
+  ASSERT_OK(got);
+  ASSERT_EQ(got->size(), 5u);
+  ASSERT_OK((*got)[0]);
+  EXPECT_EQ(*(*got)[0], *store_->GetPlacement("p-2"));
+  EXPECT_EQ((*got)[0]->outcome_json, R"({"status":"success"})");
+  EXPECT_TRUE((*got)[0]->delivered);
+  EXPECT_THAT((*got)[1], StatusIs(StatusCode::kNotFound, "placement p-404 not found"));
+  ASSERT_OK((*got)[2]);
+  EXPECT_EQ(*(*got)[2], MakePlacement("p-1", "node-a", 30));
+  ASSERT_OK((*got)[3]);
+  EXPECT_EQ((*got)[3]->placement_id, "p-2");
+  EXPECT_THAT((*got)[4], StatusIs(StatusCode::kNotFound, "placement bad id not found"));
+  EXPECT_THAT(store_->GetPlacements({}), IsOkAndHolds(::testing::IsEmpty()));
+}
+
+TEST_P(StoreConformanceTest, GetPlacementsAnswersManyIds) {
+  // More ids than one statement of a backend may take; every other one exists.
+  std::vector<std::string> ids;
+  for (int i = 0; i < 75; ++i) {
+    ids.push_back("m-" + std::to_string(i));
+    if (i % 2 == 0) {
+      ASSERT_OK(store_->CreatePlacement(MakePlacement(ids.back(), "node-a", i)));
+    }
+  }
+  auto got = store_->GetPlacements(ids);
+  ASSERT_OK(got);
+  ASSERT_EQ(got->size(), ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i % 2 == 0) {
+      ASSERT_OK((*got)[i]);
+      EXPECT_EQ(*(*got)[i], MakePlacement(ids[i], "node-a", static_cast<int>(i)));
+    } else {
+      EXPECT_THAT((*got)[i], StatusCodeIs(StatusCode::kNotFound));
+    }
+  }
+}
+
 TEST_P(StoreConformanceTest, CreatePlacementValidatesItsFields) {
   EXPECT_THAT(
       store_->CreatePlacement(MakePlacement("bad id", "node-a", 1)),

@@ -127,32 +127,10 @@ Status ValidateLimit(int limit) {
 
 std::string EncodeInstance(const InstanceInfo& info) {
   // Written directly rather than through ToJson(info).Dump() (a tree of maps, built and torn
-  // down for every write), byte for byte the same: keys in sorted order, as Json dumps them
-  // (store_internal_test checks the two agree).
+  // down for every write), byte for byte the same (store_internal_test checks the two agree).
   std::string out;
   out.reserve(192 + info.id.size());
-  char num[24];
-  out += "{\"connection_info\":{\"dns_name\":";
-  AppendJsonString(out, info.connection_info.dns_name);
-  out += ",\"ip_address\":";
-  AppendJsonString(out, info.connection_info.ip_address);
-  out += ",\"port\":";
-  out.append(num, std::to_chars(num, num + sizeof num, info.connection_info.port).ptr);
-  out += "},\"create_time\":";
-  AppendJsonString(out, FormatRfc3339(info.create_time));
-  out += ",\"id\":";
-  AppendJsonString(out, info.id);
-  out += ",\"metadata\":";
-  if (info.metadata.is_null()) {
-    out += "{}";
-  } else {
-    info.metadata.DumpTo(out);
-  }
-  out += ",\"player_count\":";
-  out.append(num, std::to_chars(num, num + sizeof num, info.player_count).ptr);
-  out += ",\"status\":";
-  AppendJsonString(out, info.status);
-  out += '}';
+  AppendJson(out, info);
   return out;
 }
 
