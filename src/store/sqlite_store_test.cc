@@ -2,6 +2,9 @@
 #include "store/sqlite_store.h"
 
 #include <gmock/gmock.h>
+#include <sqlite3.h>
+
+#include <filesystem>
 
 #include "store/store_conformance.h"
 #include "testing/status_matchers.h"
@@ -45,6 +48,63 @@ TEST(SqliteStoreTest, AFileThatIsNotADatabaseIsRefused) {
   EXPECT_THAT(OpenSqliteStore(o), StatusIs(StatusCode::kFailedPrecondition, HasSubstr(path)));
   std::remove(path.c_str());
   rmdir(tmpl);
+}
+
+// Returns the page size of the SQLite file at `path` (0 when it cannot be read).
+int FilePageSize(const std::string& path) {
+  sqlite3* db = nullptr;
+  sqlite3_stmt* s = nullptr;
+  int size = 0;
+  if (sqlite3_open(path.c_str(), &db) == SQLITE_OK &&
+      sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &s, nullptr) == SQLITE_OK &&
+      sqlite3_step(s) == SQLITE_ROW) {
+    size = sqlite3_column_int(s, 0);
+  }
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return size;
+}
+
+TEST(SqliteStoreTest, ANewFileHas2KiBPagesAndAnOlderFileKeepsItsOwn) {
+  char tmpl[] = "/tmp/glfm-pagesize-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  InstanceInfo info;
+  info.id = "gs-1";
+  info.status = "ACTIVE";
+  info.player_count = 3;
+  {
+    SqliteOptions o;
+    o.path = dir + "/new.db";
+    auto store = OpenSqliteStore(o);
+    ASSERT_OK(store);
+    ASSERT_OK((*store)->UpsertInstance(info, Timestamp(std::chrono::seconds(1))));
+  }
+  EXPECT_EQ(FilePageSize(dir + "/new.db"), 2048);
+  // A WAL file with 4 KiB pages, as an earlier glfm created it.
+  std::string old_path = dir + "/old.db";
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(old_path.c_str(), &db), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(db, "PRAGMA page_size=4096; PRAGMA journal_mode=WAL; VACUUM;", nullptr,
+                           nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  ASSERT_EQ(FilePageSize(old_path), 4096);
+  for (int round = 0; round < 2; ++round) {
+    SqliteOptions o;
+    o.path = old_path;
+    auto store = OpenSqliteStore(o);
+    ASSERT_OK(store);
+    info.player_count = round;
+    ASSERT_OK((*store)->UpsertInstance(info, Timestamp(std::chrono::seconds(2))));
+    auto got = (*store)->GetInstance("gs-1");
+    ASSERT_OK(got);
+    EXPECT_EQ(got->info.player_count, round);
+  }
+  EXPECT_EQ(FilePageSize(old_path), 4096);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
