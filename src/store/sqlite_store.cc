@@ -696,6 +696,10 @@ class SqliteStore final : public internal::QueuedWriteStore {
   // Runs `r`'s ops in the open transaction (beginning one when none is open). After a
   // database error the rest are only collected: FinishTransaction sorts them out.
   void Apply(WriteRequest* r) {
+    if (open_.empty()) {
+      open_base_ = applied_.load(std::memory_order_relaxed);
+    }
+    applied_.fetch_add(1, std::memory_order_relaxed);
     open_.push_back(r);
     open_ops_ += r->ops.size();
     if (!open_error_.ok()) {
@@ -740,7 +744,10 @@ class SqliteStore final : public internal::QueuedWriteStore {
     }
     if (round_.seq != seen_round_) {
       seen_round_ = round_.seq;
-      want_ = round_.requests + open_.size();
+      // Only the requests applied before that fsync ended were waiting here; those applied
+      // since are the acknowledged callers coming back, already counted in round_.requests.
+      size_t waiting = round_.applied > open_base_ ? round_.applied - open_base_ : 0;
+      want_ = round_.requests + std::min(waiting, open_.size());
       linger_until_ =
           round_.done + std::min<std::chrono::nanoseconds>(round_.took / 2, kMaxSyncLinger);
     }
@@ -827,6 +834,8 @@ class SqliteStore final : public internal::QueuedWriteStore {
       sync_failure_ = synced;
     }
     auto done = std::chrono::steady_clock::now();
+    // Read before any caller of these batches is woken (below) and can come back.
+    uint64_t applied = applied_.load(std::memory_order_relaxed);
     size_t requests = 0;
     for (auto& batch : batches) {
       requests += batch.size();
@@ -846,6 +855,7 @@ class SqliteStore final : public internal::QueuedWriteStore {
       round_.requests = requests;
       round_.took = done - start;
       round_.done = done;
+      round_.applied = applied;
     }
     queue_.Nudge();
     return std::chrono::nanoseconds(0);
@@ -1075,12 +1085,17 @@ class SqliteStore final : public internal::QueuedWriteStore {
   bool in_transaction_ = false;
   Status open_error_;        // the database error that spoilt it
   uint64_t seen_round_ = 0;  // the last sync round ShouldCommit saw
+  // Requests the committer has applied, ever (read by the syncer), and that count when the
+  // open transaction began.
+  std::atomic<uint64_t> applied_{0};
+  uint64_t open_base_ = 0;
   size_t want_ = 0;
   std::chrono::steady_clock::time_point linger_until_{};
   // What the syncer last did, for ShouldCommit.
   struct SyncRound {
     uint64_t seq = 0;
-    size_t requests = 0;  // acknowledged by it
+    size_t requests = 0;   // acknowledged by it
+    uint64_t applied = 0;  // applied_ when its fsync ended
     std::chrono::nanoseconds took{0};
     std::chrono::steady_clock::time_point done{};
   };
