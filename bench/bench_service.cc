@@ -17,7 +17,10 @@
 //
 // Knobs: BENCH_SECONDS (per wrk run, 5), BENCH_ROUNDS (3), BENCH_CONNECTIONS (32),
 // BENCH_LIST_N (1000000), BENCH_LIST_RPS (5000), BENCH_LIST_SECONDS (10),
-// BENCH_WEBHOOK_N (3000), BENCH_WEBHOOK_CONCURRENCY (32).
+// BENCH_WEBHOOK_N (3000), BENCH_WEBHOOK_CONCURRENCY (32). BENCH_LIST_DATA=dir keeps the list
+// data directory there and reuses it when it holds a database (repeated start-ups without
+// the seeding; a binary with a newer schema migrates it once). BENCH_GLFM_BIN=path runs that
+// glfm binary instead of this build's (comparing two builds).
 // Lines: `BENCH <name> <value> <unit>`.
 #include <atomic>
 #include <chrono>
@@ -45,7 +48,11 @@ using glfm::Json;
 using glfm::testing::HttpClient;
 using SteadyClock = std::chrono::steady_clock;
 
-std::string GlfmBin() { return std::string(GLFM_BINARY_DIR) + "/apps/glfm/glfm"; }
+// The glfm binary under test: this build's, or BENCH_GLFM_BIN (to compare two builds).
+std::string GlfmBin() {
+  const char* bin = std::getenv("BENCH_GLFM_BIN");
+  return bin != nullptr && *bin != '\0' ? bin : std::string(GLFM_BINARY_DIR) + "/apps/glfm/glfm";
+}
 
 std::string ReadFirstLine(const std::string& path) {
   std::ifstream in(path);
@@ -174,8 +181,13 @@ int BenchList(const std::string& dir, bool pin) {
   int rps = EnvInt("BENCH_LIST_RPS", 5000);
   int seconds = EnvInt("BENCH_LIST_SECONDS", 10);
   std::string data = dir + "/list";
+  bool seed = true;
+  if (const char* keep = std::getenv("BENCH_LIST_DATA"); keep != nullptr && *keep != '\0') {
+    data = keep;  // kept after the run; seeded only when it holds no database yet
+    seed = !std::filesystem::exists(data + "/glfm.db");
+  }
   std::filesystem::create_directories(data);
-  {
+  if (seed) {
     auto t0 = SteadyClock::now();
     glfm::store::SqliteOptions so;
     so.path = data + "/glfm.db";

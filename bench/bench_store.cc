@@ -1,5 +1,6 @@
-// bench_store: acknowledged durable upserts/s of ~200-byte instances with 1, 8 and 64
-// concurrent writers (SQLite FULL, SQLite NORMAL, PostgreSQL), p50/p99 commit latency, and
+// bench_store: acknowledged durable upserts/s of ~260-byte instances with 1, 8 and 64
+// concurrent writers, of new instances and of updates to stored ones (SQLite FULL, SQLite
+// NORMAL, PostgreSQL), p50/p99 commit latency, and
 // the time to load 1M instances from the store (scan + decode into a vector of InstanceInfo).
 //
 // Prints `BENCH <name> <value> <unit>`. PostgreSQL is a throw-away server started here
@@ -8,6 +9,11 @@
 // the load size (default 1M; 0 skips the load). To measure one part alone:
 // GLFM_BENCH_ONLY_PG=1 skips SQLite; GLFM_BENCH_SQLITE=full|normal runs only that mode
 // (default both); GLFM_BENCH_WRITERS=64 (or 1,8) picks the writer counts (default 1,8,64).
+// GLFM_BENCH_KINDS=insert|update picks what the writers write (default both): insert writes
+// ids never stored before, each writer its own (store_*_w<N>_upserts_per_s, the worst case
+// for the B-tree); update sets a new player count on random ones of GLFM_BENCH_UPDATE_N
+// (default 100000) instances stored first (store_*_w<N>_updates_per_s, what game servers'
+// status reports do, most of the traffic).
 // GLFM_BENCH_LOAD_DB=path keeps the SQLite load database there and reuses it when it exists
 // (repeated load measurements without the fill). GLFM_BENCH_PG_COMMITTERS and
 // GLFM_BENCH_PG_NOTIFY=0 set PostgresOptions. Before each
@@ -22,6 +28,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -118,8 +125,22 @@ double FdatasyncPerSecond(const std::string& dir, double seconds) {
   return elapsed > 0 ? n / elapsed : 0;
 }
 
+// What the writers of RunWriters write.
+enum class WriteKind {
+  // Ids never stored before (as a fleet that only ever places new game sessions): the worst
+  // case for a B-tree, each row finding its place among the others. Each writer writes ids
+  // of its own; printed as <prefix>_w<N>_upserts_per_s.
+  kInsertNew,
+  // A new player count for a random one of `existing` stored instances, ids 0..existing-1
+  // (as game servers reporting joins and leaves, most of the traffic): printed as
+  // <prefix>_w<N>_updates_per_s.
+  kUpdateExisting,
+};
+
 // Runs `writers` threads upserting for `seconds`; prints throughput and latency.
-bool RunWriters(Store& store, const std::string& prefix, int writers, double seconds) {
+// `run` (0..9) keeps the new ids of each insert run apart from those of earlier runs.
+bool RunWriters(Store& store, const std::string& prefix, int writers, double seconds,
+                WriteKind kind = WriteKind::kInsertNew, int existing = 0, int run = 0) {
   std::atomic<bool> stop{false};
   std::atomic<int> errors{0};
   std::vector<std::vector<double>> latencies(static_cast<size_t>(writers));
@@ -129,8 +150,15 @@ bool RunWriters(Store& store, const std::string& prefix, int writers, double sec
     threads.emplace_back([&, w] {
       auto& lat = latencies[static_cast<size_t>(w)];
       lat.reserve(200000);
+      std::mt19937 rng(static_cast<uint32_t>(w) * 7919u + 1u);
       for (int i = 0; !stop.load(std::memory_order_relaxed); ++i) {
-        InstanceInfo info = MakeInstance(w * 1000003 + i % 100000);
+        InstanceInfo info;
+        if (kind == WriteKind::kInsertNew) {
+          info = MakeInstance(w * 1000003 + run % 10 * 100000 + i % 100000);
+        } else {
+          info = MakeInstance(static_cast<int>(rng() % static_cast<uint32_t>(existing)));
+          info.player_count = static_cast<int>(rng() % 17);
+        }
         auto t0 = SteadyClock::now();
         glfm::Status s = store.UpsertInstance(info, glfm::Clock::now());
         auto t1 = SteadyClock::now();
@@ -156,7 +184,11 @@ bool RunWriters(Store& store, const std::string& prefix, int writers, double sec
   }
   std::sort(all.begin(), all.end());
   std::string n = prefix + "_w" + std::to_string(writers);
-  Bench(n + "_upserts_per_s", static_cast<double>(all.size()) / elapsed, "ops/s");
+  Bench(n + (kind == WriteKind::kInsertNew ? "_upserts_per_s" : "_updates_per_s"),
+        static_cast<double>(all.size()) / elapsed, "ops/s");
+  if (kind == WriteKind::kUpdateExisting) {
+    n += "_update";
+  }
   if (!all.empty()) {
     Bench(n + "_commit_p50", all[all.size() / 2], "us");
     Bench(n + "_commit_p99", all[std::min(all.size() - 1, all.size() * 99 / 100)], "us");
@@ -164,10 +196,10 @@ bool RunWriters(Store& store, const std::string& prefix, int writers, double sec
   return errors.load() == 0;
 }
 
-// Fills the store with `n` instances (bulk batches), then times a full scan + decode.
-bool RunLoad(Store& store, const std::string& prefix, int n, bool fill = true) {
+// Stores instances 0..n-1 (bulk batches). Returns false (printed) on failure.
+bool Fill(Store& store, int n) {
   constexpr int kChunk = 5000;
-  for (int base = 0; fill && base < n; base += kChunk) {
+  for (int base = 0; base < n; base += kChunk) {
     std::vector<glfm::store::InstanceWrite> writes;
     for (int i = base; i < std::min(n, base + kChunk); ++i) {
       writes.push_back({MakeInstance(i), glfm::Clock::now()});
@@ -177,6 +209,39 @@ bool RunLoad(Store& store, const std::string& prefix, int n, bool fill = true) {
       std::fprintf(stderr, "fill failed: %s\n", s.ToString().c_str());
       return false;
     }
+  }
+  return true;
+}
+
+// Runs the writer counts of kinds `kinds` ("insert", "update") against `store`, printing the
+// fsync probe before each durable run. The update runs first fill `update_n` instances.
+bool RunAllWriters(Store& store, const std::string& prefix, const std::vector<int>& writer_counts,
+                   double seconds, const std::string& kinds, int update_n, bool probe,
+                   const std::string& dir) {
+  bool ok = true;
+  for (WriteKind kind : {WriteKind::kInsertNew, WriteKind::kUpdateExisting}) {
+    bool insert = kind == WriteKind::kInsertNew;
+    if (seconds <= 0 || kinds.find(insert ? "insert" : "update") == std::string::npos) {
+      continue;
+    }
+    if (!insert && !Fill(store, update_n)) {
+      return false;
+    }
+    int run = 0;
+    for (int w : writer_counts) {
+      if (probe) {
+        Bench("store_disk_fdatasync_4k_per_s", FdatasyncPerSecond(dir, 0.5), "ops/s");
+      }
+      ok = RunWriters(store, prefix, w, seconds, kind, update_n, run++) && ok;
+    }
+  }
+  return ok;
+}
+
+// Fills the store with `n` instances (bulk batches), then times a full scan + decode.
+bool RunLoad(Store& store, const std::string& prefix, int n, bool fill = true) {
+  if (fill && !Fill(store, n)) {
+    return false;
   }
   auto t0 = SteadyClock::now();
   double cpu0 = CpuSeconds();
@@ -218,6 +283,8 @@ int main() {
   const int load_n = EnvInt("GLFM_BENCH_LOAD_N", 1000000);
   const std::vector<int> writer_counts = EnvInts("GLFM_BENCH_WRITERS", {1, 8, 64});
   const std::string sqlite_modes = EnvString("GLFM_BENCH_SQLITE", "full,normal");
+  const std::string kinds = EnvString("GLFM_BENCH_KINDS", "insert,update");
+  const int update_n = std::max(1, EnvInt("GLFM_BENCH_UPDATE_N", 100000));
   bool ok = true;
   Bench("store_instance_doc_bytes",
         static_cast<double>(glfm::ToJson(MakeInstance(123456)).Dump().size()), "bytes");
@@ -251,16 +318,9 @@ int main() {
       std::fprintf(stderr, "sqlite: %s\n", store.status().ToString().c_str());
       return 1;
     }
-    for (int w : writer_counts) {
-      if (EnvInt("GLFM_BENCH_SECONDS", 2) == 0) {
-        break;
-      }
-      if (full) {
-        Bench("store_disk_fdatasync_4k_per_s", FdatasyncPerSecond(dir, 0.5), "ops/s");
-      }
-      ok =
-          RunWriters(**store, full ? "store_sqlite_full" : "store_sqlite_normal", w, seconds) && ok;
-    }
+    ok = RunAllWriters(**store, full ? "store_sqlite_full" : "store_sqlite_normal", writer_counts,
+                       seconds, kinds, update_n, full, dir) &&
+         ok;
   }
   if (EnvInt("GLFM_BENCH_ONLY_PG", 0) == 0 && load_n > 0) {
     glfm::store::SqliteOptions o;
@@ -297,13 +357,8 @@ int main() {
     std::fprintf(stderr, "postgres: %s\n", pg.status().ToString().c_str());
     return 1;
   }
-  for (int w : writer_counts) {
-    if (seconds <= 0) {
-      break;
-    }
-    Bench("store_disk_fdatasync_4k_per_s", FdatasyncPerSecond(dir, 0.5), "ops/s");
-    ok = RunWriters(**pg, "store_postgres", w, seconds) && ok;
-  }
+  ok = RunAllWriters(**pg, "store_postgres", writer_counts, seconds, kinds, update_n, true, dir) &&
+       ok;
   if (load_n <= 0) {
     return ok ? 0 : 1;
   }

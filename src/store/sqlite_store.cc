@@ -66,12 +66,24 @@ constexpr const char* kMigrations[] = {
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
-constexpr int kPageSize = 4096;
-// WAL size (pages) that wakes the background checkpointer: 16 MiB at 4 KiB pages.
-constexpr int kCheckpointPages = 4096;
+// The page size of a new database file (an existing file keeps its own). Every page a
+// transaction changes goes to the WAL whole, and an update changes one or two pages at
+// random places: smaller pages mean fewer bytes to fsync per row. In the id-keyed
+// (WITHOUT ROWID) instances table a 2 KiB page keeps up to ~490 bytes of a row in the page
+// (the rest goes to an overflow page): a typical instance (~330 bytes with its id) fits.
+constexpr int kPageSize = 2048;
+// The write connection's page cache: the pages of the rows it updates stay in memory rather
+// than being read back from the file (and the WAL) for every update.
+constexpr int kWriterCacheKiB = 64 * 1024;
+// WAL size that wakes the background checkpointer.
+constexpr int64_t kCheckpointBytes = 16 << 20;
+// The background checkpointer runs up to this many passes until at most kCatchUpFrames are
+// left for the committer's catch-up (CatchUpCheckpoint), a pause of its commits.
+constexpr int kMaxCheckpointPasses = 4;
+constexpr int kCatchUpFrames = 256;
 constexpr int64_t kWalSizeLimitBytes = 64 << 20;
 
-// Longest the syncer waits for more commits before an fsync (see SyncBatches).
+// Longest the committer waits for callers to come back before it commits (ShouldCommit).
 constexpr std::chrono::milliseconds kMaxSyncLinger{5};
 
 constexpr char kPlacementColumns[] =
@@ -164,8 +176,13 @@ class SqliteStore final : public internal::QueuedWriteStore {
     // acknowledged (see CommitLoop), while the committer builds the next batch.
     GLFM_ASSIGN_OR_RETURN(const char* vfs, internal::BatchedWalVfsName());
     GLFM_ASSIGN_OR_RETURN(writer_, OpenConnection(SqliteOptions::Synchronous::kFull, vfs));
+    GLFM_RETURN_IF_ERROR(Exec(writer_.get(),
+                              ("PRAGMA cache_size=-" + std::to_string(kWriterCacheKiB)).c_str(),
+                              "set the cache size"));
     GLFM_RETURN_IF_ERROR(Migrate());
     GLFM_RETURN_IF_ERROR(PrepareWriteStatements());
+    GLFM_ASSIGN_OR_RETURN(int page_size, PageSize());
+    checkpoint_pages_ = static_cast<int>(kCheckpointBytes / page_size);
     if (full) {
       GLFM_RETURN_IF_ERROR(OpenWalForSync());
     }
@@ -173,7 +190,7 @@ class SqliteStore final : public internal::QueuedWriteStore {
     // database (and fsyncing it) never stalls a commit; the hook replaces auto-checkpoint.
     // With synchronous=NORMAL or FULL a checkpoint fsyncs the WAL before it copies pages and
     // the database before the WAL may restart.
-    GLFM_ASSIGN_OR_RETURN(checkpoint_db_, OpenConnection(options_.synchronous));
+    GLFM_ASSIGN_OR_RETURN(checkpoint_db_, OpenConnection(options_.synchronous, vfs));
     sqlite3_wal_hook(writer_.get(), &SqliteStore::WalHook, this);
     checkpointer_ = std::thread([this] { CheckpointLoop(); });
     completer_ = std::make_unique<internal::BatchStage>(
@@ -399,8 +416,7 @@ class SqliteStore final : public internal::QueuedWriteStore {
                               (raw != nullptr ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
     }
     sqlite3_busy_timeout(db.get(), static_cast<int>(options_.busy_timeout.count()));
-    // A random-key upsert adds one whole page to the WAL, so the page size bounds the bytes
-    // each commit must fsync; 4 KiB matches the file system block (set at creation only).
+    // The page size applies only when the file is created (kPageSize).
     std::string pragmas = "PRAGMA page_size=" + std::to_string(kPageSize) +
                           "; PRAGMA journal_mode=WAL; PRAGMA synchronous=";
     pragmas += synchronous == SqliteOptions::Synchronous::kFull ? "FULL" : "NORMAL";
@@ -501,6 +517,16 @@ class SqliteStore final : public internal::QueuedWriteStore {
     GLFM_ASSIGN_OR_RETURN(write_stmts_.delete_webhook,
                           Prepare(db, "DELETE FROM webhooks WHERE id = ?1"));
     return OkStatus();
+  }
+
+  // Returns the database's page size (set when the file was created).
+  Result<int> PageSize() {
+    GLFM_ASSIGN_OR_RETURN(Stmt s, Prepare(writer_.get(), "PRAGMA page_size"));
+    int rc = sqlite3_step(s.get());
+    if (rc != SQLITE_ROW) {
+      return Error(writer_.get(), "read page size", rc);
+    }
+    return std::max(512, sqlite3_column_int(s.get(), 0));
   }
 
   // Returns -1 when the placement does not exist, else 1 when it has an outcome, 0 when not.
@@ -672,47 +698,147 @@ class SqliteStore final : public internal::QueuedWriteStore {
     return s;
   }
 
-  // The commit pipeline: the committer thread runs each batch's transaction (COMMIT writes
-  // the WAL without fsync); with kFull the syncer thread then fdatasyncs the WAL once for
-  // every batch committed since its last call; the completer thread publishes the change
-  // events and wakes the callers. Each stage works on the next batches while the later ones
-  // finish the earlier, and every stage keeps commit order. A caller is woken only after
-  // its batch is durable; readers (other connections) may see a commit a moment before it
+  // The commit pipeline: the committer thread runs the queued writes in a transaction;
+  // with kFull the syncer thread then fdatasyncs the WAL once for every transaction
+  // committed since its last call; the completer thread publishes the change events and
+  // wakes the callers. Every stage keeps commit order. A caller is woken only after its
+  // transaction is durable; readers (other connections) may see a commit a moment before it
   // is, as they would see it before its caller returns.
+  //
+  // With kFull the committer keeps its transaction open while the syncer is busy, applying
+  // each request as it comes, and commits when the syncer is free (ShouldCommit): one
+  // transaction per fsync, so a page that many requests touch goes to the WAL once, not
+  // once for each of several small transactions.
   void CommitLoop() {
-    std::vector<WriteRequest*> batch;
-    while (queue_.Take(batch)) {
+    std::vector<WriteRequest*> taken;
+    bool stopped = false;
+    while (true) {
+      if (open_.empty()) {
+        if (stopped || !queue_.Take(taken)) {
+          return;
+        }
+      } else {
+        auto deadline = std::chrono::steady_clock::time_point::max();
+        if (stopped || ShouldCommit(deadline)) {
+          FinishTransaction();
+          continue;
+        }
+        size_t room = static_cast<size_t>(options_.max_batch_ops) - open_ops_;
+        if (!queue_.TakeUntil(taken, room, deadline) && taken.empty()) {
+          stopped = true;
+          continue;
+        }
+      }
+      for (WriteRequest* r : taken) {
+        Apply(r);
+      }
+    }
+  }
+
+  // Runs `r`'s ops in the open transaction (beginning one when none is open). After a
+  // database error the rest are only collected: FinishTransaction sorts them out.
+  void Apply(WriteRequest* r) {
+    if (open_.empty()) {
+      open_base_ = applied_.load(std::memory_order_relaxed);
+    }
+    applied_.fetch_add(1, std::memory_order_relaxed);
+    open_.push_back(r);
+    open_ops_ += r->ops.size();
+    if (!open_error_.ok()) {
+      return;
+    }
+    sqlite3* db = writer_.get();
+    if (!in_transaction_) {
       if (catch_up_wanted_.exchange(false, std::memory_order_relaxed)) {
         CatchUpCheckpoint();
       }
-      if (Status failed = SyncFailure(); !failed.ok()) {
-        for (WriteRequest* r : batch) {
-          r->status = failed;
-        }
-        completer_->Push(std::move(batch));
-        batch = {};
-        continue;
+      open_error_ = Exec(db, "BEGIN IMMEDIATE", "begin");
+      if (!open_error_.ok()) {
+        return;
       }
-      Status s = CommitBatch(batch);
-      if (!s.ok() && batch.size() > 1) {
-        // One bad request must not fail its neighbours: commit each on its own.
-        for (WriteRequest* r : batch) {
-          r->status = CommitBatch({r});
-        }
-      } else {
-        for (WriteRequest* r : batch) {
-          r->status = s;
-        }
-      }
-      (syncer_ != nullptr ? syncer_ : completer_)->Push(std::move(batch));
-      batch = {};
+      in_transaction_ = true;
     }
+    for (WriteOp& op : r->ops) {
+      open_error_ = ExecOp(op);
+      if (!open_error_.ok()) {
+        return;
+      }
+    }
+  }
+
+  // Returns whether the committer should commit its open transaction now; else sets
+  // `deadline` to when to ask again (max: when something changes). kNormal: always, as there
+  // is no fsync to wait for. kFull: not while the syncer is busy (the requests arriving
+  // meanwhile join this transaction); once it is free, when as many requests are open as
+  // were in flight when it finished (the callers it just acknowledged plus those waiting
+  // here) or when half its last fsync has passed since (at most kMaxSyncLinger): without the
+  // wait, callers that write in a loop split into two groups that take turns, each fsync
+  // carrying half of them. The wait pays whenever the group comes back in time, and costs
+  // little when not.
+  bool ShouldCommit(std::chrono::steady_clock::time_point& deadline) {
+    if (syncer_ == nullptr || !open_error_.ok() ||
+        open_ops_ >= static_cast<size_t>(options_.max_batch_ops)) {
+      return true;
+    }
+    std::lock_guard lock(round_mu_);
+    if (batches_at_syncer_ > 0) {
+      return false;  // the syncer's Nudge wakes TakeUntil
+    }
+    if (round_.seq != seen_round_) {
+      seen_round_ = round_.seq;
+      // Only the requests applied before that fsync ended were waiting here; those applied
+      // since are the acknowledged callers coming back, already counted in round_.requests.
+      size_t waiting = round_.applied > open_base_ ? round_.applied - open_base_ : 0;
+      want_ = round_.requests + std::min(waiting, open_.size());
+      linger_until_ =
+          round_.done + std::min<std::chrono::nanoseconds>(round_.took / 2, kMaxSyncLinger);
+    }
+    deadline = linger_until_;
+    return open_.size() >= want_ || std::chrono::steady_clock::now() >= linger_until_;
+  }
+
+  // Commits the open transaction and hands its requests on (syncer or completer). After a
+  // database error it rolls back and commits each request on its own, so that one bad
+  // request does not fail its neighbours.
+  void FinishTransaction() {
+    sqlite3* db = writer_.get();
+    // After a failed fsync nothing can be trusted to be durable: fail without committing.
+    Status failed = SyncFailure();
+    Status s = failed.ok() ? open_error_ : failed;
+    if (s.ok() && in_transaction_) {
+      // COMMIT writes the WAL out but leaves the fsync to the syncer (kFull) or to the next
+      // checkpoint (kNormal).
+      internal::DeferWalSyncScope defer_sync;
+      s = Exec(db, "COMMIT", "commit");
+    }
+    if (!s.ok() && in_transaction_) {
+      Exec(db, "ROLLBACK", "rollback").IgnoreError();
+    }
+    in_transaction_ = false;
+    if (!s.ok() && failed.ok() && open_.size() > 1) {
+      for (WriteRequest* r : open_) {
+        r->status = CommitBatch({r});
+      }
+    } else {
+      for (WriteRequest* r : open_) {
+        r->status = s;
+      }
+    }
+    if (syncer_ != nullptr) {
+      std::lock_guard lock(round_mu_);
+      ++batches_at_syncer_;
+    }
+    (syncer_ != nullptr ? syncer_ : completer_)->Push(std::move(open_));
+    open_ = {};
+    open_ops_ = 0;
+    open_error_ = OkStatus();
   }
 
   // Checkpoints, on the writer connection, the frames committed since the background
   // checkpoint's pass, so that the next transaction restarts the WAL. No transaction is open
   // here. The checkpoint fsyncs the WAL before it copies and the database after.
   void CatchUpCheckpoint() {
+    internal::CheckpointIoScope checkpoint_io;
     int rc = sqlite3_wal_checkpoint_v2(writer_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
                                        nullptr);
     if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
@@ -735,12 +861,8 @@ class SqliteStore final : public internal::QueuedWriteStore {
     return OkStatus();
   }
 
-  // Syncer stage: makes every batch in `batches` durable, then hands them to the completer.
-  // Returns how long the next round may wait for the callers just acknowledged to come back
-  // with their next writes (BatchStage): without it, callers that write in a loop split into
-  // two groups that take turns, each fsync carrying half of them. The wait is at most half
-  // the fsync it saves, so it pays whenever the group comes back in time, and costs little
-  // when not.
+  // Syncer stage: makes every batch in `batches` durable, hands them to the completer, then
+  // tells the committer that it is free (ShouldCommit).
   std::chrono::nanoseconds SyncBatches(std::vector<internal::BatchStage::Batch>& batches) {
     Status synced = SyncFailure();
     auto start = std::chrono::steady_clock::now();
@@ -753,8 +875,12 @@ class SqliteStore final : public internal::QueuedWriteStore {
       std::lock_guard lock(sync_failure_mu_);
       sync_failure_ = synced;
     }
-    auto took = std::chrono::steady_clock::now() - start;
+    auto done = std::chrono::steady_clock::now();
+    // Read before any caller of these batches is woken (below) and can come back.
+    uint64_t applied = applied_.load(std::memory_order_relaxed);
+    size_t requests = 0;
     for (auto& batch : batches) {
+      requests += batch.size();
       if (!synced.ok()) {
         for (WriteRequest* r : batch) {
           if (r->status.ok()) {
@@ -764,7 +890,17 @@ class SqliteStore final : public internal::QueuedWriteStore {
       }
       completer_->Push(std::move(batch));
     }
-    return std::min<std::chrono::nanoseconds>(took / 2, kMaxSyncLinger);
+    {
+      std::lock_guard lock(round_mu_);
+      batches_at_syncer_ -= batches.size();
+      round_.seq++;
+      round_.requests = requests;
+      round_.took = done - start;
+      round_.done = done;
+      round_.applied = applied;
+    }
+    queue_.Nudge();
+    return std::chrono::nanoseconds(0);
   }
 
   Status SyncFailure() {
@@ -797,7 +933,19 @@ class SqliteStore final : public internal::QueuedWriteStore {
   // Called by SQLite on the committer thread after each commit with the WAL's page count.
   static int WalHook(void* self, sqlite3*, const char*, int pages) {
     auto* store = static_cast<SqliteStore*>(self);
-    if (pages >= kCheckpointPages) {
+    // One background pass (and the committer's catch-up after it) per checkpoint_pages_ of
+    // WAL: the WAL restarts after the catch-up, and until then its size stays above the
+    // mark. Another pass only if it grows by as much again (the restart did not happen: a
+    // reader held on to an old snapshot).
+    if (pages < store->hook_last_pages_) {
+      store->pass_at_pages_ = -1;  // the WAL restarted
+    }
+    store->hook_last_pages_ = pages;
+    bool due = store->pass_at_pages_ < 0
+                   ? pages >= store->checkpoint_pages_
+                   : pages >= store->pass_at_pages_ + store->checkpoint_pages_;
+    if (due) {
+      store->pass_at_pages_ = pages;
       std::lock_guard lock(store->checkpoint_mu_);
       store->checkpoint_wanted_ = true;
       store->checkpoint_cv_.notify_one();
@@ -820,8 +968,21 @@ class SqliteStore final : public internal::QueuedWriteStore {
       // only after a checkpoint that copied every frame: under a steady write load the WAL
       // would grow without end. So the committer copies that remainder itself, between two
       // batches (CatchUpCheckpoint) — a short pause, as the bulk is done here.
-      int rc = sqlite3_wal_checkpoint_v2(checkpoint_db_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
-                                         nullptr, nullptr);
+      // Passes until few frames are left for the committer (each pass copies what the last
+      // one could not: the frames committed while it ran).
+      int rc = SQLITE_OK;
+      for (int pass = 0; pass < kMaxCheckpointPasses; ++pass) {
+        int log_frames = 0;
+        int copied = 0;
+        {
+          internal::CheckpointIoScope checkpoint_io;
+          rc = sqlite3_wal_checkpoint_v2(checkpoint_db_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                         &log_frames, &copied);
+        }
+        if (rc != SQLITE_OK || log_frames - copied <= kCatchUpFrames) {
+          break;
+        }
+      }
       if (rc == SQLITE_OK) {
         catch_up_wanted_.store(true, std::memory_order_relaxed);
       } else if (rc != SQLITE_BUSY) {
@@ -957,11 +1118,39 @@ class SqliteStore final : public internal::QueuedWriteStore {
   const SqliteOptions options_;
   internal::CommitQueue queue_;
   internal::ChangeFeed feed_;
-  Db writer_;  // used only by the committer thread after Open
+  Db writer_;                    // used only by the committer thread after Open
+  int checkpoint_pages_ = 4096;  // WAL pages that wake the checkpointer: kCheckpointBytes
+  // WalHook's state (committer thread): the WAL's size at the last commit, and when it woke
+  // the checkpointer (-1: not since the WAL restarted).
+  int hook_last_pages_ = 0;
+  int pass_at_pages_ = -1;
   WriteStatements write_stmts_;
   int wal_fd_ = -1;  // kFull: the WAL, fdatasynced by the syncer thread
   std::mutex sync_failure_mu_;
   Status sync_failure_;  // guarded by sync_failure_mu_; sticky once an fsync failed
+  // The committer's open transaction (committer thread only).
+  std::vector<WriteRequest*> open_;  // requests applied in it, in queue order
+  size_t open_ops_ = 0;
+  bool in_transaction_ = false;
+  Status open_error_;        // the database error that spoilt it
+  uint64_t seen_round_ = 0;  // the last sync round ShouldCommit saw
+  // Requests the committer has applied, ever (read by the syncer), and that count when the
+  // open transaction began.
+  std::atomic<uint64_t> applied_{0};
+  uint64_t open_base_ = 0;
+  size_t want_ = 0;
+  std::chrono::steady_clock::time_point linger_until_{};
+  // What the syncer last did, for ShouldCommit.
+  struct SyncRound {
+    uint64_t seq = 0;
+    size_t requests = 0;   // acknowledged by it
+    uint64_t applied = 0;  // applied_ when its fsync ended
+    std::chrono::nanoseconds took{0};
+    std::chrono::steady_clock::time_point done{};
+  };
+  std::mutex round_mu_;
+  size_t batches_at_syncer_ = 0;  // guarded by round_mu_: pushed, not yet fsynced
+  SyncRound round_;               // guarded by round_mu_
   std::unique_ptr<internal::BatchStage> completer_;
   std::unique_ptr<internal::BatchStage> syncer_;  // kFull only
   std::thread committer_;

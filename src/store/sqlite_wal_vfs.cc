@@ -3,8 +3,12 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cstring>
+#include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 namespace glfm::store::internal {
 namespace {
@@ -14,21 +18,59 @@ constexpr char kVfsName[] = "glfm-batched-wal";
 constexpr size_t kWriteChunk = 64 * 1024;
 // Buffered bytes that trigger a write even before the sync (bounds the memory of one file).
 constexpr size_t kMaxBuffered = 4 * 1024 * 1024;
+// Inside a CheckpointIoScope: the WAL is read in pieces of this size, and at most this much
+// of it is kept (beyond, reads go to the file one by one).
+constexpr size_t kReadChunk = 256 * 1024;
+constexpr size_t kMaxReadCache = 32 * 1024 * 1024;
 
 thread_local bool t_defer_wal_sync = false;
+thread_local bool t_checkpoint_io = false;
 
 sqlite3_vfs* g_base = nullptr;  // the default VFS, set once before registration
 sqlite3_vfs g_vfs;
 sqlite3_io_methods g_methods;
 
+// What a CheckpointIoScope keeps of a WAL file: the pieces read so far, by index. The
+// buffers outlive the scope (up to kMaxReadCache), for the next checkpoint: fresh memory
+// costs a page fault per 4 KiB on first touch, which on some virtual machines costs more
+// than the copy.
+struct ReadCache {
+  sqlite3_int64 file_size = -1;  // when the scope first read the file: reads stay below it
+  std::unordered_map<sqlite3_int64, std::pair<char*, size_t>> chunks;  // buffer, bytes
+  std::vector<std::unique_ptr<char[]>> buffers;  // kReadChunk each; in use: chunks.size()
+  size_t in_use = 0;
+
+  // Forgets what was read (at the end of a scope), keeping the buffers.
+  void Reset() {
+    file_size = -1;
+    chunks.clear();
+    in_use = 0;
+  }
+};
+
 // The VFS's file: the base VFS's file follows it in the same allocation (szOsFile).
 struct File {
   sqlite3_file base;
   sqlite3_file* real;
-  bool wal;          // a WAL file: writes are coalesced, syncs may be deferred
-  std::string* buf;  // WAL only: bytes not yet written, for offset `buf_offset`
+  bool wal;      // a WAL file: writes are coalesced, syncs may be deferred
+  bool main_db;  // the database file: writes are coalesced inside a CheckpointIoScope
+  // WAL and database only: bytes not yet written, for offset `buf_offset`.
+  std::string* buf;
   sqlite3_int64 buf_offset;
+  ReadCache* read_cache;  // WAL, inside a CheckpointIoScope only
+  bool in_scope;          // listed in t_scope_files
+  int deferred_error;     // a write that failed when a scope ended, returned by the next call
 };
+
+// The files a CheckpointIoScope on this thread touched, to flush and forget when it ends.
+thread_local std::vector<File*> t_scope_files;
+
+void JoinScope(File* f) {
+  if (!f->in_scope) {
+    f->in_scope = true;
+    t_scope_files.push_back(f);
+  }
+}
 
 File* Cast(sqlite3_file* f) { return reinterpret_cast<File*>(f); }
 const sqlite3_io_methods* Real(File* f) { return f->real->pMethods; }
@@ -48,27 +90,108 @@ int Flush(File* f) {
   return rc;
 }
 
+// Writes the buffered bytes out and returns the error a scope's end left, if any.
+int FlushAll(File* f) {
+  if (f->deferred_error != SQLITE_OK) {
+    int rc = f->deferred_error;
+    f->deferred_error = SQLITE_OK;
+    return rc;
+  }
+  return Flush(f);
+}
+
 int Close(sqlite3_file* p) {
   File* f = Cast(p);
-  int rc = Flush(f);
+  int rc = FlushAll(f);
+  if (f->in_scope) {
+    std::erase(t_scope_files, f);
+  }
   int close_rc = Real(f)->xClose(f->real);
   delete f->buf;
   f->buf = nullptr;
+  delete f->read_cache;
+  f->read_cache = nullptr;
   return rc != SQLITE_OK ? rc : close_rc;
+}
+
+// Reads through the scope's cache of the WAL: the checkpoint reads every frame it copies,
+// in page order rather than file order, one system call each; the cache reads the file in
+// kReadChunk pieces instead. Within one checkpoint the frames it reads do not change (they
+// are committed, and the WAL restarts only after a checkpoint).
+int CachedRead(File* f, void* out, int n, sqlite3_int64 offset) {
+  if (f->read_cache == nullptr) {
+    f->read_cache = new ReadCache();
+  }
+  ReadCache& cache = *f->read_cache;
+  if (cache.file_size < 0) {
+    sqlite3_int64 size = 0;
+    if (int rc = Real(f)->xFileSize(f->real, &size); rc != SQLITE_OK) {
+      return rc;
+    }
+    cache.file_size = size;
+    JoinScope(f);
+  }
+  if (offset < 0 || offset + n > cache.file_size) {
+    return Real(f)->xRead(f->real, out, n, offset);
+  }
+  auto* dst = static_cast<char*>(out);
+  sqlite3_int64 at = offset;
+  sqlite3_int64 end = offset + n;
+  while (at < end) {
+    sqlite3_int64 index = at / static_cast<sqlite3_int64>(kReadChunk);
+    sqlite3_int64 chunk_start = index * static_cast<sqlite3_int64>(kReadChunk);
+    auto it = cache.chunks.find(index);
+    if (it == cache.chunks.end()) {
+      if ((cache.in_use + 1) * kReadChunk > kMaxReadCache) {
+        return Real(f)->xRead(f->real, dst, static_cast<int>(end - at), at);
+      }
+      if (cache.in_use == cache.buffers.size()) {
+        cache.buffers.push_back(std::make_unique<char[]>(kReadChunk));
+      }
+      char* buf = cache.buffers[cache.in_use].get();
+      size_t len =
+          static_cast<size_t>(std::min<sqlite3_int64>(kReadChunk, cache.file_size - chunk_start));
+      if (int rc = Real(f)->xRead(f->real, buf, static_cast<int>(len), chunk_start);
+          rc != SQLITE_OK) {
+        return rc;
+      }
+      ++cache.in_use;
+      it = cache.chunks.emplace(index, std::make_pair(buf, len)).first;
+    }
+    size_t from = static_cast<size_t>(at - chunk_start);
+    size_t take = static_cast<size_t>(
+        std::min<sqlite3_int64>(end - at, static_cast<sqlite3_int64>(it->second.second - from)));
+    std::memcpy(dst, it->second.first + from, take);
+    dst += take;
+    at += static_cast<sqlite3_int64>(take);
+  }
+  return SQLITE_OK;
 }
 
 int Read(sqlite3_file* p, void* out, int n, sqlite3_int64 offset) {
   File* f = Cast(p);
-  if (int rc = Flush(f); rc != SQLITE_OK) {
+  if (int rc = FlushAll(f); rc != SQLITE_OK) {
     return rc;
+  }
+  if (f->wal && t_checkpoint_io) {
+    return CachedRead(f, out, n, offset);
   }
   return Real(f)->xRead(f->real, out, n, offset);
 }
 
 int Write(sqlite3_file* p, const void* data, int n, sqlite3_int64 offset) {
   File* f = Cast(p);
-  if (!f->wal) {
+  if (f->deferred_error != SQLITE_OK) {
+    return FlushAll(f);
+  }
+  if (!f->wal && !(f->main_db && t_checkpoint_io)) {
+    if (int rc = Flush(f); rc != SQLITE_OK) {
+      return rc;
+    }
     return Real(f)->xWrite(f->real, data, n, offset);
+  }
+  if (!f->wal) {
+    JoinScope(f);
   }
   if (!f->buf->empty() && offset != f->buf_offset + static_cast<sqlite3_int64>(f->buf->size())) {
     if (int rc = Flush(f); rc != SQLITE_OK) {
@@ -84,7 +207,7 @@ int Write(sqlite3_file* p, const void* data, int n, sqlite3_int64 offset) {
 
 int Truncate(sqlite3_file* p, sqlite3_int64 size) {
   File* f = Cast(p);
-  if (int rc = Flush(f); rc != SQLITE_OK) {
+  if (int rc = FlushAll(f); rc != SQLITE_OK) {
     return rc;
   }
   return Real(f)->xTruncate(f->real, size);
@@ -92,7 +215,7 @@ int Truncate(sqlite3_file* p, sqlite3_int64 size) {
 
 int Sync(sqlite3_file* p, int flags) {
   File* f = Cast(p);
-  if (int rc = Flush(f); rc != SQLITE_OK) {
+  if (int rc = FlushAll(f); rc != SQLITE_OK) {
     return rc;
   }
   if (f->wal && t_defer_wal_sync) {
@@ -103,7 +226,7 @@ int Sync(sqlite3_file* p, int flags) {
 
 int FileSize(sqlite3_file* p, sqlite3_int64* size) {
   File* f = Cast(p);
-  if (int rc = Flush(f); rc != SQLITE_OK) {
+  if (int rc = FlushAll(f); rc != SQLITE_OK) {
     return rc;
   }
   return Real(f)->xFileSize(f->real, size);
@@ -111,7 +234,13 @@ int FileSize(sqlite3_file* p, sqlite3_int64* size) {
 
 int Lock(sqlite3_file* p, int level) { return Real(Cast(p))->xLock(Cast(p)->real, level); }
 
-int Unlock(sqlite3_file* p, int level) { return Real(Cast(p))->xUnlock(Cast(p)->real, level); }
+int Unlock(sqlite3_file* p, int level) {
+  File* f = Cast(p);
+  if (int rc = FlushAll(f); rc != SQLITE_OK) {
+    return rc;
+  }
+  return Real(f)->xUnlock(f->real, level);
+}
 
 int CheckReservedLock(sqlite3_file* p, int* out) {
   return Real(Cast(p))->xCheckReservedLock(Cast(p)->real, out);
@@ -119,7 +248,7 @@ int CheckReservedLock(sqlite3_file* p, int* out) {
 
 int FileControl(sqlite3_file* p, int op, void* arg) {
   File* f = Cast(p);
-  if (int rc = Flush(f); rc != SQLITE_OK) {
+  if (int rc = FlushAll(f); rc != SQLITE_OK) {
     return rc;
   }
   return Real(f)->xFileControl(f->real, op, arg);
@@ -139,16 +268,25 @@ int ShmMap(sqlite3_file* p, int region, int size, int extend, void volatile** ou
   return Real(f)->xShmMap(f->real, region, size, extend, out);
 }
 
+// The WAL index (shm) belongs to the database file. Database pages a checkpoint buffered are
+// written out before it changes what others see there (the WAL index's backfill mark), so
+// that no reader ever looks for them in the file before they are in it.
 int ShmLock(sqlite3_file* p, int offset, int n, int flags) {
   File* f = Cast(p);
   if (Real(f)->iVersion < 2) {
     return SQLITE_IOERR_SHMLOCK;
+  }
+  if (int rc = FlushAll(f); rc != SQLITE_OK) {
+    return rc;
   }
   return Real(f)->xShmLock(f->real, offset, n, flags);
 }
 
 void ShmBarrier(sqlite3_file* p) {
   File* f = Cast(p);
+  if (int rc = Flush(f); rc != SQLITE_OK) {
+    f->deferred_error = rc;
+  }
   if (Real(f)->iVersion >= 2) {
     Real(f)->xShmBarrier(f->real);
   }
@@ -164,6 +302,9 @@ int ShmUnmap(sqlite3_file* p, int delete_flag) {
 
 int Fetch(sqlite3_file* p, sqlite3_int64 offset, int n, void** out) {
   File* f = Cast(p);
+  if (int rc = FlushAll(f); rc != SQLITE_OK) {
+    return rc;
+  }
   if (f->wal || Real(f)->iVersion < 3) {
     *out = nullptr;  // no mapping: SQLite reads instead
     return SQLITE_OK;
@@ -185,7 +326,11 @@ int Open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* p, int flags, int* o
   f->real = reinterpret_cast<sqlite3_file*>(f + 1);
   f->buf = nullptr;
   f->buf_offset = 0;
+  f->read_cache = nullptr;
+  f->in_scope = false;
+  f->deferred_error = SQLITE_OK;
   f->wal = (flags & SQLITE_OPEN_WAL) != 0;
+  f->main_db = (flags & SQLITE_OPEN_MAIN_DB) != 0;
   f->real->pMethods = nullptr;
   int rc = g_base->xOpen(g_base, name, f->real, flags, out_flags);
   if (rc != SQLITE_OK) {
@@ -194,7 +339,7 @@ int Open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* p, int flags, int* o
     }
     return rc;
   }
-  if (f->wal) {
+  if (f->wal || f->main_db) {
     f->buf = new std::string();
   }
   f->base.pMethods = &g_methods;
@@ -245,5 +390,24 @@ Result<const char*> BatchedWalVfsName() {
 DeferWalSyncScope::DeferWalSyncScope() : previous_(t_defer_wal_sync) { t_defer_wal_sync = true; }
 
 DeferWalSyncScope::~DeferWalSyncScope() { t_defer_wal_sync = previous_; }
+
+CheckpointIoScope::CheckpointIoScope() : previous_(t_checkpoint_io) { t_checkpoint_io = true; }
+
+CheckpointIoScope::~CheckpointIoScope() {
+  t_checkpoint_io = previous_;
+  if (previous_) {
+    return;  // the outer scope ends it
+  }
+  for (File* f : t_scope_files) {
+    if (int rc = Flush(f); rc != SQLITE_OK && f->deferred_error == SQLITE_OK) {
+      f->deferred_error = rc;
+    }
+    if (f->read_cache != nullptr) {
+      f->read_cache->Reset();
+    }
+    f->in_scope = false;
+  }
+  t_scope_files.clear();
+}
 
 }  // namespace glfm::store::internal

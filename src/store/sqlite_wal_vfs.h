@@ -14,8 +14,13 @@
 //     sync — of the database file, and of the WAL outside a scope (checkpoints, close) — is
 //     the default VFS's, unchanged.
 //
-// Use it only for a connection whose synchronous is FULL (so that SQLite syncs, and thus
-// flushes, at commit) and with mmap off for the WAL (SQLite never maps the WAL).
+//   - Inside a CheckpointIoScope (around a WAL checkpoint), the WAL is read in 256 KiB
+//     pieces kept until the scope ends, instead of one read per frame, and contiguous
+//     writes to the database file are coalesced as the WAL's are (written out before any
+//     sync, read, lock change or WAL-index change of that file, and when the scope ends).
+//
+// Use the WAL batching only for a connection whose synchronous is FULL (so that SQLite syncs, and
+// thus flushes, at commit) and with mmap off for the WAL (SQLite never maps the WAL).
 //
 // Thread-safety: registration is thread-safe. A file opened through the VFS is used by its
 // connection's thread only, as SQLite does; DeferWalSyncScope is per thread.
@@ -36,6 +41,21 @@ class DeferWalSyncScope {
   ~DeferWalSyncScope();
   DeferWalSyncScope(const DeferWalSyncScope&) = delete;
   DeferWalSyncScope& operator=(const DeferWalSyncScope&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// While alive, checkpoints run on this thread by connections opened through the VFS read
+// the WAL in large pieces and coalesce their database writes (see above). Hold it only
+// around sqlite3_wal_checkpoint_v2: what it read of the WAL is forgotten when it ends. A
+// write that fails when it ends is returned by the next call on that file.
+class CheckpointIoScope {
+ public:
+  CheckpointIoScope();
+  ~CheckpointIoScope();
+  CheckpointIoScope(const CheckpointIoScope&) = delete;
+  CheckpointIoScope& operator=(const CheckpointIoScope&) = delete;
 
  private:
   bool previous_;

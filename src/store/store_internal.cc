@@ -313,20 +313,29 @@ void AppendEvents(const WriteOp& op, std::vector<ChangeEvent>& events) {
 
 namespace {
 
-// Sleeps while `word` holds `expected`. A raw futex rather than std::atomic::wait, whose
-// spin phase calls sched_yield: with dozens of callers on two cores those yields cost more
-// than the sleep they avoid.
+// Callers sleep on one futex word shared by every queue, each with a bit of its own
+// (Waiter). A raw futex rather than std::atomic::wait, whose spin phase calls sched_yield:
+// with dozens of callers on two cores those yields cost more than the sleep they avoid. A
+// word shared by every queue in the process, never freed: Complete may still wake it after
+// the last caller returned and the store is gone.
 static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t) &&
               std::atomic<uint32_t>::is_always_lock_free);
+std::atomic<uint32_t> g_wake_word{0};
+std::atomic<uint64_t> g_wake_seq{0};
+// Consecutive callers that share a bit of the wake mask.
+constexpr uint64_t kWakeGroup = 4;
 
-void FutexWait(std::atomic<uint32_t>& word, uint32_t expected) {
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected, nullptr,
-          nullptr, 0);
+// Sleeps while g_wake_word holds `expected`, unless a wake names a bit of `bits`.
+void FutexWaitBits(uint32_t expected, uint32_t bits) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&g_wake_word), FUTEX_WAIT_BITSET_PRIVATE, expected,
+          nullptr, nullptr, bits);
 }
 
-void FutexWake(std::atomic<uint32_t>& word) {
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr,
-          0);
+// Wakes every sleeper whose bits meet `bits`.
+void FutexWakeBits(uint32_t bits) {
+  g_wake_word.fetch_add(1, std::memory_order_seq_cst);
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&g_wake_word), FUTEX_WAKE_BITSET_PRIVATE, INT_MAX,
+          nullptr, nullptr, bits);
 }
 
 const std::shared_ptr<Waiter>& ThreadWaiter() {
@@ -352,6 +361,7 @@ Status CommitQueue::Submit(WriteRequest& request) {
   request.waiter = ThreadWaiter();
   Waiter& w = *request.waiter;
   w.done.store(Waiter::kPending, std::memory_order_relaxed);
+  w.bit = 1u << (g_wake_seq.fetch_add(1, std::memory_order_relaxed) / kWakeGroup % 32);
   {
     std::lock_guard lock(mu_);
     if (stopped_) {
@@ -360,16 +370,21 @@ Status CommitQueue::Submit(WriteRequest& request) {
     queue_.push_back(&request);
   }
   work_cv_.notify_one();
-  // kPending -> kSleeping tells the committer that a wake is needed. A late wake meant for
-  // this thread's previous request only makes this wait look again.
-  uint32_t v = w.done.load(std::memory_order_acquire);
-  while (v != Waiter::kDone) {
-    if (v == Waiter::kPending &&
-        !w.done.compare_exchange_weak(v, Waiter::kSleeping, std::memory_order_acquire)) {
-      continue;
+  // kPending -> kSleeping tells Complete that a wake is needed. The wake word is read before
+  // `done`: Complete sets `done` before it changes the word, so a wake that comes between
+  // the two reads makes the futex wait return at once. A wake meant for others only makes
+  // this wait look again.
+  while (true) {
+    uint32_t word = g_wake_word.load(std::memory_order_seq_cst);
+    uint32_t v = w.done.load(std::memory_order_seq_cst);
+    if (v == Waiter::kDone) {
+      break;
     }
-    FutexWait(w.done, Waiter::kSleeping);
-    v = w.done.load(std::memory_order_acquire);
+    if (v == Waiter::kPending &&
+        !w.done.compare_exchange_strong(v, Waiter::kSleeping, std::memory_order_seq_cst)) {
+      continue;  // done meanwhile
+    }
+    FutexWaitBits(word, w.bit);
   }
   commit_latency.Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
@@ -393,6 +408,29 @@ bool CommitQueue::Take(std::vector<WriteRequest*>& batch) {
   return !batch.empty();
 }
 
+bool CommitQueue::TakeUntil(std::vector<WriteRequest*>& batch, size_t max_ops,
+                            std::chrono::steady_clock::time_point deadline) {
+  batch.clear();
+  std::unique_lock lock(mu_);
+  work_cv_.wait_until(lock, deadline, [&] { return stopped_ || nudged_ || !queue_.empty(); });
+  nudged_ = false;
+  size_t ops = 0;
+  while (!queue_.empty() && (batch.empty() || ops + queue_.front()->ops.size() <= max_ops)) {
+    ops += queue_.front()->ops.size();
+    batch.push_back(queue_.front());
+    queue_.pop_front();
+  }
+  return !batch.empty() || !stopped_;
+}
+
+void CommitQueue::Nudge() {
+  {
+    std::lock_guard lock(mu_);
+    nudged_ = true;
+  }
+  work_cv_.notify_all();
+}
+
 void CommitQueue::SubmitAsync(std::unique_ptr<WriteRequest> request,
                               std::function<void(WriteRequest*)> on_done) {
   request->on_done = std::move(on_done);
@@ -413,17 +451,22 @@ void CommitQueue::SubmitAsync(std::unique_ptr<WriteRequest> request,
 }
 
 void CommitQueue::Complete(const std::vector<WriteRequest*>& batch) {
+  uint32_t sleeping = 0;  // the bits of the callers that sleep
   for (WriteRequest* r : batch) {
     if (r->on_done) {
       auto done = std::move(r->on_done);
       done(r);  // owns the request from here on
       continue;
     }
-    // Keep the waiter alive past the store that lets the caller return with its request.
-    std::shared_ptr<Waiter> w = r->waiter;
-    if (w->done.exchange(Waiter::kDone, std::memory_order_acq_rel) == Waiter::kSleeping) {
-      FutexWake(w->done);
+    Waiter& w = *r->waiter;
+    uint32_t bit = w.bit;
+    // The last touch: the caller may return (and destroy the request) from here on.
+    if (w.done.exchange(Waiter::kDone, std::memory_order_seq_cst) == Waiter::kSleeping) {
+      sleeping |= bit;
     }
+  }
+  if (sleeping != 0) {
+    FutexWakeBits(sleeping);
   }
 }
 

@@ -107,13 +107,16 @@ struct WriteOp {
   }
 };
 
-// What a caller blocks on until its request is done. Owned jointly (shared_ptr) by the
-// caller's thread and, while it wakes the caller, the committer: the committer's last touch
-// (the futex wake) may come after the caller has returned and destroyed its request, so the
-// word it wakes must not live in the request. One per thread, reused for every request.
+// What a caller blocks on until its request is done: one per thread, reused for every
+// request. The caller sleeps on a futex word shared by all callers, with `bit` as its
+// FUTEX_WAIT_BITSET mask, so that Complete wakes a whole batch with one system call (bits
+// go to callers in submission order, kWakeGroup callers each, round the 32 bits: a batch
+// holds consecutive callers, so few callers of other batches share its bits and wake for
+// nothing). Complete touches `done` last: after that the caller may return, and reuse it.
 struct Waiter {
   static constexpr uint32_t kPending = 0, kSleeping = 1, kDone = 2;
   std::atomic<uint32_t> done{kPending};
+  uint32_t bit = 1;  // set by Submit
 };
 
 // A caller's unit of writes: committed atomically, acknowledged when durable.
@@ -151,8 +154,19 @@ class CommitQueue {
   // one request) into `batch`. Returns false when stopped and empty.
   bool Take(std::vector<WriteRequest*>& batch);
 
-  // Wakes the callers of every request in `batch` (their fields must be filled in). After
-  // this the requests must not be touched: their callers may have returned.
+  // As Take, but also returns when `deadline` passes or Nudge is called, with `batch` empty
+  // when nothing was queued; takes at most `max_ops` ops' worth (at least one request). For a
+  // committer that keeps a transaction open while it waits for a later stage. Returns false
+  // when stopped and empty.
+  bool TakeUntil(std::vector<WriteRequest*>& batch, size_t max_ops,
+                 std::chrono::steady_clock::time_point deadline);
+
+  // Makes a waiting TakeUntil (or the next one) return at once.
+  void Nudge();
+
+  // Wakes the callers of every request in `batch` (their fields must be filled in), all with
+  // one system call. After this the requests must not be touched: their callers may have
+  // returned.
   static void Complete(const std::vector<WriteRequest*>& batch);
 
   // Stops accepting requests; Take drains what is queued, then returns false.
@@ -164,6 +178,7 @@ class CommitQueue {
   std::condition_variable work_cv_;
   std::deque<WriteRequest*> queue_;  // guarded by mu_
   bool stopped_ = false;             // guarded by mu_
+  bool nudged_ = false;              // guarded by mu_
 };
 
 // One stage of a backend's commit pipeline: a thread that runs `fn` on the batches handed
