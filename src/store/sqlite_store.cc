@@ -85,6 +85,9 @@ constexpr int64_t kWalSizeLimitBytes = 64 << 20;
 
 // Longest the committer waits for callers to come back before it commits (ShouldCommit).
 constexpr std::chrono::milliseconds kMaxSyncLinger{5};
+// While the syncer is busy, the committer is woken for every this many new requests (not for
+// each: on a busy core every wake-up is a context switch), and when the syncer is done.
+constexpr size_t kApplyBurst = 16;
 
 constexpr char kPlacementColumns[] =
     "id, owner_node, deadline, request, create_time, outcome, outcome_time, delivered";
@@ -719,12 +722,13 @@ class SqliteStore final : public internal::QueuedWriteStore {
         }
       } else {
         auto deadline = std::chrono::steady_clock::time_point::max();
-        if (stopped || ShouldCommit(deadline)) {
+        size_t wake_at = 1;
+        if (stopped || ShouldCommit(deadline, wake_at)) {
           FinishTransaction();
           continue;
         }
         size_t room = static_cast<size_t>(options_.max_batch_ops) - open_ops_;
-        if (!queue_.TakeUntil(taken, room, deadline) && taken.empty()) {
+        if (!queue_.TakeUntil(taken, room, wake_at, deadline) && taken.empty()) {
           stopped = true;
           continue;
         }
@@ -774,14 +778,17 @@ class SqliteStore final : public internal::QueuedWriteStore {
   // here) or when half its last fsync has passed since (at most kMaxSyncLinger): without the
   // wait, callers that write in a loop split into two groups that take turns, each fsync
   // carrying half of them. The wait pays whenever the group comes back in time, and costs
-  // little when not.
-  bool ShouldCommit(std::chrono::steady_clock::time_point& deadline) {
+  // little when not. When it returns false it also sets `wake_at`, how many new requests
+  // are worth waking the committer for before then (CommitQueue::TakeUntil): kApplyBurst
+  // while the syncer is busy, else the number still missing from the group.
+  bool ShouldCommit(std::chrono::steady_clock::time_point& deadline, size_t& wake_at) {
     if (syncer_ == nullptr || !open_error_.ok() ||
         open_ops_ >= static_cast<size_t>(options_.max_batch_ops)) {
       return true;
     }
     std::lock_guard lock(round_mu_);
     if (batches_at_syncer_ > 0) {
+      wake_at = kApplyBurst;
       return false;  // the syncer's Nudge wakes TakeUntil
     }
     if (round_.seq != seen_round_) {
@@ -794,7 +801,11 @@ class SqliteStore final : public internal::QueuedWriteStore {
           round_.done + std::min<std::chrono::nanoseconds>(round_.took / 2, kMaxSyncLinger);
     }
     deadline = linger_until_;
-    return open_.size() >= want_ || std::chrono::steady_clock::now() >= linger_until_;
+    if (open_.size() >= want_ || std::chrono::steady_clock::now() >= linger_until_) {
+      return true;
+    }
+    wake_at = want_ - open_.size();
+    return false;
   }
 
   // Commits the open transaction and hands its requests on (syncer or completer). After a

@@ -362,14 +362,18 @@ Status CommitQueue::Submit(WriteRequest& request) {
   Waiter& w = *request.waiter;
   w.done.store(Waiter::kPending, std::memory_order_relaxed);
   w.bit = 1u << (g_wake_seq.fetch_add(1, std::memory_order_relaxed) / kWakeGroup % 32);
+  bool wake = false;
   {
     std::lock_guard lock(mu_);
     if (stopped_) {
       return UnavailableError("store is closed");
     }
     queue_.push_back(&request);
+    wake = queue_.size() >= wake_at_;
   }
-  work_cv_.notify_one();
+  if (wake) {
+    work_cv_.notify_one();
+  }
   // kPending -> kSleeping tells Complete that a wake is needed. The wake word is read before
   // `done`: Complete sets `done` before it changes the word, so a wake that comes between
   // the two reads makes the futex wait return at once. A wake meant for others only makes
@@ -408,11 +412,14 @@ bool CommitQueue::Take(std::vector<WriteRequest*>& batch) {
   return !batch.empty();
 }
 
-bool CommitQueue::TakeUntil(std::vector<WriteRequest*>& batch, size_t max_ops,
+bool CommitQueue::TakeUntil(std::vector<WriteRequest*>& batch, size_t max_ops, size_t min_requests,
                             std::chrono::steady_clock::time_point deadline) {
   batch.clear();
   std::unique_lock lock(mu_);
-  work_cv_.wait_until(lock, deadline, [&] { return stopped_ || nudged_ || !queue_.empty(); });
+  wake_at_ = std::max<size_t>(min_requests, 1);
+  work_cv_.wait_until(lock, deadline,
+                      [&] { return stopped_ || nudged_ || queue_.size() >= wake_at_; });
+  wake_at_ = 1;
   nudged_ = false;
   size_t ops = 0;
   while (!queue_.empty() && (batch.empty() || ops + queue_.front()->ops.size() <= max_ops)) {
@@ -434,10 +441,12 @@ void CommitQueue::Nudge() {
 void CommitQueue::SubmitAsync(std::unique_ptr<WriteRequest> request,
                               std::function<void(WriteRequest*)> on_done) {
   request->on_done = std::move(on_done);
+  bool wake = false;
   {
     std::lock_guard lock(mu_);
     if (!stopped_) {
       queue_.push_back(request.release());
+      wake = queue_.size() >= wake_at_;
     }
   }
   if (request != nullptr) {  // stopped: not queued
@@ -447,7 +456,9 @@ void CommitQueue::SubmitAsync(std::unique_ptr<WriteRequest> request,
     done(r);
     return;
   }
-  work_cv_.notify_one();
+  if (wake) {
+    work_cv_.notify_one();
+  }
 }
 
 void CommitQueue::Complete(const std::vector<WriteRequest*>& batch) {

@@ -154,11 +154,13 @@ class CommitQueue {
   // one request) into `batch`. Returns false when stopped and empty.
   bool Take(std::vector<WriteRequest*>& batch);
 
-  // As Take, but also returns when `deadline` passes or Nudge is called, with `batch` empty
-  // when nothing was queued; takes at most `max_ops` ops' worth (at least one request). For a
-  // committer that keeps a transaction open while it waits for a later stage. Returns false
-  // when stopped and empty.
-  bool TakeUntil(std::vector<WriteRequest*>& batch, size_t max_ops,
+  // As Take, but waits until `min_requests` (at least 1) are queued, `deadline` passes or
+  // Nudge is called, and returns with `batch` empty when nothing was queued; takes at most
+  // `max_ops` ops' worth (at least one request). For a committer that keeps a transaction
+  // open while it waits for a later stage: while it waits, Submit wakes it only once
+  // `min_requests` are queued, so a burst of callers costs it one wake-up, not one each.
+  // Returns false when stopped and empty.
+  bool TakeUntil(std::vector<WriteRequest*>& batch, size_t max_ops, size_t min_requests,
                  std::chrono::steady_clock::time_point deadline);
 
   // Makes a waiting TakeUntil (or the next one) return at once.
@@ -179,6 +181,9 @@ class CommitQueue {
   std::deque<WriteRequest*> queue_;  // guarded by mu_
   bool stopped_ = false;             // guarded by mu_
   bool nudged_ = false;              // guarded by mu_
+  // How many queued requests wake the committer: TakeUntil's min_requests while it waits,
+  // else 1. Guarded by mu_.
+  size_t wake_at_ = 1;
 };
 
 // One stage of a backend's commit pipeline: a thread that runs `fn` on the batches handed
