@@ -203,7 +203,8 @@ TEST_F(WebhooksTest, ARestartResumesTheOutbox) {
   auto o2 = Options();
   o2.now = [] { return std::chrono::system_clock::now() + 2h; };
   Start(o2);
-  EXPECT_EQ(dispatcher_->stats().pending, 1u);
+  // (Not asserted here: stats().pending right after Start. The resumed delivery may already
+  // be done by then — a race that once failed this test under ASan.)
   auto got = receiver.Wait(2);
   ASSERT_TRUE(OutboxDrained());
   EXPECT_EQ(got[1].body, R"({"n":1})");
