@@ -65,6 +65,14 @@ std::pair<std::string, Json> LastEvent(const std::string& text) {
   return {type, data.ok() ? *data : Json()};
 }
 
+// Reads `stream` through the end of the event that contains `marker`; "" when the marker
+// did not come in time.
+std::string ReadEventWith(StreamClient& stream, const std::string& marker) {
+  std::string text = stream.ReadUntil(marker);
+  if (text.empty()) return "";
+  return text + stream.ReadUntil("\n\n");
+}
+
 class ServiceTest : public AppTest {
  protected:
   std::string PlacementId(const HttpResult& created) {
@@ -176,9 +184,8 @@ TEST_F(ServiceTest, EventStreamCarriesPlacementOutcomesAndInstanceChanges) {
   ASSERT_EQ(placements_only.status(), 200);
 
   std::string pid = PlacementId(Call("POST", "/v1/placements", R"({"max_players":4})"));
-  std::string upto = events.ReadUntil(pid);
+  std::string upto = ReadEventWith(events, pid);
   ASSERT_NE(upto, "") << events.pending();
-  upto += events.ReadUntil("\n\n");
   auto [type, placement] = LastEvent(upto);
   EXPECT_EQ(type, "placement") << upto;
   EXPECT_EQ(placement.Find("placement_id")->as_string(), pid);
@@ -190,9 +197,8 @@ TEST_F(ServiceTest, EventStreamCarriesPlacementOutcomesAndInstanceChanges) {
   auto upd = Call("POST", Rpc("update_instance_info") + "&unwrap",
                   R"({"id":")" + arn + R"(","playerCount":3})");
   ASSERT_EQ(upd.status, 200) << upd.body;
-  std::string change = events.ReadUntil("\"player_count\":3");
+  std::string change = ReadEventWith(events, "\"player_count\":3");
   ASSERT_NE(change, "") << events.pending();
-  change += events.ReadUntil("\n\n");
   auto [ctype, instance] = LastEvent(change);
   EXPECT_EQ(ctype, "instance");
   EXPECT_EQ(instance.Find("change")->as_string(), "upserted");
@@ -200,18 +206,16 @@ TEST_F(ServiceTest, EventStreamCarriesPlacementOutcomesAndInstanceChanges) {
   EXPECT_EQ(instance.Find("instance")->Find("player_count")->as_int64(), 3);
   auto del = Call("POST", Rpc("delete_instance_info") + "&unwrap", R"({"id":")" + arn + "\"}");
   ASSERT_EQ(del.status, 200) << del.body;
-  std::string gone = events.ReadUntil("\"change\":\"deleted\"");
+  std::string gone = ReadEventWith(events, "\"change\":\"deleted\"");
   ASSERT_NE(gone, "") << events.pending();
-  gone += events.ReadUntil("\n\n");
   auto [dtype, deleted] = LastEvent(gone);
   EXPECT_EQ(dtype, "instance");
   EXPECT_EQ(deleted.Find("id")->as_string(), arn);
   EXPECT_TRUE(deleted.Find("instance")->is_null());
 
   // The filtered stream saw the placement and no instance event.
-  std::string only = placements_only.ReadUntil(pid);
+  std::string only = ReadEventWith(placements_only, pid);
   ASSERT_NE(only, "");
-  only += placements_only.ReadUntil("\n\n");
   EXPECT_THAT(only, Not(HasSubstr("event: instance")));
 }
 
