@@ -197,15 +197,12 @@ class SqliteStore final : public internal::QueuedWriteStore {
     sqlite3_wal_hook(writer_.get(), &SqliteStore::WalHook, this);
     checkpointer_ = std::thread([this] { CheckpointLoop(); });
     completer_ = std::make_unique<internal::BatchStage>(
-        "glfm-sq-ack", [this](std::vector<internal::BatchStage::Batch>& batches) {
-          CompleteBatches(batches);
-          return std::chrono::nanoseconds(0);
-        });
+        "glfm-sq-ack",
+        [this](std::vector<internal::BatchStage::Batch>& batches) { CompleteBatches(batches); });
     if (full) {
       syncer_ = std::make_unique<internal::BatchStage>(
-          "glfm-sq-sync", [this](std::vector<internal::BatchStage::Batch>& batches) {
-            return SyncBatches(batches);
-          });
+          "glfm-sq-sync",
+          [this](std::vector<internal::BatchStage::Batch>& batches) { SyncBatches(batches); });
     }
     committer_ = std::thread([this] {
       pthread_setname_np(pthread_self(), "glfm-sq-commit");
@@ -874,7 +871,7 @@ class SqliteStore final : public internal::QueuedWriteStore {
 
   // Syncer stage: makes every batch in `batches` durable, hands them to the completer, then
   // tells the committer that it is free (ShouldCommit).
-  std::chrono::nanoseconds SyncBatches(std::vector<internal::BatchStage::Batch>& batches) {
+  void SyncBatches(std::vector<internal::BatchStage::Batch>& batches) {
     Status synced = SyncFailure();
     auto start = std::chrono::steady_clock::now();
     if (synced.ok() && fdatasync(wal_fd_) != 0) {
@@ -911,7 +908,6 @@ class SqliteStore final : public internal::QueuedWriteStore {
       round_.applied = applied;
     }
     queue_.Nudge();
-    return std::chrono::nanoseconds(0);
   }
 
   Status SyncFailure() {

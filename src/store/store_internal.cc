@@ -504,7 +504,6 @@ BatchStage::~BatchStage() {
 void BatchStage::Push(Batch batch) {
   {
     std::lock_guard lock(mu_);
-    queued_requests_ += batch.size();
     queue_.push_back(std::move(batch));
   }
   cv_.notify_one();
@@ -513,25 +512,17 @@ void BatchStage::Push(Batch batch) {
 void BatchStage::Run() {
   pthread_setname_np(pthread_self(), name_);
   std::vector<Batch> batches;
-  std::chrono::nanoseconds linger{0};
-  size_t want = 0;  // requests to wait for, when lingering
   std::unique_lock lock(mu_);
   while (true) {
     cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
     if (queue_.empty()) {
       return;  // stopped and drained
     }
-    if (linger.count() > 0 && queued_requests_ < want) {
-      cv_.wait_for(lock, linger, [&] { return stop_ || queued_requests_ >= want; });
-    }
-    size_t taken = queued_requests_;
     batches.swap(queue_);
-    queued_requests_ = 0;
     lock.unlock();
-    linger = fn_(batches);
+    fn_(batches);
     batches.clear();
     lock.lock();
-    want = taken + queued_requests_;
   }
 }
 

@@ -188,15 +188,12 @@ class CommitQueue {
 
 // One stage of a backend's commit pipeline: a thread that runs `fn` on the batches handed
 // to it, in the order they came, each time on everything queued so far (so a stage that
-// fsyncs covers all of them with one call). `fn` returns how long the next round may wait
-// for the callers of this one to come back: then, before it runs `fn` again, the stage waits
-// (up to that long after the first batch arrives) until as many requests are queued as this
-// round took plus those that queued while it ran — every caller that was in flight. Push is
-// safe from any thread; the destructor runs what is queued, then joins.
+// fsyncs covers all of them with one call). Push is safe from any thread; the destructor
+// runs what is queued, then joins.
 class BatchStage {
  public:
   using Batch = std::vector<WriteRequest*>;
-  using Fn = std::function<std::chrono::nanoseconds(std::vector<Batch>& batches)>;
+  using Fn = std::function<void(std::vector<Batch>& batches)>;
   // `name` names the thread (at most 15 characters; top -H, perf).
   BatchStage(const char* name, Fn fn);
   ~BatchStage();
@@ -212,9 +209,8 @@ class BatchStage {
   const Fn fn_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<Batch> queue_;    // guarded by mu_
-  size_t queued_requests_ = 0;  // guarded by mu_
-  bool stop_ = false;           // guarded by mu_
+  std::vector<Batch> queue_;  // guarded by mu_
+  bool stop_ = false;         // guarded by mu_
   std::thread thread_;
 };
 
