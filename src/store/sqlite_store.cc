@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "store/sqlite_page_cache.h"
 #include "store/sqlite_wal_vfs.h"
 #include "store/store_internal.h"
 
@@ -177,6 +178,8 @@ class SqliteStore final : public internal::QueuedWriteStore {
     // so that each COMMIT writes its frames out in a few large writes, but it does not wait
     // for the fsync: with kFull the syncer thread fsyncs the WAL before anyone is
     // acknowledged (see CommitLoop), while the committer builds the next batch.
+    // Before the VFS registration, which initializes SQLite (sqlite_page_cache.h).
+    internal::InstallPageCache();
     GLFM_ASSIGN_OR_RETURN(const char* vfs, internal::BatchedWalVfsName());
     GLFM_ASSIGN_OR_RETURN(writer_, OpenConnection(SqliteOptions::Synchronous::kFull, vfs));
     GLFM_RETURN_IF_ERROR(Exec(writer_.get(),
