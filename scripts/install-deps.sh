@@ -9,7 +9,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   # libraries
   libboost-dev libsimdjson-dev nlohmann-json3-dev libyaml-cpp-dev libsqlite3-dev libpq-dev
-  libcurl4-openssl-dev libssl-dev libre2-dev libabsl-dev
+  libcurl4-openssl-dev libssl-dev libre2-dev libabsl-dev libgoogle-perftools-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev clang-format clang-tidy
   postgresql sqlite3 nginx-light wrk curl jq python3 python3-boto3 awscli
