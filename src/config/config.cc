@@ -132,7 +132,8 @@ const std::vector<Spec>& Specs() {
          {"GLFM_IO_THREADS"},
          "--io-threads",
          "0",
-         "HTTP IO threads, each with its own event loop; 0 = one per CPU core."},
+         "HTTP IO threads, each with its own event loop; 0 = one per CPU the process may run "
+         "on (its CPU affinity, as taskset or a cpuset sets it)."},
         [](Config& c) -> int& { return c.server.io_threads; }, nullptr, 0, 256);
     add(
         {"server.workers",

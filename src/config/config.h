@@ -33,7 +33,7 @@ struct ServerOptions {
   std::string listen = "127.0.0.1:7350";  // HOST:PORT; port 0 = any free port
   std::string host = "127.0.0.1";         // parsed from listen
   uint16_t port = 7350;                   // parsed from listen
-  int io_threads = 0;                     // 0 = one per CPU core
+  int io_threads = 0;                     // 0 = one per usable CPU (server::DefaultIoThreads)
   int workers = 64;                       // threads for blocking API work (store, GameLift)
   size_t max_body_bytes = 4 * 1024 * 1024;
   std::chrono::milliseconds read_timeout{30000};

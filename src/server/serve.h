@@ -33,6 +33,10 @@ namespace glfm::server {
 // Returns glfm's version ("0.1.0").
 std::string_view Version();
 
+// The IO threads `server.io_threads: 0` means: one per CPU the process may run on (its CPU
+// affinity, as taskset or a cpuset leaves it), else one per CPU of the machine.
+int DefaultIoThreads();
+
 class Service {
  public:
   using ReadinessChecks = std::vector<std::pair<std::string, std::function<Status()>>>;

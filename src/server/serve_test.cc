@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sched.h>
+
 #include <atomic>
 
 #include "testing/http_client.h"
@@ -29,6 +31,23 @@ std::unique_ptr<Service> StartOrDie(const config::Config& c,
   auto s = Service::Start(c, add);
   EXPECT_OK(s);
   return std::move(s).value();
+}
+
+TEST(ServiceTest, DefaultIoThreadsFollowTheCpuAffinity) {
+  cpu_set_t all;
+  ASSERT_EQ(sched_getaffinity(0, sizeof all, &all), 0);
+  int first = 0;
+  while (!CPU_ISSET(first, &all)) {
+    ++first;
+  }
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(first, &one);
+  ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);  // this thread, as taskset -c would
+  int pinned = DefaultIoThreads();
+  ASSERT_EQ(sched_setaffinity(0, sizeof all, &all), 0);
+  EXPECT_EQ(pinned, 1);
+  EXPECT_EQ(DefaultIoThreads(), CPU_COUNT(&all));
 }
 
 TEST(ServiceTest, HealthAndReadiness) {
