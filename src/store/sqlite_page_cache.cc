@@ -85,9 +85,9 @@ void Rekey(sqlite3_pcache* p, sqlite3_pcache_page* page, unsigned old_key, unsig
 // Discards the pages with a key of `limit` or more.
 void Truncate(sqlite3_pcache* p, unsigned limit) {
   Cache* c = Of(p);
-  bool any = c->fetched_max >= limit ||
-             std::any_of(c->moved_high.begin(), c->moved_high.end(),
-                         [&](const auto& m) { return m.second >= limit; });
+  bool any =
+      c->fetched_max >= limit || std::any_of(c->moved_high.begin(), c->moved_high.end(),
+                                             [&](const auto& m) { return m.second >= limit; });
   if (!any) {
     g_skipped.fetch_add(1, std::memory_order_relaxed);
     return;
@@ -121,9 +121,9 @@ bool InstallPageCache() {
     return false;
   }
   g_inner = inner;
-  static const sqlite3_pcache_methods2 kMethods = {
-      1, nullptr, Init, Shutdown, Create, Cachesize, Pagecount,
-      Fetch, Unpin, Rekey, Truncate, Destroy, Shrink};
+  static const sqlite3_pcache_methods2 kMethods = {1,         nullptr,   Init,  Shutdown, Create,
+                                                   Cachesize, Pagecount, Fetch, Unpin,    Rekey,
+                                                   Truncate,  Destroy,   Shrink};
   installed = sqlite3_config(SQLITE_CONFIG_PCACHE2, &kMethods) == SQLITE_OK;
   return installed;
 }

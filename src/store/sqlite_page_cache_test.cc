@@ -11,6 +11,8 @@
 #include <random>
 #include <string>
 
+#include "store/sqlite_test_helpers.h"
+
 namespace glfm::store::internal {
 namespace {
 
@@ -25,8 +27,7 @@ class SqlitePageCacheTest : public ::testing::Test {
     dir_ = tmpl;
     path_ = dir_ + "/t.db";
     db_ = Open();
-    Exec(db_,
-         "CREATE TABLE t (id TEXT PRIMARY KEY NOT NULL, v TEXT NOT NULL) WITHOUT ROWID;");
+    Exec(db_, "CREATE TABLE t (id TEXT PRIMARY KEY NOT NULL, v TEXT NOT NULL) WITHOUT ROWID;");
   }
 
   void TearDown() override {
@@ -43,24 +44,8 @@ class SqlitePageCacheTest : public ::testing::Test {
     return db;
   }
 
-  static void Exec(sqlite3* db, const std::string& sql) {
-    char* err = nullptr;
-    int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-    ASSERT_EQ(rc, SQLITE_OK) << sql << ": " << (err != nullptr ? err : "");
-    sqlite3_free(err);
-  }
-
-  static std::string Query(sqlite3* db, const std::string& sql) {
-    sqlite3_stmt* s = nullptr;
-    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr), SQLITE_OK) << sql;
-    std::string out;
-    if (sqlite3_step(s) == SQLITE_ROW) {
-      const unsigned char* v = sqlite3_column_text(s, 0);
-      out = v != nullptr ? reinterpret_cast<const char*>(v) : "";
-    }
-    sqlite3_finalize(s);
-    return out;
-  }
+  static void Exec(sqlite3* db, const std::string& sql) { ExecSql(db, sql); }
+  static std::string Query(sqlite3* db, const std::string& sql) { return QuerySql(db, sql); }
 
   // Inserts `n` rows at random places in the key order ("<prefix><random>"), ~330 bytes
   // each as an instance row, in transactions of `per_txn`.

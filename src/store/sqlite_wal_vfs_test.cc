@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <string>
 
+#include "store/sqlite_test_helpers.h"
 #include "testing/status_matchers.h"
 
 namespace glfm::store::internal {
@@ -42,23 +43,8 @@ class SqliteWalVfsTest : public ::testing::Test {
     std::filesystem::remove_all(dir_, ec);
   }
 
-  static void Exec(sqlite3* db, const std::string& sql) {
-    char* err = nullptr;
-    int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-    ASSERT_EQ(rc, SQLITE_OK) << sql << ": " << (err != nullptr ? err : "");
-  }
-
-  static std::string Query(sqlite3* db, const std::string& sql) {
-    sqlite3_stmt* s = nullptr;
-    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr), SQLITE_OK) << sql;
-    std::string out;
-    if (sqlite3_step(s) == SQLITE_ROW) {
-      const unsigned char* v = sqlite3_column_text(s, 0);
-      out = v != nullptr ? reinterpret_cast<const char*>(v) : "";
-    }
-    sqlite3_finalize(s);
-    return out;
-  }
+  static void Exec(sqlite3* db, const std::string& sql) { ExecSql(db, sql); }
+  static std::string Query(sqlite3* db, const std::string& sql) { return QuerySql(db, sql); }
 
   // Inserts rows [from, to) with 500-byte values in one transaction.
   void InsertRange(int from, int to, bool commit = true) {
