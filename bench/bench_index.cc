@@ -22,6 +22,10 @@
 #include <thread>
 #include <vector>
 
+#if GLFM_TCMALLOC
+#include <gperftools/malloc_extension.h>
+#endif
+
 #include "glfm/codec.h"
 #include "index/index.h"
 
@@ -100,12 +104,21 @@ Stats Percentiles(std::vector<double> v) {
   return {v[v.size() / 2], v[std::min(v.size() - 1, v.size() * 99 / 100)]};
 }
 
+#if GLFM_TCMALLOC
+// Heap in use, as tcmalloc (which this build allocates with, as glfm does) counts it.
+size_t HeapBytes() {
+  size_t bytes = 0;
+  MallocExtension::instance()->GetNumericProperty("generic.current_allocated_bytes", &bytes);
+  return bytes;
+}
+#else
 // Heap in use: small chunks (uordblks) plus the chunks malloc serves with mmap (hblkhd),
 // which large vectors and hash tables get and uordblks alone leaves out.
 size_t HeapBytes() {
   struct mallinfo2 mi = mallinfo2();
   return mi.uordblks + mi.hblkhd;
 }
+#endif
 
 struct QueryFigures {
   Stats stats;
