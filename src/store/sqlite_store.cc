@@ -604,9 +604,9 @@ class SqliteStore final : public internal::QueuedWriteStore {
         return OkStatus();
       }
       case WriteOp::Kind::kRecordOutcome: {
-        GLFM_ASSIGN_OR_RETURN(int state, PlacementState(op.id, &op.result_owner));
+        std::string owner;
+        GLFM_ASSIGN_OR_RETURN(int state, PlacementState(op.id, &owner));
         if (state != 0) {
-          op.result_owner.clear();
           if (state < 0) {
             op.status = NotFoundError("placement " + op.id + " not found");
           }
@@ -624,6 +624,7 @@ class SqliteStore final : public internal::QueuedWriteStore {
           }
         }
         op.flag = true;
+        op.result_owner = std::move(owner);
         if (op.with_instance) {
           GLFM_RETURN_IF_ERROR(Upsert(op.instance_id, op.instance_doc, op.instance_time_ns));
         }
