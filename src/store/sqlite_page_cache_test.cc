@@ -27,7 +27,7 @@ class SqlitePageCacheTest : public ::testing::Test {
     dir_ = tmpl;
     path_ = dir_ + "/t.db";
     db_ = Open();
-    Exec(db_, "CREATE TABLE t (id TEXT PRIMARY KEY NOT NULL, v TEXT NOT NULL) WITHOUT ROWID;");
+    ExecSql(db_, "CREATE TABLE t (id TEXT PRIMARY KEY NOT NULL, v TEXT NOT NULL) WITHOUT ROWID;");
   }
 
   void TearDown() override {
@@ -40,12 +40,9 @@ class SqlitePageCacheTest : public ::testing::Test {
   sqlite3* Open() {
     sqlite3* db = nullptr;
     EXPECT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-    Exec(db, "PRAGMA page_size=2048; PRAGMA journal_mode=WAL; PRAGMA cache_size=-65536;");
+    ExecSql(db, "PRAGMA page_size=2048; PRAGMA journal_mode=WAL; PRAGMA cache_size=-65536;");
     return db;
   }
-
-  static void Exec(sqlite3* db, const std::string& sql) { ExecSql(db, sql); }
-  static std::string Query(sqlite3* db, const std::string& sql) { return QuerySql(db, sql); }
 
   // Inserts `n` rows at random places in the key order ("<prefix><random>"), ~330 bytes
   // each as an instance row, in transactions of `per_txn`.
@@ -56,7 +53,7 @@ class SqlitePageCacheTest : public ::testing::Test {
               SQLITE_OK);
     for (int i = 0; i < n; ++i) {
       if (i % per_txn == 0) {
-        Exec(db_, "BEGIN");
+        ExecSql(db_, "BEGIN");
       }
       std::string id = prefix + std::to_string(rng()) + "-" + std::to_string(i);
       std::string v(270, static_cast<char>('a' + i % 26));
@@ -65,7 +62,7 @@ class SqlitePageCacheTest : public ::testing::Test {
       ASSERT_EQ(sqlite3_step(s), SQLITE_DONE);
       sqlite3_reset(s);
       if (i % per_txn == per_txn - 1 || i == n - 1) {
-        Exec(db_, "COMMIT");
+        ExecSql(db_, "COMMIT");
       }
     }
     sqlite3_finalize(s);
@@ -84,37 +81,37 @@ TEST_F(SqlitePageCacheTest, TransactionsThatSplitPagesEndWithoutATruncate) {
 
   EXPECT_GE(after.truncates_skipped - before.truncates_skipped, 300u);
   EXPECT_LE(after.truncates_passed - before.truncates_passed, 10u);
-  EXPECT_EQ(Query(db_, "SELECT count(*) FROM t"), "6000");
-  EXPECT_EQ(Query(db_, "PRAGMA integrity_check"), "ok");
+  EXPECT_EQ(QuerySql(db_, "SELECT count(*) FROM t"), "6000");
+  EXPECT_EQ(QuerySql(db_, "PRAGMA integrity_check"), "ok");
 }
 
 TEST_F(SqlitePageCacheTest, ARolledBackGrowthIsDiscardedFromTheCache) {
   InsertRandom("kept-", 500, 50, 2);
-  std::string pages_before = Query(db_, "PRAGMA page_count");
+  std::string pages_before = QuerySql(db_, "PRAGMA page_count");
 
   // One transaction grows the file by ~1,000 pages, then rolls back: the pages it added are
   // beyond the database's end again and must leave the cache.
   PageCacheCounts before = GetPageCacheCounts();
-  Exec(db_, "BEGIN");
+  ExecSql(db_, "BEGIN");
   for (int i = 0; i < 6000; ++i) {
-    Exec(db_, "INSERT INTO t(id, v) VALUES('gone-" + std::to_string(i) + "', '" +
-                  std::string(270, 'x') + "')");
+    ExecSql(db_, "INSERT INTO t(id, v) VALUES('gone-" + std::to_string(i) + "', '" +
+                     std::string(270, 'x') + "')");
   }
-  Exec(db_, "ROLLBACK");
+  ExecSql(db_, "ROLLBACK");
   EXPECT_GE(GetPageCacheCounts().truncates_passed - before.truncates_passed, 1u);
-  EXPECT_EQ(Query(db_, "PRAGMA page_count"), pages_before);
+  EXPECT_EQ(QuerySql(db_, "PRAGMA page_count"), pages_before);
 
   // The same page numbers are allocated again, for other rows.
   InsertRandom("new-", 3000, 100, 3);
-  EXPECT_EQ(Query(db_, "SELECT count(*) FROM t WHERE id LIKE 'gone-%'"), "0");
-  EXPECT_EQ(Query(db_, "SELECT count(*) FROM t"), "3500");
-  EXPECT_EQ(Query(db_, "SELECT count(*) FROM t WHERE length(v) = 270"), "3500");
-  EXPECT_EQ(Query(db_, "PRAGMA integrity_check"), "ok");
+  EXPECT_EQ(QuerySql(db_, "SELECT count(*) FROM t WHERE id LIKE 'gone-%'"), "0");
+  EXPECT_EQ(QuerySql(db_, "SELECT count(*) FROM t"), "3500");
+  EXPECT_EQ(QuerySql(db_, "SELECT count(*) FROM t WHERE length(v) = 270"), "3500");
+  EXPECT_EQ(QuerySql(db_, "PRAGMA integrity_check"), "ok");
 
   // And a new connection reads the same from the file.
   sqlite3* other = Open();
-  EXPECT_EQ(Query(other, "SELECT count(*) FROM t"), "3500");
-  EXPECT_EQ(Query(other, "PRAGMA integrity_check"), "ok");
+  EXPECT_EQ(QuerySql(other, "SELECT count(*) FROM t"), "3500");
+  EXPECT_EQ(QuerySql(other, "PRAGMA integrity_check"), "ok");
   sqlite3_close_v2(other);
 }
 

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/sqlite_test_helpers.h"
 #include "store/store_conformance.h"
 #include "testing/status_matchers.h"
 
@@ -183,11 +184,7 @@ TEST(SqliteStoreTest, CheckpointsUnderWriteLoadKeepEveryAcknowledgedWrite) {
   reopened->reset();
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(o.path.c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* s = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &s, nullptr), SQLITE_OK);
-  ASSERT_EQ(sqlite3_step(s), SQLITE_ROW);
-  EXPECT_EQ(std::string(reinterpret_cast<const char*>(sqlite3_column_text(s, 0))), "ok");
-  sqlite3_finalize(s);
+  EXPECT_EQ(internal::QuerySql(db, "PRAGMA integrity_check"), "ok");
   sqlite3_close(db);
   std::filesystem::remove_all(dir);
 }

@@ -29,10 +29,10 @@ class SqliteWalVfsTest : public ::testing::Test {
         sqlite3_open_v2(path_.c_str(), &writer_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, *vfs),
         SQLITE_OK);
     // A small page cache, so that big transactions spill frames to the WAL before COMMIT.
-    Exec(writer_,
-         "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=20;"
-         "PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=65536;"
-         "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL);");
+    ExecSql(writer_,
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=20;"
+            "PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=65536;"
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL);");
     ASSERT_EQ(sqlite3_open_v2(path_.c_str(), &reader_, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
   }
 
@@ -43,17 +43,14 @@ class SqliteWalVfsTest : public ::testing::Test {
     std::filesystem::remove_all(dir_, ec);
   }
 
-  static void Exec(sqlite3* db, const std::string& sql) { ExecSql(db, sql); }
-  static std::string Query(sqlite3* db, const std::string& sql) { return QuerySql(db, sql); }
-
   // Inserts rows [from, to) with 500-byte values in one transaction.
   void InsertRange(int from, int to, bool commit = true) {
     DeferWalSyncScope defer;
-    Exec(writer_, "BEGIN IMMEDIATE");
+    ExecSql(writer_, "BEGIN IMMEDIATE");
     for (int i = from; i < to; ++i) {
-      Exec(writer_, "INSERT INTO t VALUES (" + std::to_string(i) + ", printf('%.500c', 'x'))");
+      ExecSql(writer_, "INSERT INTO t VALUES (" + std::to_string(i) + ", printf('%.500c', 'x'))");
     }
-    Exec(writer_, commit ? "COMMIT" : "ROLLBACK");
+    ExecSql(writer_, commit ? "COMMIT" : "ROLLBACK");
   }
 
   std::string dir_, path_;
@@ -67,8 +64,8 @@ TEST_F(SqliteWalVfsTest, ReaderSeesEveryCommitAtOnce) {
     int rows = round % 10 == 9 ? 20000 : 1 + round;  // some 10 MB transactions: spills, flushes
     InsertRange(next, next + rows);
     next += rows;
-    EXPECT_EQ(Query(reader_, "SELECT count(*) FROM t"), std::to_string(next)) << round;
-    EXPECT_EQ(Query(reader_, "SELECT length(v) FROM t WHERE id = " + std::to_string(next - 1)),
+    EXPECT_EQ(QuerySql(reader_, "SELECT count(*) FROM t"), std::to_string(next)) << round;
+    EXPECT_EQ(QuerySql(reader_, "SELECT length(v) FROM t WHERE id = " + std::to_string(next - 1)),
               "500");
     if (round % 7 == 6) {
       // A checkpoint outside the scope (real syncs); the next transaction restarts the WAL.
@@ -77,15 +74,15 @@ TEST_F(SqliteWalVfsTest, ReaderSeesEveryCommitAtOnce) {
           SQLITE_OK);
     }
   }
-  EXPECT_EQ(Query(reader_, "PRAGMA integrity_check"), "ok");
+  EXPECT_EQ(QuerySql(reader_, "PRAGMA integrity_check"), "ok");
 }
 
 TEST_F(SqliteWalVfsTest, RolledBackSpillLeavesNothingBehind) {
   InsertRange(0, 10);
   InsertRange(10, 20010, /*commit=*/false);  // spills frames, then rolls back
   InsertRange(10, 15);
-  EXPECT_EQ(Query(reader_, "SELECT count(*) FROM t"), "15");
-  EXPECT_EQ(Query(reader_, "PRAGMA integrity_check"), "ok");
+  EXPECT_EQ(QuerySql(reader_, "SELECT count(*) FROM t"), "15");
+  EXPECT_EQ(QuerySql(reader_, "PRAGMA integrity_check"), "ok");
 }
 
 TEST_F(SqliteWalVfsTest, TheFilesHoldEveryCommitWhenItReturns) {
@@ -102,8 +99,8 @@ TEST_F(SqliteWalVfsTest, TheFilesHoldEveryCommitWhenItReturns) {
     std::filesystem::copy_file(path_ + "-wal", copy + "-wal");
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open_v2(copy.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
-    EXPECT_EQ(Query(db, "SELECT count(*) FROM t"), std::to_string(next)) << round;
-    EXPECT_EQ(Query(db, "PRAGMA integrity_check"), "ok");
+    EXPECT_EQ(QuerySql(db, "SELECT count(*) FROM t"), std::to_string(next)) << round;
+    EXPECT_EQ(QuerySql(db, "PRAGMA integrity_check"), "ok");
     sqlite3_close_v2(db);
   }
 }
