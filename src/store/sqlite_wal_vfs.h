@@ -14,10 +14,11 @@
 //     sync — of the database file, and of the WAL outside a scope (checkpoints, close) — is
 //     the default VFS's, unchanged.
 //
-//   - Inside a CheckpointIoScope (around a WAL checkpoint), the WAL is read in 256 KiB
-//     pieces kept until the scope ends, instead of one read per frame, and contiguous
-//     writes to the database file are coalesced as the WAL's are (written out before any
-//     sync, read, lock change or WAL-index change of that file, and when the scope ends).
+//   - Inside a CheckpointIoScope (around a WAL checkpoint), the WAL is read through a
+//     read-only mapping made at the scope's first read, instead of one read per frame, and
+//     contiguous writes to the database file are coalesced as the WAL's are (written out
+//     before any sync, read, lock change or WAL-index change of that file, and when the
+//     scope ends).
 //
 // Use the WAL batching only for a connection whose synchronous is FULL (so that SQLite syncs, and
 // thus flushes, at commit) and with mmap off for the WAL (SQLite never maps the WAL).
@@ -48,7 +49,7 @@ class DeferWalSyncScope {
 
 // While alive, checkpoints run on this thread by connections opened through the VFS read
 // the WAL in large pieces and coalesce their database writes (see above). Hold it only
-// around sqlite3_wal_checkpoint_v2: what it read of the WAL is forgotten when it ends. A
+// around sqlite3_wal_checkpoint_v2: the WAL is unmapped when it ends. A
 // write that fails when it ends is returned by the next call on that file.
 class CheckpointIoScope {
  public:
