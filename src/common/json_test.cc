@@ -1,5 +1,8 @@
 #include "glfm/json.h"
 
+#include <cstdio>
+#include <string>
+
 #include "testing/status_matchers.h"
 
 namespace glfm {
@@ -57,6 +60,56 @@ TEST(JsonTest, EveryCharacterThatNeedsItIsEscaped) {
   auto back = Json::Parse(Json(all).Dump());
   ASSERT_OK(back);
   EXPECT_EQ(back->as_string(), all);
+}
+
+// The escaping of one byte, spelled out: what AppendJsonString must produce for it.
+std::string EscapedByte(unsigned char c) {
+  switch (c) {
+    case '"':
+      return "\\\"";
+    case '\\':
+      return "\\\\";
+    case '\n':
+      return "\\n";
+    case '\r':
+      return "\\r";
+    case '\t':
+      return "\\t";
+    case '\b':
+      return "\\b";
+    case '\f':
+      return "\\f";
+  }
+  if (c < 0x20) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "\\u%04x", c);
+    return buf;
+  }
+  return std::string(1, static_cast<char>(c));
+}
+
+TEST(JsonTest, EveryByteIsEscapedAtEveryPlaceOfALongString) {
+  // AppendJsonString looks at 16 bytes at a time: each byte value at each place of strings
+  // of 1 to 40 bytes (blocks, block edges, tails), among plain bytes and among others that
+  // need escaping. Bytes of 0x80 and above (UTF-8) pass unchanged.
+  for (size_t len = 1; len <= 40; ++len) {
+    for (char filler : {'a', '"'}) {
+      for (size_t at = 0; at < len; ++at) {
+        for (int c = 0; c < 256; ++c) {
+          std::string in(len, filler);
+          in[at] = static_cast<char>(c);
+          std::string want = "x\"";
+          for (char b : in) {
+            want += EscapedByte(static_cast<unsigned char>(b));
+          }
+          want += "\"";
+          std::string out = "x";
+          AppendJsonString(out, in);
+          ASSERT_EQ(out, want) << "length " << len << " byte " << c << " at " << at;
+        }
+      }
+    }
+  }
 }
 
 TEST(JsonTest, InvalidJsonIsInvalidArgument) {
