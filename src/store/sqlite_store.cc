@@ -76,6 +76,12 @@ constexpr int kPageSize = 2048;
 // The write connection's page cache: the pages of the rows it updates stay in memory rather
 // than being read back from the file (and the WAL) for every update.
 constexpr int kWriterCacheKiB = 64 * 1024;
+// Readers map the database file (up to this much, and at most SQLite's compile-time limit,
+// 2 GiB in Debian's build) instead of reading it a 2 KiB page per system call: loading 1M
+// instances at start-up (bench_store's store_sqlite_load_1000000_s) went from 2.51 to 2.21 s
+// (medians of five alternating pairs), with ~13% less CPU. Only the database file is mapped,
+// never the WAL.
+constexpr int64_t kReaderMmapBytes = int64_t{8} << 30;
 // WAL size that wakes the background checkpointer.
 constexpr int64_t kCheckpointBytes = 16 << 20;
 // The background checkpointer runs up to this many passes until at most kCatchUpFrames are
@@ -1017,6 +1023,8 @@ class SqliteStore final : public internal::QueuedWriteStore {
     auto r = std::make_unique<Reader>();
     GLFM_ASSIGN_OR_RETURN(r->db, OpenConnection(options_.synchronous));
     sqlite3* db = r->db.get();
+    GLFM_RETURN_IF_ERROR(Exec(
+        db, ("PRAGMA mmap_size=" + std::to_string(kReaderMmapBytes)).c_str(), "set mmap_size"));
     GLFM_ASSIGN_OR_RETURN(r->get_instance,
                           Prepare(db, "SELECT doc, update_time FROM instances WHERE id = ?1"));
     GLFM_ASSIGN_OR_RETURN(r->scan,
