@@ -38,9 +38,12 @@ struct File {
   // WAL only: the file's name, and a descriptor of it opened at the first checkpoint read.
   const char* path;
   int map_fd;
-  // Inside a CheckpointIoScope: the WAL mapped read-only as it was at the scope's first read.
+  // The WAL mapped read-only, `map_capacity` bytes (more than the file: only what is below
+  // its size is ever read), kept from one checkpoint to the next.
   const char* map;
-  sqlite3_int64 map_size;
+  size_t map_capacity;
+  // Inside a CheckpointIoScope: the WAL's size at the scope's first read; -1 before it.
+  sqlite3_int64 scope_size;
   bool in_scope;       // listed in t_scope_files
   int deferred_error;  // a write that failed when a scope ended, returned by the next call
 };
@@ -83,13 +86,13 @@ int FlushAll(File* f) {
   return Flush(f);
 }
 
-// Ends what MappedRead began in a scope.
+// Undoes MappedRead's mapping (when the file closes, or to map it larger).
 void Unmap(File* f) {
   if (f->map != nullptr) {
-    munmap(const_cast<char*>(f->map), static_cast<size_t>(f->map_size));
+    munmap(const_cast<char*>(f->map), f->map_capacity);
   }
   f->map = nullptr;
-  f->map_size = 0;
+  f->map_capacity = 0;
 }
 
 int Close(sqlite3_file* p) {
@@ -109,34 +112,45 @@ int Close(sqlite3_file* p) {
   return rc != SQLITE_OK ? rc : close_rc;
 }
 
-// Reads the WAL inside a CheckpointIoScope: a checkpoint reads the last frame of each page
-// it copies, in page order rather than file order, one system call each. Mapped, the WAL
-// is read by page faults instead (the kernel maps up to 64 KiB of the page cache at one),
-// and only where those frames are. Reading the whole WAL in large pieces instead copied
-// every frame, most of which a checkpoint does not need: in bench_store that copy was a
-// quarter of the checkpointer's CPU. Within one checkpoint the frames it reads do not
-// change, and the file does not shrink below them (they are committed, and the WAL is
-// truncated only after a checkpoint). Falls back to reading when the WAL cannot be mapped.
+// Reads the WAL inside a CheckpointIoScope. A checkpoint reads the last frame of each page
+// it copies, in page order rather than file order, one system call each. Through a mapping
+// it reads only those frames, and with no system call: the mapping is made once, larger
+// than the WAL, and kept, and as the WAL is rewritten from its start after each checkpoint,
+// the same pages of the page cache stay mapped. (Reading the whole WAL in 256 KiB pieces
+// instead copied every frame, most of which a checkpoint does not need: in bench_store that
+// copy was a quarter of the checkpointer's CPU. Mapping it anew at each checkpoint cost a
+// page fault per 64 KiB and a TLB shootdown at every unmap, which made bench_fleet slower.)
+// Within one checkpoint the frames it reads do not change, and the file does not shrink
+// below them (they are committed, and the WAL is truncated only after a checkpoint): reads
+// stay below the size the file had at the scope's first read. Falls back to reading when
+// the WAL cannot be mapped.
+constexpr size_t kMinMapBytes = size_t{256} << 20;
+constexpr size_t kMapStepBytes = size_t{64} << 20;
+
 int MappedRead(File* f, void* out, int n, sqlite3_int64 offset) {
-  if (f->map == nullptr && f->map_size == 0) {
-    f->map_size = -1;  // tried in this scope; set again below when mapped
+  if (f->scope_size < 0) {
     JoinScope(f);
     sqlite3_int64 size = 0;
     if (int rc = Real(f)->xFileSize(f->real, &size); rc != SQLITE_OK) {
       return rc;
     }
-    if (f->map_fd < 0) {
-      f->map_fd = open(f->path, O_RDONLY | O_CLOEXEC);
-    }
-    if (size > 0 && f->map_fd >= 0) {
-      void* m = mmap(nullptr, static_cast<size_t>(size), PROT_READ, MAP_SHARED, f->map_fd, 0);
+    f->scope_size = size;
+    if (static_cast<size_t>(size) > f->map_capacity) {
+      Unmap(f);
+      if (f->map_fd < 0) {
+        f->map_fd = open(f->path, O_RDONLY | O_CLOEXEC);
+      }
+      size_t capacity = std::max(kMinMapBytes, (static_cast<size_t>(size) + kMapStepBytes - 1) /
+                                                   kMapStepBytes * kMapStepBytes);
+      void* m = f->map_fd >= 0 ? mmap(nullptr, capacity, PROT_READ, MAP_SHARED, f->map_fd, 0)
+                               : MAP_FAILED;
       if (m != MAP_FAILED) {
         f->map = static_cast<const char*>(m);
-        f->map_size = size;
+        f->map_capacity = capacity;
       }
     }
   }
-  if (f->map == nullptr || offset < 0 || offset + n > f->map_size) {
+  if (f->map == nullptr || offset < 0 || offset + n > f->scope_size) {
     return Real(f)->xRead(f->real, out, n, offset);
   }
   std::memcpy(out, f->map + offset, static_cast<size_t>(n));
@@ -304,7 +318,8 @@ int Open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* p, int flags, int* o
   f->path = name;
   f->map_fd = -1;
   f->map = nullptr;
-  f->map_size = 0;
+  f->map_capacity = 0;
+  f->scope_size = -1;
   f->in_scope = false;
   f->deferred_error = SQLITE_OK;
   f->wal = (flags & SQLITE_OPEN_WAL) != 0;
@@ -380,7 +395,7 @@ CheckpointIoScope::~CheckpointIoScope() {
     if (int rc = Flush(f); rc != SQLITE_OK && f->deferred_error == SQLITE_OK) {
       f->deferred_error = rc;
     }
-    Unmap(f);
+    f->scope_size = -1;  // the mapping stays, for the next checkpoint
     f->in_scope = false;
   }
   t_scope_files.clear();

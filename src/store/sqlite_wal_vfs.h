@@ -15,7 +15,7 @@
 //     the default VFS's, unchanged.
 //
 //   - Inside a CheckpointIoScope (around a WAL checkpoint), the WAL is read through a
-//     read-only mapping made at the scope's first read, instead of one read per frame, and
+//     read-only mapping kept from one checkpoint to the next, instead of one read per frame, and
 //     contiguous writes to the database file are coalesced as the WAL's are (written out
 //     before any sync, read, lock change or WAL-index change of that file, and when the
 //     scope ends).
@@ -48,8 +48,8 @@ class DeferWalSyncScope {
 };
 
 // While alive, checkpoints run on this thread by connections opened through the VFS read
-// the WAL in large pieces and coalesce their database writes (see above). Hold it only
-// around sqlite3_wal_checkpoint_v2: the WAL is unmapped when it ends. A
+// the WAL through its mapping and coalesce their database writes (see above). Hold it only
+// around sqlite3_wal_checkpoint_v2 (reads outside one never use the mapping). A
 // write that fails when it ends is returned by the next call on that file.
 class CheckpointIoScope {
  public:
