@@ -94,6 +94,8 @@ std::string_view CreateStatusName(CreateStatus status) {
   return "error";
 }
 
+// Writes the digits by hand: with two snprintf calls this took ~4,700 instructions, and it
+// runs for every instance written (each status report), in EncodeInstance.
 std::string FormatRfc3339(Timestamp t) {
   using namespace std::chrono;
   auto ns = duration_cast<nanoseconds>(t.time_since_epoch()).count();
@@ -106,21 +108,33 @@ std::string FormatRfc3339(Timestamp t) {
   std::time_t tt = static_cast<std::time_t>(secs);
   std::tm tm{};
   gmtime_r(&tt, &tm);
-  char buf[64];
-  int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
-                        tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  std::string out(buf, n);
+  int year = tm.tm_year + 1900;  // 1677-2262: what 64-bit nanoseconds reach
+  char buf[40];
+  char* p = buf;
+  for (int i = 3; i >= 0; --i, year /= 10) p[i] = static_cast<char>('0' + year % 10);
+  p += 4;
+  auto put2 = [&p](char before, int v) {
+    *p++ = before;
+    *p++ = static_cast<char>('0' + v / 10);
+    *p++ = static_cast<char>('0' + v % 10);
+  };
+  put2('-', tm.tm_mon + 1);
+  put2('-', tm.tm_mday);
+  put2('T', tm.tm_hour);
+  put2(':', tm.tm_min);
+  put2(':', tm.tm_sec);
   if (frac != 0) {
-    char fb[16];
-    std::snprintf(fb, sizeof fb, ".%09lld", static_cast<long long>(frac));
-    std::string f(fb);
-    while (f.back() == '0') {
-      f.pop_back();
+    *p++ = '.';
+    int digits = 9;
+    while (frac % 10 == 0) {
+      frac /= 10;
+      --digits;
     }
-    out += f;
+    for (int i = digits - 1; i >= 0; --i, frac /= 10) p[i] = static_cast<char>('0' + frac % 10);
+    p += digits;
   }
-  out += 'Z';
-  return out;
+  *p++ = 'Z';
+  return std::string(buf, p);
 }
 
 Result<Timestamp> ParseRfc3339(std::string_view s) {

@@ -1,5 +1,14 @@
 #include "glfm/codec.h"
 
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <ctime>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
 #include "testing/status_matchers.h"
 
 namespace glfm {
@@ -86,6 +95,60 @@ TEST(CodecTest, FleetUserLatency) {
   EXPECT_THAT(FleetUserLatencyFromJson(ToJson(l)), IsOkAndHolds(l));
   EXPECT_THAT(FleetUserLatencyFromJson(*Json::Parse(R"({"latency_ms":-1})")),
               StatusIs(StatusCode::kInvalidArgument, "latency_ms: must not be negative"));
+}
+
+// What FormatRfc3339 must print, spelled out with gmtime_r and snprintf.
+std::string ReferenceRfc3339(Timestamp t) {
+  int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  int64_t secs = ns / 1000000000;
+  int64_t frac = ns % 1000000000;
+  if (frac < 0) {
+    frac += 1000000000;
+    secs -= 1;
+  }
+  std::time_t tt = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  std::string out = buf;
+  if (frac != 0) {
+    std::snprintf(buf, sizeof buf, ".%09lld", static_cast<long long>(frac));
+    std::string f = buf;
+    while (f.back() == '0') f.pop_back();
+    out += f;
+  }
+  return out + "Z";
+}
+
+TEST(Rfc3339Test, FormatsEveryInstantLikeTheReference) {
+  std::vector<int64_t> ns = {0,
+                             1,
+                             -1,
+                             999999999,
+                             1000000000,
+                             -1000000000,
+                             100000000,
+                             120000000,
+                             1704067200000000000,
+                             1704067200500000000,
+                             1704067200000000010,
+                             std::numeric_limits<int64_t>::max(),
+                             std::numeric_limits<int64_t>::min()};
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 20000; ++i) {
+    auto v = static_cast<int64_t>(rng());
+    ns.push_back(v);
+    ns.push_back(v / 1000000000 * 1000000000);  // whole seconds
+    ns.push_back(v / 1000000 * 1000000);        // whole milliseconds
+  }
+  for (int64_t v : ns) {
+    Timestamp t{std::chrono::duration_cast<Timestamp::duration>(std::chrono::nanoseconds(v))};
+    ASSERT_EQ(FormatRfc3339(t), ReferenceRfc3339(t)) << v;
+  }
+  EXPECT_EQ(FormatRfc3339(Timestamp{}), "1970-01-01T00:00:00Z");
+  EXPECT_EQ(FormatRfc3339(Timestamp{std::chrono::milliseconds(-1)}), "1969-12-31T23:59:59.999Z");
 }
 
 TEST(Rfc3339Test, ParsesOffsetsAndFractions) {
