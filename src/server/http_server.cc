@@ -598,8 +598,9 @@ std::optional<std::string> HttpRequest::QueryParam(std::string_view name) const 
     q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
     auto eq = pair.find('=');
     std::string_view k = pair.substr(0, eq);
-    auto key = PercentDecode(k, true);
-    if (!key.ok() || *key != name) {
+    if (k.find_first_of("%+") == std::string_view::npos) {
+      if (k != name) continue;  // nothing to decode: compared as it is
+    } else if (auto key = PercentDecode(k, true); !key.ok() || *key != name) {
       continue;
     }
     if (eq == std::string_view::npos) {
@@ -630,6 +631,11 @@ HttpResponse HttpResponse::Text(int status, std::string body) {
 }
 
 Result<std::string> PercentDecode(std::string_view s, bool plus_as_space) {
+  // Most keys, values and path segments hold nothing to decode: copied whole.
+  if (s.find_first_of(plus_as_space ? std::string_view("%+") : std::string_view("%")) ==
+      std::string_view::npos) {
+    return std::string(s);
+  }
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {

@@ -288,6 +288,23 @@ TEST(PercentDecodeTest, DecodesAndRejectsBadEscapes) {
   EXPECT_THAT(PercentDecode("a+c", false), IsOkAndHolds(std::string("a+c")));
   EXPECT_THAT(PercentDecode("%zz", true), StatusCodeIs(StatusCode::kInvalidArgument));
   EXPECT_THAT(PercentDecode("%2", true), StatusCodeIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(PercentDecode("update_instance_info", false),
+              IsOkAndHolds(std::string("update_instance_info")));
+  EXPECT_THAT(PercentDecode("", true), IsOkAndHolds(std::string()));
+  EXPECT_THAT(PercentDecode("a+b%2B", false), IsOkAndHolds(std::string("a+b+")));
+}
+
+TEST(QueryParamTest, FindsKeysWrittenPlainOrEscaped) {
+  HttpRequest req;
+  req.query = "unwrap&http_key=k%2B1+2&ht%74p_key=second&a+b=sp&bad=%zz";
+  EXPECT_EQ(req.QueryParam("http_key"), std::optional<std::string>("k+1 2"));  // the first
+  EXPECT_EQ(req.QueryParam("unwrap"), std::optional<std::string>(""));
+  EXPECT_EQ(req.QueryParam("a b"), std::optional<std::string>("sp"));
+  EXPECT_EQ(req.QueryParam("a+b"), std::nullopt);  // '+' in a key is a space
+  EXPECT_EQ(req.QueryParam("bad"), std::nullopt);  // a bad escape is no value
+  EXPECT_EQ(req.QueryParam("http"), std::nullopt);
+  req.query = "ht%74p_key=escaped";
+  EXPECT_EQ(req.QueryParam("http_key"), std::optional<std::string>("escaped"));
 }
 
 }  // namespace
