@@ -1,6 +1,7 @@
 #include "glfm/json.h"
 
 #include <cstdio>
+#include <random>
 #include <string>
 
 #include "testing/status_matchers.h"
@@ -86,6 +87,24 @@ std::string EscapedByte(unsigned char c) {
     return buf;
   }
   return std::string(1, static_cast<char>(c));
+}
+
+TEST(JsonTest, RandomMixesOfEscapesAreEscapedLikeTheReference) {
+  // Blocks of 16 with '"' and '\\' at any places go through a byte shuffle, blocks with
+  // control characters byte by byte: random strings mostly of those, of 0 to 100 bytes.
+  const std::string alphabet = std::string("a\"\\\n\x01\x7f\xc3\xa9/ ") + '\0';
+  std::mt19937 rng(11);
+  for (int round = 0; round < 20000; ++round) {
+    std::string in(rng() % 101, ' ');
+    int kinds = 1 + static_cast<int>(rng() % alphabet.size());  // few kinds: long clean runs
+    for (char& c : in) c = alphabet[rng() % static_cast<unsigned>(kinds)];
+    std::string want = "\"";
+    for (char b : in) want += EscapedByte(static_cast<unsigned char>(b));
+    want += "\"";
+    std::string out;
+    AppendJsonString(out, in);
+    ASSERT_EQ(out, want) << "round " << round;
+  }
 }
 
 TEST(JsonTest, EveryByteIsEscapedAtEveryPlaceOfALongString) {
