@@ -119,7 +119,8 @@ int Close(sqlite3_file* p) {
 // the same pages of the page cache stay mapped. (Reading the whole WAL in 256 KiB pieces
 // instead copied every frame, most of which a checkpoint does not need: in bench_store that
 // copy was a quarter of the checkpointer's CPU. Mapping it anew at each checkpoint cost a
-// page fault per 64 KiB and a TLB shootdown at every unmap, which made bench_fleet slower.)
+// page fault per 64 KiB and a TLB shootdown at every unmap: more CPU than those reads, in
+// bench_checkpoint.)
 // Within one checkpoint the frames it reads do not change, and the file does not shrink
 // below them (they are committed, and the WAL is truncated only after a checkpoint): reads
 // stay below the size the file had at the scope's first read. Falls back to reading when
