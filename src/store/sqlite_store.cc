@@ -1023,8 +1023,8 @@ class SqliteStore final : public internal::QueuedWriteStore {
     auto r = std::make_unique<Reader>();
     GLFM_ASSIGN_OR_RETURN(r->db, OpenConnection(options_.synchronous));
     sqlite3* db = r->db.get();
-    GLFM_RETURN_IF_ERROR(Exec(
-        db, ("PRAGMA mmap_size=" + std::to_string(kReaderMmapBytes)).c_str(), "set mmap_size"));
+    GLFM_RETURN_IF_ERROR(Exec(db, ("PRAGMA mmap_size=" + std::to_string(kReaderMmapBytes)).c_str(),
+                              "set mmap_size"));
     GLFM_ASSIGN_OR_RETURN(r->get_instance,
                           Prepare(db, "SELECT doc, update_time FROM instances WHERE id = ?1"));
     GLFM_ASSIGN_OR_RETURN(r->scan,
