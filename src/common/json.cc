@@ -295,6 +295,13 @@ __attribute__((target("ssse3"))) char* ExpandQuotes(char* p, __m128i v, uint32_t
   return p;
 }
 
+// Writes `c` escaped at p (a fixed 8-byte copy from kEscaped) and returns the end.
+char* PutEscaped(char* p, char c) {
+  const Escaped& e = kEscaped[static_cast<unsigned char>(c)];
+  std::memcpy(p, e.bytes, sizeof e.bytes);
+  return p + e.size;
+}
+
 // Writes the escaped s[0, n) at p, 16 bytes at a time, and returns the end. A block with
 // nothing to escape is stored whole; one with only '"' and '\\' goes to ExpandQuotes (with
 // SSSE3, every x86-64 CPU since 2006); any other byte by byte from kEscaped. Writes up to 16
@@ -314,15 +321,11 @@ char* WriteEscaped(char* p, const char* s, size_t n) {
       continue;
     }
     for (size_t k = 0; k < 16; ++k) {
-      const Escaped& e = kEscaped[static_cast<unsigned char>(s[i + k])];
-      std::memcpy(p, e.bytes, sizeof e.bytes);
-      p += e.size;
+      p = PutEscaped(p, s[i + k]);
     }
   }
   for (; i < n; ++i) {
-    const Escaped& e = kEscaped[static_cast<unsigned char>(s[i])];
-    std::memcpy(p, e.bytes, sizeof e.bytes);
-    p += e.size;
+    p = PutEscaped(p, s[i]);
   }
   return p;
 }
