@@ -579,6 +579,13 @@ class HttpServerImpl final : public HttpServer {
   bool shut_down_ = false;  // guarded by shutdown_mu_
 };
 
+// Whether PercentDecode(s, plus_as_space) has anything to change: a '%', or a '+' read as a
+// space.
+bool NeedsDecoding(std::string_view s, bool plus_as_space) {
+  return s.find_first_of(plus_as_space ? std::string_view("%+") : std::string_view("%")) !=
+         std::string_view::npos;
+}
+
 }  // namespace
 
 const std::string* HttpRequest::Header(std::string_view lower_name) const {
@@ -598,7 +605,7 @@ std::optional<std::string> HttpRequest::QueryParam(std::string_view name) const 
     q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
     auto eq = pair.find('=');
     std::string_view k = pair.substr(0, eq);
-    if (k.find_first_of("%+") == std::string_view::npos) {
+    if (!NeedsDecoding(k, true)) {
       if (k != name) continue;  // nothing to decode: compared as it is
     } else if (auto key = PercentDecode(k, true); !key.ok() || *key != name) {
       continue;
@@ -632,8 +639,7 @@ HttpResponse HttpResponse::Text(int status, std::string body) {
 
 Result<std::string> PercentDecode(std::string_view s, bool plus_as_space) {
   // Most keys, values and path segments hold nothing to decode: copied whole.
-  if (s.find_first_of(plus_as_space ? std::string_view("%+") : std::string_view("%")) ==
-      std::string_view::npos) {
+  if (!NeedsDecoding(s, plus_as_space)) {
     return std::string(s);
   }
   std::string out;
