@@ -14,6 +14,10 @@
 // for the B-tree); update sets a new player count on random ones of GLFM_BENCH_UPDATE_N
 // (default 100000) instances stored first (store_*_w<N>_updates_per_s, what game servers'
 // status reports do, most of the traffic).
+// GLFM_BENCH_MODES=threads|async picks how the writers wait (default both): threads are
+// `N` threads each blocking in UpsertInstance (store_*_w<N>_...); async are `N` writers
+// each with one UpsertInstanceAsync in flight, started by one thread as the completions come
+// back, as glfm's HTTP status reports write (store_*_w<N>_async_...).
 // GLFM_BENCH_LOAD_DB=path keeps the SQLite load database there and reuses it when it exists
 // (repeated load measurements without the fill). GLFM_BENCH_PG_COMMITTERS and
 // GLFM_BENCH_PG_NOTIFY=0 set PostgresOptions. Before each
@@ -25,9 +29,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
@@ -196,6 +202,92 @@ bool RunWriters(Store& store, const std::string& prefix, int writers, double sec
   return errors.load() == 0;
 }
 
+// Runs `writers` concurrent asynchronous writers for `seconds`, as glfm's own status-report
+// path writes (an HTTP I/O thread calls UpsertInstanceAsync and answers from the completion):
+// each writer has one write in flight at a time; its completion (on the store's completion
+// thread) hands the writer back to one submitting thread, which builds and starts its next
+// write. Prints throughput and latency as RunWriters does, with "_async" after the writer
+// count.
+bool RunAsyncWriters(Store& store, const std::string& prefix, int writers, double seconds,
+                     WriteKind kind = WriteKind::kInsertNew, int existing = 0, int run = 0) {
+  struct Writer {
+    int n = 0;  // writes started
+    std::mt19937 rng;
+    SteadyClock::time_point started;
+    std::vector<double> latencies;
+  };
+  std::vector<Writer> ws(static_cast<size_t>(writers));
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<int> ready;  // writers whose last write completed
+  int in_flight = 0;
+  std::atomic<int> errors{0};
+  for (int w = 0; w < writers; ++w) {
+    ws[static_cast<size_t>(w)].rng.seed(static_cast<uint32_t>(w) * 7919u + 1u);
+    ws[static_cast<size_t>(w)].latencies.reserve(200000);
+    ready.push_back(w);
+  }
+  auto start = SteadyClock::now();
+  auto deadline = start + std::chrono::duration_cast<SteadyClock::duration>(
+                              std::chrono::duration<double>(seconds));
+  std::vector<int> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return !ready.empty(); });
+      if (SteadyClock::now() >= deadline) {
+        cv.wait(lock, [&] { return in_flight == 0; });
+        break;
+      }
+      batch.swap(ready);
+      in_flight += static_cast<int>(batch.size());
+    }
+    for (int w : batch) {
+      Writer& wr = ws[static_cast<size_t>(w)];
+      InstanceInfo info;
+      if (kind == WriteKind::kInsertNew) {
+        info = MakeInstance(w * 1000003 + run % 10 * 100000 + wr.n % 100000);
+      } else {
+        info = MakeInstance(static_cast<int>(wr.rng() % static_cast<uint32_t>(existing)));
+        info.player_count = static_cast<int>(wr.rng() % 17);
+      }
+      ++wr.n;
+      wr.started = SteadyClock::now();
+      store.UpsertInstanceAsync(info, glfm::Clock::now(), [&, w](glfm::Status s) {
+        Writer& done = ws[static_cast<size_t>(w)];
+        if (s.ok()) {
+          done.latencies.push_back(
+              std::chrono::duration<double, std::micro>(SteadyClock::now() - done.started).count());
+        } else if (errors.fetch_add(1) == 0) {
+          std::fprintf(stderr, "upsert failed: %s\n", s.ToString().c_str());
+        }
+        std::lock_guard lock(mu);
+        --in_flight;
+        ready.push_back(w);
+        cv.notify_one();
+      });
+    }
+    batch.clear();
+  }
+  double elapsed = std::chrono::duration<double>(SteadyClock::now() - start).count();
+  std::vector<double> all;
+  for (auto& w : ws) {
+    all.insert(all.end(), w.latencies.begin(), w.latencies.end());
+  }
+  std::sort(all.begin(), all.end());
+  std::string n = prefix + "_w" + std::to_string(writers) + "_async";
+  Bench(n + (kind == WriteKind::kInsertNew ? "_upserts_per_s" : "_updates_per_s"),
+        static_cast<double>(all.size()) / elapsed, "ops/s");
+  if (kind == WriteKind::kUpdateExisting) {
+    n += "_update";
+  }
+  if (!all.empty()) {
+    Bench(n + "_commit_p50", all[all.size() / 2], "us");
+    Bench(n + "_commit_p99", all[std::min(all.size() - 1, all.size() * 99 / 100)], "us");
+  }
+  return errors.load() == 0;
+}
+
 // Stores instances 0..n-1 (bulk batches). Returns false (printed) on failure.
 bool Fill(Store& store, int n) {
   constexpr int kChunk = 5000;
@@ -216,8 +308,8 @@ bool Fill(Store& store, int n) {
 // Runs the writer counts of kinds `kinds` ("insert", "update") against `store`, printing the
 // fsync probe before each durable run. The update runs first fill `update_n` instances.
 bool RunAllWriters(Store& store, const std::string& prefix, const std::vector<int>& writer_counts,
-                   double seconds, const std::string& kinds, int update_n, bool probe,
-                   const std::string& dir) {
+                   double seconds, const std::string& kinds, const std::string& modes, int update_n,
+                   bool probe, const std::string& dir) {
   bool ok = true;
   for (WriteKind kind : {WriteKind::kInsertNew, WriteKind::kUpdateExisting}) {
     bool insert = kind == WriteKind::kInsertNew;
@@ -232,7 +324,15 @@ bool RunAllWriters(Store& store, const std::string& prefix, const std::vector<in
       if (probe) {
         Bench("store_disk_fdatasync_4k_per_s", FdatasyncPerSecond(dir, 0.5), "ops/s");
       }
-      ok = RunWriters(store, prefix, w, seconds, kind, update_n, run++) && ok;
+      if (modes.find("threads") != std::string::npos) {
+        ok = RunWriters(store, prefix, w, seconds, kind, update_n, run++) && ok;
+      }
+      if (modes.find("async") != std::string::npos) {
+        if (probe) {
+          Bench("store_disk_fdatasync_4k_per_s", FdatasyncPerSecond(dir, 0.5), "ops/s");
+        }
+        ok = RunAsyncWriters(store, prefix, w, seconds, kind, update_n, run++) && ok;
+      }
     }
   }
   return ok;
@@ -284,6 +384,7 @@ int main() {
   const std::vector<int> writer_counts = EnvInts("GLFM_BENCH_WRITERS", {1, 8, 64});
   const std::string sqlite_modes = EnvString("GLFM_BENCH_SQLITE", "full,normal");
   const std::string kinds = EnvString("GLFM_BENCH_KINDS", "insert,update");
+  const std::string modes = EnvString("GLFM_BENCH_MODES", "threads,async");
   const int update_n = std::max(1, EnvInt("GLFM_BENCH_UPDATE_N", 100000));
   bool ok = true;
   Bench("store_instance_doc_bytes",
@@ -319,7 +420,7 @@ int main() {
       return 1;
     }
     ok = RunAllWriters(**store, full ? "store_sqlite_full" : "store_sqlite_normal", writer_counts,
-                       seconds, kinds, update_n, full, dir) &&
+                       seconds, kinds, modes, update_n, full, dir) &&
          ok;
   }
   if (EnvInt("GLFM_BENCH_ONLY_PG", 0) == 0 && load_n > 0) {
@@ -357,7 +458,8 @@ int main() {
     std::fprintf(stderr, "postgres: %s\n", pg.status().ToString().c_str());
     return 1;
   }
-  ok = RunAllWriters(**pg, "store_postgres", writer_counts, seconds, kinds, update_n, true, dir) &&
+  ok = RunAllWriters(**pg, "store_postgres", writer_counts, seconds, kinds, modes, update_n, true,
+                     dir) &&
        ok;
   if (load_n <= 0) {
     return ok ? 0 : 1;
