@@ -1025,12 +1025,26 @@ struct GameLiftFleetManager::Impl {
       if (page.done) break;
       after = page.next_after_id;
     }
-    for (const auto& id : gone) {
-      GLFM_RETURN_IF_ERROR(store->DeleteInstance(id).status());
-      index->Delete(id);
-      c.reconcile_removed++;
+    // Deleted a group at a time, each only when still older than the sync's start: a status
+    // report or placement that wrote one of them since the scan keeps it.
+    constexpr size_t kChunk = 20 * store::Store::kDeleteGroup;
+    size_t removed = 0;
+    for (size_t start = 0; start < gone.size(); start += kChunk) {
+      std::vector<std::string> chunk(
+          gone.begin() + static_cast<std::ptrdiff_t>(start),
+          gone.begin() + static_cast<std::ptrdiff_t>(std::min(gone.size(), start + kChunk)));
+      GLFM_ASSIGN_OR_RETURN(std::vector<std::string> deleted,
+                            store->DeleteInstancesOlderThan(chunk, sync_start));
+      for (const auto& id : deleted) index->Delete(id);
+      removed += deleted.size();
+      c.reconcile_removed += deleted.size();
+      // Progress of a long removal, every 100,000.
+      size_t done = std::min(gone.size(), start + kChunk);
+      if (gone.size() > kChunk && (done % (10 * kChunk) == 0 || done == gone.size())) {
+        log::Info("fleet: reconcile removing", {{"done", done}, {"of", gone.size()}});
+      }
     }
-    log::Info("fleet: reconciled", {{"active", all.size()}, {"removed", gone.size()}});
+    log::Info("fleet: reconciled", {{"active", all.size()}, {"removed", removed}});
     return OkStatus();
   }
 

@@ -88,6 +88,9 @@ const std::vector<Prepared>& PreparedStatements() {
          "ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc, update_time = EXCLUDED.update_time",
          1},
         {"delete_many", "DELETE FROM glfm_instances WHERE id = ANY($1::text[]) RETURNING id", 1},
+        {"delete_many_older",
+         "DELETE FROM glfm_instances WHERE id = ANY($1::text[]) AND update_time < $2 RETURNING id",
+         1},
         {"get_instance", "SELECT doc, update_time FROM glfm_instances WHERE id = $1", 1},
         {"scan",
          "SELECT id, doc, update_time FROM glfm_instances WHERE id > $1 ORDER BY id LIMIT $2", 1},
@@ -723,8 +726,13 @@ class PostgresStore final : public internal::QueuedWriteStore {
     while (i < ops.size()) {
       WriteOp::Kind kind = ops[i]->kind;
       if (kind == WriteOp::Kind::kUpsert || kind == WriteOp::Kind::kDelete) {
+        // Deletes merge only with deletes of the same condition.
+        auto same = [&](const WriteOp* op) {
+          return op->kind == kind && op->only_older == ops[i]->only_older &&
+                 (!op->only_older || op->time_ns == ops[i]->time_ns);
+        };
         size_t j = i;
-        while (j < ops.size() && ops[j]->kind == kind) {
+        while (j < ops.size() && same(ops[j])) {
           ++j;
         }
         // One statement for the run: the last write of an id wins, rows locked in id order
@@ -756,8 +764,9 @@ class PostgresStore final : public internal::QueuedWriteStore {
           s.prepared = "upsert_many";
           s.params = {std::move(ids), std::move(docs), std::move(times)};
         } else {
-          s.prepared = "delete_many";
+          s.prepared = ops[i]->only_older ? "delete_many_older" : "delete_many";
           s.params = {std::move(ids)};
+          if (ops[i]->only_older) s.params.push_back(std::to_string(ops[i]->time_ns));
           std::vector<WriteOp*> run(ops.begin() + static_cast<std::ptrdiff_t>(i),
                                     ops.begin() + static_cast<std::ptrdiff_t>(j));
           s.on_result = [run](PGresult* r) {

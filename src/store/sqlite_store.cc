@@ -371,7 +371,8 @@ class SqliteStore final : public internal::QueuedWriteStore {
   };
 
   struct WriteStatements {
-    Stmt upsert, remove, create_placement, record_outcome, placement_exists, mark_delivered;
+    Stmt upsert, remove, remove_older, create_placement, record_outcome, placement_exists,
+        mark_delivered;
     Stmt enqueue_webhook, reschedule_webhook, delete_webhook;
   };
 
@@ -492,6 +493,8 @@ class SqliteStore final : public internal::QueuedWriteStore {
                                   "ON CONFLICT(id) DO UPDATE SET doc = excluded.doc, "
                                   "update_time = excluded.update_time"));
     GLFM_ASSIGN_OR_RETURN(write_stmts_.remove, Prepare(db, "DELETE FROM instances WHERE id = ?1"));
+    GLFM_ASSIGN_OR_RETURN(write_stmts_.remove_older,
+                          Prepare(db, "DELETE FROM instances WHERE id = ?1 AND update_time < ?2"));
     if (options_.target_schema_version < 2) {
       return OkStatus();  // an old schema for an upgrade test: instances only
     }
@@ -582,9 +585,10 @@ class SqliteStore final : public internal::QueuedWriteStore {
       case WriteOp::Kind::kUpsert:
         return Upsert(op.id, op.text, op.time_ns);
       case WriteOp::Kind::kDelete: {
-        sqlite3_stmt* s = write_stmts_.remove.get();
+        sqlite3_stmt* s = (op.only_older ? write_stmts_.remove_older : write_stmts_.remove).get();
         Resetter reset(s);
         BindText(s, 1, op.id);
+        if (op.only_older) sqlite3_bind_int64(s, 2, op.time_ns);
         int rc = sqlite3_step(s);
         if (rc != SQLITE_DONE) {
           return Error(db, "delete instance", rc);

@@ -172,6 +172,16 @@ class Store {
   // empty id; unavailable; internal.
   virtual Result<bool> DeleteInstance(std::string_view id) = 0;
 
+  // Deletes each instance of `ids` whose stored update time is before `older_than`; one
+  // written at or after it, or missing, is left alone (reconciliation removes what GameLift
+  // no longer lists, and must not remove a write that came in meanwhile). Commits up to
+  // kDeleteGroup ids a transaction, each group atomically: after a failure, earlier groups
+  // stay deleted. Returns the ids deleted, in the order given. Errors: invalid-argument
+  // naming the index of a bad id (nothing deleted); unavailable; internal.
+  static constexpr size_t kDeleteGroup = 500;
+  virtual Result<std::vector<std::string>> DeleteInstancesOlderThan(
+      const std::vector<std::string>& ids, Timestamp older_than) = 0;
+
   // Returns the instance `id`. Errors: not-found naming the id; data-loss when the stored
   // document does not decode; unavailable; internal.
   virtual Result<StoredInstance> GetInstance(std::string_view id) = 0;

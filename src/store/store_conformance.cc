@@ -116,6 +116,50 @@ TEST_P(StoreConformanceTest, DeleteReportsWhetherTheInstanceExisted) {
   EXPECT_THAT(store_->GetInstance("gs-1"), StatusCodeIs(StatusCode::kNotFound));
 }
 
+TEST_P(StoreConformanceTest, DeleteOlderThanKeepsWhatWasWrittenSince) {
+  ASSERT_OK(store_->UpsertInstance(MakeInstance("gs-old"), FromUnix(1)));
+  ASSERT_OK(store_->UpsertInstance(MakeInstance("gs-new"), FromUnix(5)));
+  ASSERT_OK(store_->UpsertInstance(MakeInstance("gs-edge"), FromUnix(3)));
+  ASSERT_OK(store_->UpsertInstance(MakeInstance("gs-old-2"), FromUnix(2)));
+  EXPECT_THAT(store_->DeleteInstancesOlderThan(
+                  {"gs-new", "gs-old-2", "gs-missing", "gs-edge", "gs-old", "gs-old"}, FromUnix(3)),
+              IsOkAndHolds(ElementsAre("gs-old-2", "gs-old")));
+  EXPECT_THAT(store_->GetInstance("gs-old"), StatusCodeIs(StatusCode::kNotFound));
+  EXPECT_THAT(store_->GetInstance("gs-old-2"), StatusCodeIs(StatusCode::kNotFound));
+  ASSERT_OK(store_->GetInstance("gs-new"));
+  ASSERT_OK(store_->GetInstance("gs-edge"));  // written exactly at the cutoff: kept
+  EXPECT_THAT(store_->DeleteInstancesOlderThan({}, FromUnix(3)),
+              IsOkAndHolds(::testing::IsEmpty()));
+}
+
+TEST_P(StoreConformanceTest, DeleteOlderThanRejectsABadIdAndDeletesNothing) {
+  ASSERT_OK(store_->UpsertInstance(MakeInstance("gs-1"), FromUnix(1)));
+  EXPECT_THAT(store_->DeleteInstancesOlderThan({"gs-1", ""}, FromUnix(9)),
+              StatusIs(StatusCode::kInvalidArgument, "ids[1] must not be empty"));
+  ASSERT_OK(store_->GetInstance("gs-1"));
+}
+
+TEST_P(StoreConformanceTest, DeleteOlderThanCommitsManyGroups) {
+  const int n = static_cast<int>(Store::kDeleteGroup) * 2 + 7;
+  std::vector<InstanceWrite> writes;
+  std::vector<std::string> ids;
+  for (int i = 0; i < n; ++i) {
+    ids.push_back("gs-" + std::to_string(i));
+    // Every tenth one was written after the cutoff.
+    writes.push_back({MakeInstance(ids.back()), FromUnix(i % 10 == 0 ? 20 : 1)});
+  }
+  ASSERT_OK(store_->UpsertInstances(writes));
+  auto deleted = store_->DeleteInstancesOlderThan(ids, FromUnix(10));
+  ASSERT_OK(deleted);
+  EXPECT_EQ(deleted->size(), static_cast<size_t>(n - (n + 9) / 10));
+  auto page = store_->ScanInstances("", 100000);
+  ASSERT_OK(page);
+  ASSERT_EQ(page->instances.size(), static_cast<size_t>((n + 9) / 10));
+  for (const auto& si : page->instances) {
+    EXPECT_EQ(std::stoi(si.info.id.substr(3)) % 10, 0) << si.info.id;
+  }
+}
+
 TEST_P(StoreConformanceTest, ScanPagesThroughEveryInstanceInIdOrder) {
   std::vector<std::string> ids;
   for (int i = 0; i < 25; ++i) {
@@ -637,14 +681,22 @@ TEST_P(StoreConformanceTest, ChangeFeedReportsEveryCommittedChange) {
   ASSERT_OK(store_->UpsertInstance(MakeInstance("gs-1"), FromUnix(1)));
   ASSERT_THAT(store_->DeleteInstance("gs-1"), IsOkAndHolds(true));
   ASSERT_THAT(store_->DeleteInstance("gs-1"), IsOkAndHolds(false));  // no event
+  ASSERT_OK(store_->UpsertInstance(MakeInstance("gs-2"), FromUnix(1)));
+  ASSERT_OK(store_->UpsertInstance(MakeInstance("gs-3"), FromUnix(9)));
+  // gs-3 is newer than the cutoff and stays: no event.
+  ASSERT_THAT(store_->DeleteInstancesOlderThan({"gs-2", "gs-3"}, FromUnix(5)),
+              IsOkAndHolds(ElementsAre("gs-2")));
   ASSERT_OK(store_->CreatePlacement(MakePlacement("p-1", "node-a", 30)));
   ASSERT_THAT(store_->RecordPlacementOutcome("p-1", "{}", FromUnix(1)), IsOkAndHolds(true));
   ASSERT_THAT(store_->RecordPlacementOutcome("p-1", "{}", FromUnix(1)), IsOkAndHolds(false));
   ASSERT_OK(store_->UpsertInstance(MakeInstance("gs-last"), FromUnix(1)));
-  ASSERT_TRUE(collector.WaitForCount(5));
+  ASSERT_TRUE(collector.WaitForCount(8));
   using K = ChangeEvent::Kind;
   EXPECT_THAT(collector.events(), ElementsAre(ChangeEvent{K::kInstanceUpserted, "gs-1", ""},
                                               ChangeEvent{K::kInstanceDeleted, "gs-1", ""},
+                                              ChangeEvent{K::kInstanceUpserted, "gs-2", ""},
+                                              ChangeEvent{K::kInstanceUpserted, "gs-3", ""},
+                                              ChangeEvent{K::kInstanceDeleted, "gs-2", ""},
                                               ChangeEvent{K::kPlacementCreated, "p-1", "node-a"},
                                               ChangeEvent{K::kPlacementOutcome, "p-1", "node-a"},
                                               ChangeEvent{K::kInstanceUpserted, "gs-last", ""}));

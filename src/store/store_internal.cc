@@ -719,6 +719,34 @@ Result<bool> QueuedWriteStore::DeleteInstance(std::string_view id) {
   return r.ops[0].flag;
 }
 
+Result<std::vector<std::string>> QueuedWriteStore::DeleteInstancesOlderThan(
+    const std::vector<std::string>& ids, Timestamp older_than) {
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (!ValidateInstanceId(ids[i]).ok()) {  // the field's name only for the error
+      return ValidateInstanceId(ids[i], "ids[" + std::to_string(i) + "]");
+    }
+  }
+  std::vector<std::string> deleted;
+  int64_t cutoff = ToNanos(older_than);
+  for (size_t start = 0; start < ids.size(); start += kDeleteGroup) {
+    WriteRequest r;
+    r.ops.resize(std::min(kDeleteGroup, ids.size() - start));
+    for (size_t k = 0; k < r.ops.size(); ++k) {
+      WriteOp& op = r.ops[k];
+      op.kind = WriteOp::Kind::kDelete;
+      op.id = ids[start + k];
+      op.only_older = true;
+      op.time_ns = cutoff;
+    }
+    GLFM_RETURN_IF_ERROR(write_queue().Submit(r));
+    GLFM_RETURN_IF_ERROR(r.status);
+    for (const WriteOp& op : r.ops) {
+      if (op.flag) deleted.push_back(op.id);
+    }
+  }
+  return deleted;
+}
+
 Status QueuedWriteStore::CreatePlacement(const PlacementRecord& placement) {
   GLFM_RETURN_IF_ERROR(ValidateNewPlacement(placement));
   WriteRequest r;

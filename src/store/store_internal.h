@@ -94,6 +94,8 @@ struct WriteOp {
   std::string instance_id;
   std::string instance_doc;
   int64_t instance_time_ns = 0;
+  // Delete only: remove the instance only when its stored update time is before time_ns.
+  bool only_older = false;
 
   // Results.
   Status status;             // per-op logical outcome (already-exists, not-found, ...)
@@ -262,6 +264,8 @@ class QueuedWriteStore : public Store {
   Status UpsertInstance(const InstanceInfo& info, Timestamp update_time) override;
   Status UpsertInstances(const std::vector<InstanceWrite>& writes) override;
   Result<bool> DeleteInstance(std::string_view id) override;
+  Result<std::vector<std::string>> DeleteInstancesOlderThan(const std::vector<std::string>& ids,
+                                                            Timestamp older_than) override;
   Status CreatePlacement(const PlacementRecord& placement) override;
   Result<bool> RecordPlacementOutcome(std::string_view placement_id, std::string_view outcome_json,
                                       Timestamp outcome_time) override;
