@@ -1007,6 +1007,9 @@ struct GameLiftFleetManager::Impl {
       InstanceInfo info =
           InstanceFromGameSession(gs, stored.ok() ? &stored->info.metadata : nullptr);
       if (stored.ok()) info.player_count = stored->info.player_count;  // the server's report
+      // Unchanged: not written again (a large fleet would rewrite every row each pass, and on
+      // PostgreSQL every other node would re-read each one from the change feed).
+      if (stored.ok() && info == stored->info) continue;
       writes.push_back({std::move(info), Now()});
     }
     if (!writes.empty()) {

@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <map>
 #include <regex>
 #include <thread>
 
@@ -1108,6 +1109,50 @@ TEST_F(FleetTest, Defect_SyncDeletesLiveSessionsOnLaterPages_Reconcile250Live7Te
   EXPECT_EQ(fm->stats().reconcile_removed, 7u);
   EXPECT_EQ(h.index().size(), 250u);
   for (int i = 0; i < 7; ++i) EXPECT_EQ(h.index().Get(all[i * 30].game_session_id), nullptr);
+}
+
+TEST_F(FleetTest, ReconcileRewritesOnlyTheSessionsGameLiftChanged) {
+  FleetHarness h;
+  for (int i = 0; i < 5; ++i) {
+    gamelift::StartGameSessionPlacementRequest r;
+    r.placement_id = Id("direct-", i);
+    r.game_session_queue_name = "glfm-local";
+    r.maximum_player_session_count = 4;
+    ASSERT_OK(h.gl().StartGameSessionPlacement(r));
+  }
+  gamelift::GameSessionsFilter f;
+  f.alias_id = "alias-local";
+  f.status_filter = "ACTIVE";
+  ASSERT_TRUE(Eventually([&] {
+    auto all = h.gl().DescribeAllGameSessions(f);
+    return all.ok() && all->size() == 5;
+  }));
+  auto opts = h.Options();
+  opts.reconcile_at_start = true;
+  opts.events_queue_url = "";  // only reconciliation here
+  auto fm = h.Start(opts);
+  ASSERT_EQ(h.index().size(), 5u);
+  auto all = *h.gl().DescribeAllGameSessions(f);
+  std::map<std::string, Timestamp> written;
+  for (const auto& gs : all)
+    written[gs.game_session_id] = h.store().GetInstance(gs.game_session_id)->update_time;
+  gamelift::UpdateGameSessionRequest u;
+  u.game_session_id = all[2].game_session_id;
+  u.game_properties = std::vector<gamelift::GameProperty>{{"mode", "ranked"}};
+  ASSERT_OK(h.gl().UpdateGameSession(u));
+  ASSERT_OK(fm->Reconcile());
+  for (const auto& gs : all) {
+    auto stored = h.store().GetInstance(gs.game_session_id);
+    ASSERT_OK(stored);
+    if (gs.game_session_id == u.game_session_id) {
+      EXPECT_GT(stored->update_time, written[gs.game_session_id]);
+      const Json* props = stored->info.metadata.Find("GameProperties");
+      ASSERT_NE(props, nullptr);
+      EXPECT_EQ(props->Find("mode")->as_string(), "ranked");
+    } else {
+      EXPECT_EQ(stored->update_time, written[gs.game_session_id]) << "rewritten unchanged";
+    }
+  }
 }
 
 TEST_F(FleetTest, ReconcileKeepsSessionsNewerThanTheSync) {
