@@ -380,6 +380,16 @@ const std::vector<Spec>& Specs() {
         [](Config& c) -> milliseconds& { return c.fleet.reconcile_interval; }, nullptr, 0,
         int64_t{24} * 3600 * 1000);
     add(
+        {"fleet.adopt_after",
+         {"GLFM_ADOPT_AFTER"},
+         "--adopt-after",
+         "10m",
+         "Outcomes another node has left undelivered, and webhooks it has left unsent, for this "
+         "long are taken over by this node (their node is gone, or came back under another "
+         "node_name); 0s = never."},
+        [](Config& c) -> milliseconds& { return c.fleet.adopt_after; }, nullptr, 0,
+        int64_t{7} * 24 * 3600 * 1000);
+    add(
         {"fleet.reconcile",
          {"GLFM_RECONCILE"},
          "--reconcile",

@@ -91,6 +91,7 @@ struct FleetSettings {
   // by asking GameLift.
   std::chrono::milliseconds queue_timeout{std::chrono::minutes(10)};
   std::chrono::milliseconds reconcile_interval{std::chrono::minutes(5)};  // 0 = at start only
+  std::chrono::milliseconds adopt_after{std::chrono::minutes(10)};        // 0 = never
   std::string reconcile = "on";  // on | off (never: another node reconciles the shared store)
 };
 

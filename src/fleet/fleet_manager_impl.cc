@@ -289,7 +289,7 @@ struct GameLiftFleetManager::Impl {
   struct Counters {
     Stat events_received, events_applied, events_duplicate, events_unparseable, events_foreign,
         messages_deleted, resolved_by_deadline, callbacks, listener_calls,
-        update_game_session_calls, reconcile_removed;
+        update_game_session_calls, reconcile_removed, adopted_outcomes, adopted_webhooks;
   } c;
   metrics::Histogram* receive_to_callback = nullptr;
 
@@ -318,6 +318,10 @@ struct GameLiftFleetManager::Impl {
     c.reconcile_removed.m = &reg.AddCounter("glfm_fleet_reconcile_removed_total",
                                             "Stored sessions removed by reconciliation.")
                                  .WithLabels({});
+    auto& adopted = reg.AddCounter("glfm_fleet_adopted_total",
+                                   "Outcomes and webhooks taken over from other nodes.", {"what"});
+    c.adopted_outcomes.m = &adopted.WithLabels({"outcomes"});
+    c.adopted_webhooks.m = &adopted.WithLabels({"webhooks"});
     receive_to_callback = &reg.AddHistogram("glfm_fleet_receive_to_callback_seconds",
                                             "From a ReceiveMessage answer to the Create callback.")
                                .WithLabels({});
@@ -893,7 +897,40 @@ struct GameLiftFleetManager::Impl {
   }
 
   void DeadlineLoop() {
-    while (!WaitStop(o.deadline_tick)) ResolveDue();
+    Timestamp next_adopt = Now() + AdoptEvery();
+    while (!WaitStop(o.deadline_tick)) {
+      ResolveDue();
+      if (o.adopt_after.count() > 0 && Now() >= next_adopt) {
+        AdoptOrphans();
+        next_adopt = Now() + AdoptEvery();
+      }
+    }
+  }
+
+  std::chrono::milliseconds AdoptEvery() const {
+    return std::min<std::chrono::milliseconds>(o.adopt_after / 4, std::chrono::minutes(1));
+  }
+
+  // Takes over the outcomes and webhooks other nodes left undone for adopt_after, and
+  // delivers the outcomes.
+  void AdoptOrphans() {
+    if (o.adopt_after.count() <= 0) return;
+    auto adopted = store->AdoptOrphans(o.node_id, Now() - o.adopt_after);
+    if (!adopted.ok()) {
+      log::Warn("fleet: adopting other nodes' leftovers failed",
+                {{"error", adopted.status().ToString()}});
+      return;
+    }
+    if (adopted->outcomes == 0 && adopted->webhooks == 0) return;
+    log::Warn("fleet: adopted what other nodes left undone",
+              {{"outcomes", adopted->outcomes},
+               {"webhooks", adopted->webhooks},
+               {"older_than_s",
+                std::chrono::duration_cast<std::chrono::seconds>(o.adopt_after).count()}});
+    c.adopted_outcomes += static_cast<uint64_t>(adopted->outcomes);
+    c.adopted_webhooks += static_cast<uint64_t>(adopted->webhooks);
+    if (adopted->outcomes > 0) DeliverUndelivered();
+    if (adopted->webhooks > 0 && o.on_adopted_webhooks) o.on_adopted_webhooks();
   }
 
   void ReconcileLoop() {
@@ -1154,6 +1191,7 @@ Result<std::unique_ptr<GameLiftFleetManager>> GameLiftFleetManager::Start(
     self->OnChange(e);
   }));
   std::unique_ptr<GameLiftFleetManager> fm(new GameLiftFleetManager(std::move(impl)));
+  self->AdoptOrphans();
   self->DeliverUndelivered();
   if (self->o.reconcile_at_start) {
     Status s = self->Reconcile();
@@ -1686,6 +1724,8 @@ FleetStats GameLiftFleetManager::stats() const {
   s.listener_calls = c.listener_calls;
   s.update_game_session_calls = c.update_game_session_calls;
   s.reconcile_removed = c.reconcile_removed;
+  s.adopted_outcomes = c.adopted_outcomes;
+  s.adopted_webhooks = c.adopted_webhooks;
   return s;
 }
 

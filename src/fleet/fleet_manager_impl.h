@@ -66,6 +66,13 @@ struct FleetOptions {
   // reconcile_at_start).
   std::chrono::milliseconds reconcile_interval{std::chrono::minutes(5)};
   bool reconcile_at_start = true;
+  // Adoption of what other nodes left undone: outcomes undelivered and webhooks overdue for
+  // longer than this are taken over by this node (Store::AdoptOrphans), at start and then
+  // every min(adopt_after / 4, 1 min); their owner is gone for good or came back under another
+  // name. Zero: never.
+  std::chrono::milliseconds adopt_after{std::chrono::minutes(10)};
+  // Called after webhooks were adopted (glfm serve: its dispatcher loads them).
+  std::function<void()> on_adopted_webhooks;
   // Retries of one asynchronous UpdateGameSession (GameProperties) before it is dropped.
   int update_attempts = 5;
   std::chrono::milliseconds update_retry_delay{std::chrono::milliseconds(500)};
@@ -91,6 +98,8 @@ struct FleetStats {
   uint64_t events_foreign = 0;      // events of placements this store does not know
   uint64_t messages_deleted = 0;
   uint64_t resolved_by_deadline = 0;
+  uint64_t adopted_outcomes = 0;  // taken over from other nodes (AdoptOrphans)
+  uint64_t adopted_webhooks = 0;
   uint64_t callbacks = 0;       // outcomes handed to Create callbacks
   uint64_t listener_calls = 0;  // outcomes handed to the listener
   uint64_t update_game_session_calls = 0;

@@ -612,6 +612,74 @@ TEST_F(FleetTest, Defect_RestartLosesPendingCallbacks_RestartDeliversToListenerO
   EXPECT_EQ(again.size(), 0u);
 }
 
+TEST_F(FleetTest, OutcomesOfANodeGoneForGoodAreAdoptedAndDeliveredOnce) {
+  FleetHarness h;
+  std::vector<std::string> ids;
+  {
+    auto opts = h.Options("n1");
+    opts.receivers = 0;  // events arrive after n1 is gone
+    auto fm = h.Start(opts);
+    for (int i = 0; i < 4; ++i) {
+      ids.push_back(*fm->Create(2, {}, {}, Json::MakeObject(), [](const CreateOutcome&) {
+        ADD_FAILURE() << "callback of a stopped process";
+      }));
+    }
+    fm->Stop();
+  }
+  // n1 never comes back; the next process runs as n2. Its receivers record the outcomes, which
+  // stay n1's to deliver until they have waited adopt_after.
+  h.OpenStore();
+  Recorder listened;
+  auto opts = h.Options("n2");
+  opts.adopt_after = std::chrono::milliseconds(300);
+  auto fm2 = h.Start(opts, [&](const CreateOutcome& o) { listened.Add(o); });
+  ASSERT_TRUE(Eventually([&] {
+    auto u = h.store().ListUndeliveredOutcomes("n1", 100);
+    return u.ok() && u->size() == 4;
+  }));
+  ASSERT_TRUE(listened.WaitCount(4));
+  ASSERT_TRUE(Eventually([&] {
+    auto u = h.store().ListUndeliveredOutcomes("n2", 100);
+    auto n1 = h.store().ListUndeliveredOutcomes("n1", 100);
+    return u.ok() && u->empty() && n1.ok() && n1->empty();
+  }));
+  EXPECT_EQ(fm2->stats().adopted_outcomes, 4u);
+  fm2->Stop();
+  EXPECT_EQ(listened.size(), 4u);
+  for (const auto& id : ids) EXPECT_EQ(listened.counts()[id], 1) << id;
+  for (const auto& o : listened.outcomes()) EXPECT_EQ(o.status, CreateStatus::kSuccess);
+  // n2 again: nothing is handed out twice.
+  h.OpenStore();
+  Recorder again;
+  auto fm3 = h.Start(opts, [&](const CreateOutcome& o) { again.Add(o); });
+  fm3->Stop();
+  EXPECT_EQ(again.size(), 0u);
+}
+
+TEST_F(FleetTest, AnotherNodesFreshOutcomesAreNotAdopted) {
+  FleetHarness h;
+  std::string id;
+  {
+    auto opts = h.Options("n1");
+    opts.receivers = 0;
+    auto fm = h.Start(opts);
+    id = *fm->Create(2, {}, {}, Json::MakeObject(), [](const CreateOutcome&) {});
+    fm->Stop();
+  }
+  h.OpenStore();
+  Recorder listened;
+  auto opts = h.Options("n2");  // adopt_after: the default, 10 minutes
+  auto fm2 = h.Start(opts, [&](const CreateOutcome& o) { listened.Add(o); });
+  ASSERT_TRUE(Eventually([&] {
+    auto u = h.store().ListUndeliveredOutcomes("n1", 100);
+    return u.ok() && u->size() == 1;
+  }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // many deadline ticks
+  fm2->Stop();
+  EXPECT_EQ(listened.size(), 0u);
+  EXPECT_EQ(fm2->stats().adopted_outcomes, 0u);
+}
+
 TEST_F(FleetTest, ContextComesBackWithTheOutcomeAndAfterARestart) {
   FleetHarness h;
   std::string live_id, restart_id;

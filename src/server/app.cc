@@ -242,6 +242,14 @@ Result<std::unique_ptr<App>> App::Start(const config::Config& config) {
   fo.mirror_instance_changes = config.store.driver == "postgres";
   fo.queue_timeout = config.fleet.queue_timeout;
   fo.reconcile_interval = config.fleet.reconcile_interval;
+  fo.adopt_after = config.fleet.adopt_after;
+  if (st->webhooks) {
+    fo.on_adopted_webhooks = [w = st->webhooks.get()] {
+      Status s = w->Reload();
+      if (!s.ok())
+        log::Warn("webhooks: loading adopted deliveries failed", {{"error", s.ToString()}});
+    };
+  }
   if (config.fleet.reconcile == "off") {
     fo.reconcile_at_start = false;
     fo.reconcile_interval = std::chrono::milliseconds(0);

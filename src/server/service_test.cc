@@ -13,6 +13,7 @@
 
 #include "emulator/emulator.h"
 #include "server/webhooks.h"
+#include "store/postgres_store.h"
 #include "testing/app_harness.h"
 #include "testing/http_receiver.h"
 #include "testing/postgres.h"
@@ -353,6 +354,34 @@ TEST_F(AwsModeTest, AnOutcomeThatArrivesWhileGlfmIsDownIsPostedOnceAfterTheResta
   EXPECT_EQ(receiver.requests().size(), 1u);
 }
 
+TEST_F(AwsModeTest, AfterARenameTheOldNamesOutcomeIsAdoptedAndPostedOnce) {
+  HttpReceiver receiver;
+  // "node1" places, then stops before the event arrives; the host comes back as "node2".
+  Start(AwsConfig(0));
+  auto created = Api("POST", "/v1/placements",
+                     R"({"max_players":2,"webhook_url":")" + receiver.url("/adopted") + "\"}");
+  ASSERT_EQ(created.status, 202) << created.body;
+  std::string pid = Json::Parse(created.body)->Find("placement_id")->as_string();
+  app_.reset();
+  for (int i = 0; i < 2000 && QueueDepth() == 0; ++i) std::this_thread::sleep_for(5ms);
+  ASSERT_GT(QueueDepth(), 0);
+  config::Config renamed = AwsConfig(2);
+  renamed.node_name = "node2";
+  renamed.fleet.adopt_after = 1s;
+  Start(renamed);
+  // node2's receivers record the outcome, which stays node1's until it has waited 1 s.
+  auto got = receiver.Wait(1);
+  EXPECT_EQ(HeaderOf(got[0], "x-glfm-webhook-id"), pid);
+  EXPECT_EQ(got[0].path, "/adopted");
+  ExpectSigned(got[0], "hook-secret");
+  EXPECT_EQ(Json::Parse(got[0].body)->Find("status")->as_string(), "success");
+  app_.reset();
+  Start(renamed);  // nothing is owed any more
+  std::this_thread::sleep_for(300ms);
+  app_.reset();
+  EXPECT_EQ(receiver.requests().size(), 1u);
+}
+
 TEST_F(AwsModeTest, ALongPollOfAPlacementFromBeforeTheRestartEndsWithItsOutcome) {
   StartEmulator(1500);  // placed 1.5 s after the Create: after the restart below
   Start(AwsConfig(2));
@@ -482,6 +511,34 @@ TEST_F(ClusterTest, AnyNodeAnswersForAnyPlacementAndOnlyItsOwnerPostsTheWebhook)
   EXPECT_EQ(HeaderOf(got[0], "x-glfm-webhook-id"), pid);
   // Both nodes stop; the owner's webhook went out exactly once.
   node_b_.reset();
+  app_.reset();
+  EXPECT_EQ(receiver.requests().size(), 1u);
+}
+
+TEST_F(ClusterTest, AWebhookLeftUnsentByANodeGoneForGoodIsPostedByAnother) {
+  HttpReceiver receiver;
+  {
+    // The outbox row of a node that died an hour ago with this delivery due.
+    store::PostgresOptions po;
+    po.conninfo = dsn_;
+    auto pg = store::OpenPostgresStore(po);
+    ASSERT_OK(pg);
+    store::WebhookRecord w;
+    w.id = "gone-0123456789ab-1";
+    w.owner_node = "gone";
+    w.url = receiver.url("/orphan");
+    w.body = R"({"placement_id":"gone-0123456789ab-1","status":"success"})";
+    w.create_time = Clock::now() - 1h;
+    w.expire_time = Clock::now() + 1h;
+    w.next_attempt = Clock::now() - 1h;
+    ASSERT_OK((*pg)->EnqueueWebhooks({w}));
+  }
+  Start(NodeConfig("nodeA"));  // adopt_after: the default, 10 minutes
+  auto got = receiver.Wait(1);
+  EXPECT_EQ(got[0].path, "/orphan");
+  EXPECT_EQ(HeaderOf(got[0], "x-glfm-webhook-id"), "gone-0123456789ab-1");
+  ExpectSigned(got[0], "hook-secret");
+  EXPECT_EQ(got[0].body, R"({"placement_id":"gone-0123456789ab-1","status":"success"})");
   app_.reset();
   EXPECT_EQ(receiver.requests().size(), 1u);
 }

@@ -453,6 +453,12 @@ Status WebhookDispatcher::Enqueue(std::string_view id, std::string_view url, std
   return OkStatus();
 }
 
+Status WebhookDispatcher::Reload() {
+  GLFM_RETURN_IF_ERROR(impl_->Load());
+  impl_->cv.notify_all();
+  return OkStatus();
+}
+
 WebhookStats WebhookDispatcher::stats() const {
   WebhookStats s;
   s.enqueued = impl_->enqueued;

@@ -87,6 +87,10 @@ class WebhookDispatcher {
 
   WebhookStats stats() const;
 
+  // Loads the outbox rows of this node that are not in memory yet: those handed over from
+  // another node (Store::AdoptOrphans). Errors: the store's.
+  Status Reload();
+
   // Stops delivering; attempts in flight are abandoned (they stay in the outbox). Idempotent.
   void Stop();
 

@@ -120,6 +120,14 @@ const std::vector<Prepared>& PreparedStatements() {
          "WHERE id = $1 AND outcome IS NOT NULL RETURNING 1) "
          "SELECT EXISTS (SELECT 1 FROM u), EXISTS (SELECT 1 FROM glfm_placements WHERE id = $1)",
          2},
+        // The conditions of glfm_placements_undelivered, so that it finds the rows.
+        {"adopt_outcomes",
+         "UPDATE glfm_placements SET owner_node = $1 WHERE outcome IS NOT NULL AND NOT delivered "
+         "AND outcome_time < $2 AND owner_node <> $1",
+         2},
+        {"adopt_webhooks",
+         "UPDATE glfm_webhooks SET owner_node = $1 WHERE next_attempt < $2 AND owner_node <> $1",
+         3},
         {"get_placement", "SELECT " + cols + " FROM glfm_placements WHERE id = $1", 2},
         {"get_placements", "SELECT " + cols + " FROM glfm_placements WHERE id = ANY($1::text[])",
          2},
@@ -847,6 +855,17 @@ class PostgresStore final : public internal::QueuedWriteStore {
             }
           };
           break;
+        case WriteOp::Kind::kAdoptOrphans: {
+          s.prepared = "adopt_outcomes";
+          s.params = {op->owner_node, std::to_string(op->time_ns)};
+          s.on_result = [op](PGresult* r) { op->adopted_outcomes = std::atoi(PQcmdTuples(r)); };
+          steps.push_back(std::move(s));
+          s = Step{};
+          s.prepared = "adopt_webhooks";
+          s.params = {op->owner_node, std::to_string(op->time_ns)};
+          s.on_result = [op](PGresult* r) { op->adopted_webhooks = std::atoi(PQcmdTuples(r)); };
+          break;
+        }
         case WriteOp::Kind::kDeleteWebhook: {
           s.prepared = "delete_webhooks";
           std::string ids = "{";

@@ -374,6 +374,7 @@ class SqliteStore final : public internal::QueuedWriteStore {
     Stmt upsert, remove, remove_older, create_placement, record_outcome, placement_exists,
         mark_delivered;
     Stmt enqueue_webhook, reschedule_webhook, delete_webhook;
+    Stmt adopt_outcomes, adopt_webhooks;
   };
 
   Status Error(sqlite3* db, std::string_view what, int rc) const {
@@ -518,6 +519,12 @@ class SqliteStore final : public internal::QueuedWriteStore {
                           Prepare(db,
                                   "UPDATE placements SET delivered = 1 "
                                   "WHERE id = ?1 AND outcome IS NOT NULL"));
+    // The conditions of placements_undelivered, so that it finds the rows.
+    GLFM_ASSIGN_OR_RETURN(write_stmts_.adopt_outcomes,
+                          Prepare(db,
+                                  "UPDATE placements SET owner_node = ?1 "
+                                  "WHERE outcome IS NOT NULL AND delivered = 0 "
+                                  "AND outcome_time < ?2 AND owner_node <> ?1"));
     if (options_.target_schema_version < 3) {
       return OkStatus();  // an old schema for an upgrade test: no outbox
     }
@@ -533,6 +540,10 @@ class SqliteStore final : public internal::QueuedWriteStore {
                                   "last_error = ?4 WHERE id = ?1"));
     GLFM_ASSIGN_OR_RETURN(write_stmts_.delete_webhook,
                           Prepare(db, "DELETE FROM webhooks WHERE id = ?1"));
+    GLFM_ASSIGN_OR_RETURN(write_stmts_.adopt_webhooks,
+                          Prepare(db,
+                                  "UPDATE webhooks SET owner_node = ?1 "
+                                  "WHERE next_attempt < ?2 AND owner_node <> ?1"));
     return OkStatus();
   }
 
@@ -684,6 +695,22 @@ class SqliteStore final : public internal::QueuedWriteStore {
         }
         if (sqlite3_changes(db) == 0) {
           op.status = NotFoundError("webhook " + op.id + " not found");
+        }
+        return OkStatus();
+      }
+      case WriteOp::Kind::kAdoptOrphans: {
+        for (auto [stmt, count] :
+             {std::pair{write_stmts_.adopt_outcomes.get(), &op.adopted_outcomes},
+              std::pair{write_stmts_.adopt_webhooks.get(), &op.adopted_webhooks}}) {
+          if (stmt == nullptr) continue;  // an old schema (upgrade tests): no outbox
+          Resetter reset(stmt);
+          BindText(stmt, 1, op.owner_node);
+          sqlite3_bind_int64(stmt, 2, op.time_ns);
+          int rc = sqlite3_step(stmt);
+          if (rc != SQLITE_DONE) {
+            return Error(db, "adopt orphans", rc);
+          }
+          *count = sqlite3_changes(db);
         }
         return OkStatus();
       }

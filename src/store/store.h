@@ -249,6 +249,19 @@ class Store {
   // precondition; the other ids are marked); unavailable; internal.
   virtual Status MarkPlacementsDelivered(const std::vector<std::string>& placement_ids) = 0;
 
+  // What AdoptOrphans handed over.
+  struct Adopted {
+    int outcomes = 0;
+    int webhooks = 0;
+  };
+  // Hands `node` what other nodes left undone for longer than a live node would: outcomes
+  // recorded before `before` and still undelivered (a live owner delivers at once), and
+  // webhooks due before `before` (a live owner attempts them when due). Their owner is gone
+  // for good, or came back under another name. In one transaction; `node`'s own rows are
+  // untouched. Errors: invalid-argument for an empty or malformed node; unavailable;
+  // internal.
+  virtual Result<Adopted> AdoptOrphans(std::string_view node, Timestamp before) = 0;
+
   // --- webhook outbox ---
 
   // Adds deliveries to the outbox, all in one transaction. An id already in the outbox keeps

@@ -615,6 +615,55 @@ TEST_P(StoreConformanceTest, WebhookOutboxKeepsDeliveriesUntilDeleted) {
   EXPECT_EQ(store_->ListWebhooks("node-a", "", 100)->size(), 3u);
 }
 
+TEST_P(StoreConformanceTest, AdoptOrphansTakesWhatAGoneNodeLeftUndone) {
+  for (const char* id : {"p-old", "p-new", "p-delivered", "p-pending"}) {
+    ASSERT_OK(store_->CreatePlacement(MakePlacement(id, "node-a", 30)));
+  }
+  ASSERT_OK(store_->CreatePlacement(MakePlacement("p-mine", "node-b", 30)));
+  ASSERT_THAT(store_->RecordPlacementOutcome("p-old", "{}", FromUnix(1)), IsOkAndHolds(true));
+  ASSERT_THAT(store_->RecordPlacementOutcome("p-new", "{}", FromUnix(9)), IsOkAndHolds(true));
+  ASSERT_THAT(store_->RecordPlacementOutcome("p-delivered", "{}", FromUnix(1)), IsOkAndHolds(true));
+  ASSERT_OK(store_->MarkPlacementDelivered("p-delivered"));
+  ASSERT_THAT(store_->RecordPlacementOutcome("p-mine", "{}", FromUnix(1)), IsOkAndHolds(true));
+  WebhookRecord due = MakeWebhook("w-due", "node-a");
+  due.next_attempt = FromUnix(1);
+  WebhookRecord later = MakeWebhook("w-later", "node-a");
+  later.next_attempt = FromUnix(9);
+  WebhookRecord mine = MakeWebhook("w-mine", "node-b");
+  mine.next_attempt = FromUnix(1);
+  ASSERT_OK(store_->EnqueueWebhooks({due, later, mine}));
+
+  auto adopted = store_->AdoptOrphans("node-b", FromUnix(5));
+  ASSERT_OK(adopted);
+  EXPECT_EQ(adopted->outcomes, 1);  // p-old
+  EXPECT_EQ(adopted->webhooks, 1);  // w-due
+  auto ids = [](const std::vector<PlacementRecord>& ps) {
+    std::vector<std::string> out;
+    for (const auto& p : ps) out.push_back(p.placement_id);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  EXPECT_THAT(ids(*store_->ListUndeliveredOutcomes("node-b", 10)), ElementsAre("p-mine", "p-old"));
+  EXPECT_THAT(ids(*store_->ListUndeliveredOutcomes("node-a", 10)), ElementsAre("p-new"));
+  EXPECT_THAT(ids(*store_->ListPendingPlacementsByOwner("node-a", 10)), ElementsAre("p-pending"));
+  auto hooks = [&](const char* node) {
+    std::vector<std::string> out;
+    auto listed = store_->ListWebhooks(node, "", 10);
+    EXPECT_OK(listed);
+    if (listed.ok()) {
+      for (const auto& w : *listed) out.push_back(w.id);
+    }
+    return out;
+  };
+  EXPECT_THAT(hooks("node-b"), ElementsAre("w-due", "w-mine"));
+  EXPECT_THAT(hooks("node-a"), ElementsAre("w-later"));
+  auto again = store_->AdoptOrphans("node-b", FromUnix(5));
+  ASSERT_OK(again);
+  EXPECT_EQ(again->outcomes + again->webhooks, 0);
+  EXPECT_THAT(store_->AdoptOrphans("", FromUnix(5)),
+              StatusIs(StatusCode::kInvalidArgument, "node must not be empty"));
+}
+
 TEST_P(StoreConformanceTest, WebhookEnqueueValidatesEveryEntryFirst) {
   WebhookRecord bad = MakeWebhook("w-bad", "node-a");
   bad.url.clear();

@@ -305,6 +305,7 @@ void AppendEvents(const WriteOp& op, std::vector<ChangeEvent>& events) {
     case WriteOp::Kind::kEnqueueWebhook:
     case WriteOp::Kind::kRescheduleWebhook:
     case WriteOp::Kind::kDeleteWebhook:
+    case WriteOp::Kind::kAdoptOrphans:
       break;
   }
 }
@@ -745,6 +746,18 @@ Result<std::vector<std::string>> QueuedWriteStore::DeleteInstancesOlderThan(
     }
   }
   return deleted;
+}
+
+Result<Store::Adopted> QueuedWriteStore::AdoptOrphans(std::string_view node, Timestamp before) {
+  GLFM_RETURN_IF_ERROR(ValidateInstanceId(node, "node"));
+  WriteRequest r;
+  r.ops.resize(1);
+  r.ops[0].kind = WriteOp::Kind::kAdoptOrphans;
+  r.ops[0].owner_node = std::string(node);
+  r.ops[0].time_ns = ToNanos(before);
+  GLFM_RETURN_IF_ERROR(SubmitOne(r));
+  return Adopted{static_cast<int>(r.ops[0].adopted_outcomes),
+                 static_cast<int>(r.ops[0].adopted_webhooks)};
 }
 
 Status QueuedWriteStore::CreatePlacement(const PlacementRecord& placement) {

@@ -76,6 +76,7 @@ struct WriteOp {
     kEnqueueWebhook,
     kRescheduleWebhook,
     kDeleteWebhook,
+    kAdoptOrphans,  // owner_node: the adopting node; time_ns: the cutoff
   };
   Kind kind = Kind::kUpsert;
   std::string id;  // instance, placement or webhook id
@@ -101,11 +102,13 @@ struct WriteOp {
   Status status;             // per-op logical outcome (already-exists, not-found, ...)
   bool flag = false;         // delete: existed; record outcome: won
   std::string result_owner;  // record outcome: the placement's owner (for the event)
+  int64_t adopted_outcomes = 0, adopted_webhooks = 0;  // adopt orphans
 
   void ResetResult() {
     status = OkStatus();
     flag = false;
     result_owner.clear();
+    adopted_outcomes = adopted_webhooks = 0;
   }
 };
 
@@ -273,6 +276,7 @@ class QueuedWriteStore : public Store {
       const std::vector<OutcomeWrite>& writes) override;
   Status MarkPlacementDelivered(std::string_view placement_id) override;
   Status MarkPlacementsDelivered(const std::vector<std::string>& placement_ids) override;
+  Result<Adopted> AdoptOrphans(std::string_view node, Timestamp before) override;
   Status EnqueueWebhooks(const std::vector<WebhookRecord>& webhooks) override;
   Status RescheduleWebhook(std::string_view id, int attempts, Timestamp next_attempt,
                            std::string_view last_error) override;
