@@ -143,6 +143,26 @@ enum class WriteKind {
   kUpdateExisting,
 };
 
+// Prints the throughput and the p50/p99 latency of a writer run named `name`, from each
+// writer's latencies (µs) over `elapsed` seconds.
+void ReportWriters(std::string name, WriteKind kind,
+                   const std::vector<std::vector<double>>& latencies, double elapsed) {
+  std::vector<double> all;
+  for (const auto& l : latencies) {
+    all.insert(all.end(), l.begin(), l.end());
+  }
+  std::sort(all.begin(), all.end());
+  Bench(name + (kind == WriteKind::kInsertNew ? "_upserts_per_s" : "_updates_per_s"),
+        static_cast<double>(all.size()) / elapsed, "ops/s");
+  if (kind == WriteKind::kUpdateExisting) {
+    name += "_update";
+  }
+  if (!all.empty()) {
+    Bench(name + "_commit_p50", all[all.size() / 2], "us");
+    Bench(name + "_commit_p99", all[std::min(all.size() - 1, all.size() * 99 / 100)], "us");
+  }
+}
+
 // Runs `writers` threads upserting for `seconds`; prints throughput and latency.
 // `run` (0..9) keeps the new ids of each insert run apart from those of earlier runs.
 bool RunWriters(Store& store, const std::string& prefix, int writers, double seconds,
@@ -184,21 +204,7 @@ bool RunWriters(Store& store, const std::string& prefix, int writers, double sec
     t.join();
   }
   double elapsed = std::chrono::duration<double>(SteadyClock::now() - start).count();
-  std::vector<double> all;
-  for (auto& l : latencies) {
-    all.insert(all.end(), l.begin(), l.end());
-  }
-  std::sort(all.begin(), all.end());
-  std::string n = prefix + "_w" + std::to_string(writers);
-  Bench(n + (kind == WriteKind::kInsertNew ? "_upserts_per_s" : "_updates_per_s"),
-        static_cast<double>(all.size()) / elapsed, "ops/s");
-  if (kind == WriteKind::kUpdateExisting) {
-    n += "_update";
-  }
-  if (!all.empty()) {
-    Bench(n + "_commit_p50", all[all.size() / 2], "us");
-    Bench(n + "_commit_p99", all[std::min(all.size() - 1, all.size() * 99 / 100)], "us");
-  }
+  ReportWriters(prefix + "_w" + std::to_string(writers), kind, latencies, elapsed);
   return errors.load() == 0;
 }
 
@@ -270,21 +276,11 @@ bool RunAsyncWriters(Store& store, const std::string& prefix, int writers, doubl
     batch.clear();
   }
   double elapsed = std::chrono::duration<double>(SteadyClock::now() - start).count();
-  std::vector<double> all;
+  std::vector<std::vector<double>> latencies;
   for (auto& w : ws) {
-    all.insert(all.end(), w.latencies.begin(), w.latencies.end());
+    latencies.push_back(std::move(w.latencies));
   }
-  std::sort(all.begin(), all.end());
-  std::string n = prefix + "_w" + std::to_string(writers) + "_async";
-  Bench(n + (kind == WriteKind::kInsertNew ? "_upserts_per_s" : "_updates_per_s"),
-        static_cast<double>(all.size()) / elapsed, "ops/s");
-  if (kind == WriteKind::kUpdateExisting) {
-    n += "_update";
-  }
-  if (!all.empty()) {
-    Bench(n + "_commit_p50", all[all.size() / 2], "us");
-    Bench(n + "_commit_p99", all[std::min(all.size() - 1, all.size() * 99 / 100)], "us");
-  }
+  ReportWriters(prefix + "_w" + std::to_string(writers) + "_async", kind, latencies, elapsed);
   return errors.load() == 0;
 }
 

@@ -1145,28 +1145,45 @@ TEST_F(FleetTest, PropertyUpdatesCoalescedAndRetried) {
 
 // ---- Reconcile ----
 
-TEST_F(FleetTest, Defect_SyncDeletesLiveSessionsOnLaterPages_Reconcile250Live7Terminated) {
-  FleetHarness h;
-  for (int i = 0; i < 257; ++i) {
+gamelift::GameSessionsFilter ActiveSessionsOfTheAlias() {
+  gamelift::GameSessionsFilter f;
+  f.alias_id = "alias-local";
+  f.status_filter = "ACTIVE";
+  return f;
+}
+
+// Places `n` game sessions straight through GameLift (no Create: the store knows none of
+// them), waits until all are ACTIVE and returns them in `all`.
+void PlaceDirectly(FleetHarness& h, int n, std::vector<gamelift::GameSession>* all) {
+  for (int i = 0; i < n; ++i) {
     gamelift::StartGameSessionPlacementRequest r;
     r.placement_id = Id("direct-", i);
     r.game_session_queue_name = "glfm-local";
     r.maximum_player_session_count = 4;
     ASSERT_OK(h.gl().StartGameSessionPlacement(r));
   }
-  gamelift::GameSessionsFilter f;
-  f.alias_id = "alias-local";
-  f.status_filter = "ACTIVE";
   ASSERT_TRUE(Eventually([&] {
-    auto all = h.gl().DescribeAllGameSessions(f);
-    return all.ok() && all->size() == 257;
+    auto active = h.gl().DescribeAllGameSessions(ActiveSessionsOfTheAlias());
+    if (!active.ok() || active->size() != static_cast<size_t>(n)) return false;
+    *all = std::move(*active);
+    return true;
   }));
+}
+
+// A fleet manager that reconciles at start and receives no events.
+FleetOptions ReconcileOnly(FleetHarness& h) {
   auto opts = h.Options();
   opts.reconcile_at_start = true;
-  opts.events_queue_url = "";  // only reconciliation here
-  auto fm = h.Start(opts);
+  opts.events_queue_url = "";
+  return opts;
+}
+
+TEST_F(FleetTest, Defect_SyncDeletesLiveSessionsOnLaterPages_Reconcile250Live7Terminated) {
+  FleetHarness h;
+  std::vector<gamelift::GameSession> all;
+  ASSERT_NO_FATAL_FAILURE(PlaceDirectly(h, 257, &all));
+  auto fm = h.Start(ReconcileOnly(h));
   EXPECT_EQ(h.index().size(), 257u);
-  auto all = *h.gl().DescribeAllGameSessions(f);
   for (int i = 0; i < 7; ++i) {
     Admin(h, "game-sessions/terminate",
           "{\"GameSessionId\":\"" + all[i * 30].game_session_id + "\"}");
@@ -1181,26 +1198,10 @@ TEST_F(FleetTest, Defect_SyncDeletesLiveSessionsOnLaterPages_Reconcile250Live7Te
 
 TEST_F(FleetTest, ReconcileRewritesOnlyTheSessionsGameLiftChanged) {
   FleetHarness h;
-  for (int i = 0; i < 5; ++i) {
-    gamelift::StartGameSessionPlacementRequest r;
-    r.placement_id = Id("direct-", i);
-    r.game_session_queue_name = "glfm-local";
-    r.maximum_player_session_count = 4;
-    ASSERT_OK(h.gl().StartGameSessionPlacement(r));
-  }
-  gamelift::GameSessionsFilter f;
-  f.alias_id = "alias-local";
-  f.status_filter = "ACTIVE";
-  ASSERT_TRUE(Eventually([&] {
-    auto all = h.gl().DescribeAllGameSessions(f);
-    return all.ok() && all->size() == 5;
-  }));
-  auto opts = h.Options();
-  opts.reconcile_at_start = true;
-  opts.events_queue_url = "";  // only reconciliation here
-  auto fm = h.Start(opts);
+  std::vector<gamelift::GameSession> all;
+  ASSERT_NO_FATAL_FAILURE(PlaceDirectly(h, 5, &all));
+  auto fm = h.Start(ReconcileOnly(h));
   ASSERT_EQ(h.index().size(), 5u);
-  auto all = *h.gl().DescribeAllGameSessions(f);
   std::map<std::string, Timestamp> written;
   for (const auto& gs : all)
     written[gs.game_session_id] = h.store().GetInstance(gs.game_session_id)->update_time;

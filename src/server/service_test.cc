@@ -312,24 +312,37 @@ class AwsModeTest : public AppTest {
         Json::Parse(r.body)->Find("Attributes")->Find("ApproximateNumberOfMessages")->as_string());
   }
 
+  // Starts glfm ("node1") with no receivers, places a session whose outcome goes to
+  // `webhook_url`, stops glfm, and waits until the placement's event (Fulfilled) is in SQS,
+  // where no one takes it. Returns the placement id.
+  std::string PlaceThenStopBeforeTheEvent(const std::string& webhook_url) {
+    Start(AwsConfig(0));
+    auto created =
+        Api("POST", "/v1/placements", R"({"max_players":2,"webhook_url":")" + webhook_url + "\"}");
+    EXPECT_EQ(created.status, 202) << created.body;
+    auto body = Json::Parse(created.body);
+    const Json* id = body.ok() ? body->Find("placement_id") : nullptr;
+    if (id == nullptr) {
+      ADD_FAILURE() << "no placement id: " << created.body;
+      return "";
+    }
+    std::string pid = id->as_string();
+    auto pending = Api("GET", "/v1/placements/" + pid);
+    EXPECT_EQ(Json::Parse(pending.body)->Find("status")->as_string(), "pending");
+    app_.reset();
+    for (int i = 0; i < 2000 && QueueDepth() == 0; ++i) std::this_thread::sleep_for(5ms);
+    EXPECT_GT(QueueDepth(), 0);
+    return pid;
+  }
+
   std::unique_ptr<emulator::Emulator> emulator_;
   std::string events_url_;
 };
 
 TEST_F(AwsModeTest, AnOutcomeThatArrivesWhileGlfmIsDownIsPostedOnceAfterTheRestart) {
   HttpReceiver receiver;
-  // First process: no receivers, so the placement's event waits in SQS; then it stops.
-  Start(AwsConfig(0));
-  auto created = Api("POST", "/v1/placements",
-                     R"({"max_players":2,"webhook_url":")" + receiver.url("/after") + "\"}");
-  ASSERT_EQ(created.status, 202) << created.body;
-  std::string pid = Json::Parse(created.body)->Find("placement_id")->as_string();
-  auto pending = Api("GET", "/v1/placements/" + pid);
-  EXPECT_EQ(Json::Parse(pending.body)->Find("status")->as_string(), "pending");
-  app_.reset();
-  // The event (Fulfilled) arrives while glfm is down.
-  for (int i = 0; i < 2000 && QueueDepth() == 0; ++i) std::this_thread::sleep_for(5ms);
-  ASSERT_GT(QueueDepth(), 0);
+  std::string pid;
+  ASSERT_NO_FATAL_FAILURE(pid = PlaceThenStopBeforeTheEvent(receiver.url("/after")));
   EXPECT_TRUE(receiver.requests().empty());
 
   // Second process: picks the event up, hands the outcome to its listener, which sends the
@@ -357,14 +370,8 @@ TEST_F(AwsModeTest, AnOutcomeThatArrivesWhileGlfmIsDownIsPostedOnceAfterTheResta
 TEST_F(AwsModeTest, AfterARenameTheOldNamesOutcomeIsAdoptedAndPostedOnce) {
   HttpReceiver receiver;
   // "node1" places, then stops before the event arrives; the host comes back as "node2".
-  Start(AwsConfig(0));
-  auto created = Api("POST", "/v1/placements",
-                     R"({"max_players":2,"webhook_url":")" + receiver.url("/adopted") + "\"}");
-  ASSERT_EQ(created.status, 202) << created.body;
-  std::string pid = Json::Parse(created.body)->Find("placement_id")->as_string();
-  app_.reset();
-  for (int i = 0; i < 2000 && QueueDepth() == 0; ++i) std::this_thread::sleep_for(5ms);
-  ASSERT_GT(QueueDepth(), 0);
+  std::string pid;
+  ASSERT_NO_FATAL_FAILURE(pid = PlaceThenStopBeforeTheEvent(receiver.url("/adopted")));
   config::Config renamed = AwsConfig(2);
   renamed.node_name = "node2";
   renamed.fleet.adopt_after = 1s;
