@@ -386,7 +386,8 @@ const std::vector<Spec>& Specs() {
          "10m",
          "Outcomes another node has left undelivered, and webhooks it has left unsent, for this "
          "long are taken over by this node (their node is gone, or came back under another "
-         "node_name); 0s = never."},
+         "node_name); 0s = never. With SQLite at most 1s: its file has one node, so another "
+         "name in it is this node's earlier one."},
         [](Config& c) -> milliseconds& { return c.fleet.adopt_after; }, nullptr, 0,
         int64_t{7} * 24 * 3600 * 1000);
     add(
