@@ -378,6 +378,13 @@ struct GameLiftFleetManager::Impl {
     max_players[id] = max;
   }
 
+  // Drops what this node remembers of a session that is gone (one entry per session ever
+  // seen otherwise: a slow leak over months of placements).
+  void Forget(const std::string& id) {
+    std::lock_guard lock(mu);
+    max_players.erase(id);
+  }
+
   // ---- delivery ----
 
   // Hands `out` to its Create callback when this process holds it, else to the listener;
@@ -1076,7 +1083,10 @@ struct GameLiftFleetManager::Impl {
           gone.begin() + static_cast<std::ptrdiff_t>(std::min(gone.size(), start + kChunk)));
       GLFM_ASSIGN_OR_RETURN(std::vector<std::string> deleted,
                             store->DeleteInstancesOlderThan(chunk, sync_start));
-      for (const auto& id : deleted) index->Delete(id);
+      for (const auto& id : deleted) {
+        index->Delete(id);
+        Forget(id);
+      }
       removed += deleted.size();
       c.reconcile_removed += deleted.size();
       // Progress of a long removal, every 100,000.
@@ -1105,6 +1115,7 @@ struct GameLiftFleetManager::Impl {
       if (si.ok()) index->Upsert(si->info, si->update_time).IgnoreError();
     } else if (o.mirror_instance_changes && e.kind == Kind::kInstanceDeleted) {
       index->Delete(e.id);
+      Forget(e.id);
     }
   }
 
@@ -1469,6 +1480,7 @@ Result<InstanceInfo> GameLiftFleetManager::Get(std::string_view id_view) {
              info.status == "ERROR") {
     GLFM_RETURN_IF_ERROR(m.store->DeleteInstance(id).status());
     m.index->Delete(id);
+    m.Forget(id);
   }
   return info;
 }
@@ -1698,6 +1710,7 @@ Status GameLiftFleetManager::Delete(std::string_view id) {
   auto lock = m.LockId(id);
   GLFM_RETURN_IF_ERROR(m.store->DeleteInstance(id).status());
   m.index->Delete(id);
+  m.Forget(std::string(id));
   return OkStatus();
 }
 
@@ -1726,6 +1739,10 @@ FleetStats GameLiftFleetManager::stats() const {
   s.reconcile_removed = c.reconcile_removed;
   s.adopted_outcomes = c.adopted_outcomes;
   s.adopted_webhooks = c.adopted_webhooks;
+  {
+    std::lock_guard lock(impl_->mu);
+    s.sessions_remembered = impl_->max_players.size();
+  }
   return s;
 }
 

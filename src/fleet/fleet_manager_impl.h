@@ -100,8 +100,9 @@ struct FleetStats {
   uint64_t resolved_by_deadline = 0;
   uint64_t adopted_outcomes = 0;  // taken over from other nodes (AdoptOrphans)
   uint64_t adopted_webhooks = 0;
-  uint64_t callbacks = 0;       // outcomes handed to Create callbacks
-  uint64_t listener_calls = 0;  // outcomes handed to the listener
+  uint64_t sessions_remembered = 0;  // sessions whose maximum players this node keeps
+  uint64_t callbacks = 0;            // outcomes handed to Create callbacks
+  uint64_t listener_calls = 0;       // outcomes handed to the listener
   uint64_t update_game_session_calls = 0;
   uint64_t reconcile_removed = 0;
 };

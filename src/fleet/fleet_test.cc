@@ -852,6 +852,25 @@ TEST_F(FleetTest, GetRefreshesActiveRemovesTerminatedUnknownNotFound) {
   EXPECT_THAT(fm->Get(unknown), StatusIs(StatusCode::kNotFound, HasSubstr("nope")));
 }
 
+TEST_F(FleetTest, SessionsThatAreGoneAreForgotten) {
+  FleetHarness h;
+  auto fm = h.Start(h.Options());
+  auto deleted = CreateSession(*fm, 4);
+  auto terminated = CreateSession(*fm, 4);
+  auto kept = CreateSession(*fm, 4);
+  EXPECT_EQ(fm->stats().sessions_remembered, 3u);
+  ASSERT_OK(fm->Delete(deleted.id));
+  EXPECT_EQ(fm->stats().sessions_remembered, 2u);
+  Admin(h, "game-sessions/terminate", "{\"GameSessionId\":\"" + terminated.id + "\"}");
+  auto t = fm->Get(terminated.id);
+  ASSERT_OK(t);
+  EXPECT_EQ(t->status, "TERMINATED");
+  EXPECT_EQ(fm->stats().sessions_remembered, 1u);
+  // The one left still has its maximum: a player count above it is refused.
+  EXPECT_THAT(fm->Update(kept.id, 5, Json::MakeObject()),
+              StatusCodeIs(StatusCode::kInvalidArgument));
+}
+
 TEST_F(FleetTest, DeleteIsIdempotent) {
   FleetHarness h;
   auto fm = h.Start(h.Options());
@@ -1193,6 +1212,7 @@ TEST_F(FleetTest, Defect_SyncDeletesLiveSessionsOnLaterPages_Reconcile250Live7Te
   EXPECT_EQ(h.CountRequests("DescribeGameSessions"), 3);
   EXPECT_EQ(fm->stats().reconcile_removed, 7u);
   EXPECT_EQ(h.index().size(), 250u);
+  EXPECT_EQ(fm->stats().sessions_remembered, 250u);
   for (int i = 0; i < 7; ++i) EXPECT_EQ(h.index().Get(all[i * 30].game_session_id), nullptr);
 }
 
