@@ -922,7 +922,8 @@ struct GameLiftFleetManager::Impl {
   // delivers the outcomes.
   void AdoptOrphans() {
     if (o.adopt_after.count() <= 0) return;
-    auto adopted = store->AdoptOrphans(o.node_id, Now() - o.adopt_after);
+    auto adopted = store->AdoptOrphans(o.node_id, Now() - o.adopt_after,
+                                       /*webhooks=*/static_cast<bool>(o.on_adopted_webhooks));
     if (!adopted.ok()) {
       log::Warn("fleet: adopting other nodes' leftovers failed",
                 {{"error", adopted.status().ToString()}});

@@ -71,7 +71,8 @@ struct FleetOptions {
   // every min(adopt_after / 4, 1 min); their owner is gone for good or came back under another
   // name. Zero: never.
   std::chrono::milliseconds adopt_after{std::chrono::minutes(10)};
-  // Called after webhooks were adopted (glfm serve: its dispatcher loads them).
+  // Called after webhooks were adopted (glfm serve: its dispatcher loads them). Unset: this
+  // node sends no webhooks and adopts none.
   std::function<void()> on_adopted_webhooks;
   // Retries of one asynchronous UpdateGameSession (GameProperties) before it is dropped.
   int update_attempts = 5;

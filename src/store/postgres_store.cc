@@ -859,6 +859,7 @@ class PostgresStore final : public internal::QueuedWriteStore {
           s.prepared = "adopt_outcomes";
           s.params = {op->owner_node, std::to_string(op->time_ns)};
           s.on_result = [op](PGresult* r) { op->adopted_outcomes = std::atoi(PQcmdTuples(r)); };
+          if (op->number == 0) break;  // no webhooks
           steps.push_back(std::move(s));
           s = Step{};
           s.prepared = "adopt_webhooks";

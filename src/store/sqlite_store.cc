@@ -701,8 +701,9 @@ class SqliteStore final : public internal::QueuedWriteStore {
       case WriteOp::Kind::kAdoptOrphans: {
         for (auto [stmt, count] :
              {std::pair{write_stmts_.adopt_outcomes.get(), &op.adopted_outcomes},
-              std::pair{write_stmts_.adopt_webhooks.get(), &op.adopted_webhooks}}) {
-          if (stmt == nullptr) continue;  // an old schema (upgrade tests): no outbox
+              std::pair{op.number != 0 ? write_stmts_.adopt_webhooks.get() : nullptr,
+                        &op.adopted_webhooks}}) {
+          if (stmt == nullptr) continue;  // webhooks not asked for, or an old schema: no outbox
           Resetter reset(stmt);
           BindText(stmt, 1, op.owner_node);
           sqlite3_bind_int64(stmt, 2, op.time_ns);

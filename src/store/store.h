@@ -255,12 +255,12 @@ class Store {
     int webhooks = 0;
   };
   // Hands `node` what other nodes left undone for longer than a live node would: outcomes
-  // recorded before `before` and still undelivered (a live owner delivers at once), and
-  // webhooks due before `before` (a live owner attempts them when due). Their owner is gone
-  // for good, or came back under another name. In one transaction; `node`'s own rows are
-  // untouched. Errors: invalid-argument for an empty or malformed node; unavailable;
-  // internal.
-  virtual Result<Adopted> AdoptOrphans(std::string_view node, Timestamp before) = 0;
+  // recorded before `before` and still undelivered (a live owner delivers at once), and, when
+  // `webhooks` (a node that sends none must not take them), webhooks due before `before` (a
+  // live owner attempts them when due). Their owner is gone for good, or came back under
+  // another name. In one transaction; `node`'s own rows are untouched. Errors:
+  // invalid-argument for an empty or malformed node; unavailable; internal.
+  virtual Result<Adopted> AdoptOrphans(std::string_view node, Timestamp before, bool webhooks) = 0;
 
   // --- webhook outbox ---
 

@@ -633,7 +633,7 @@ TEST_P(StoreConformanceTest, AdoptOrphansTakesWhatAGoneNodeLeftUndone) {
   mine.next_attempt = FromUnix(1);
   ASSERT_OK(store_->EnqueueWebhooks({due, later, mine}));
 
-  auto adopted = store_->AdoptOrphans("node-b", FromUnix(5));
+  auto adopted = store_->AdoptOrphans("node-b", FromUnix(5), true);
   ASSERT_OK(adopted);
   EXPECT_EQ(adopted->outcomes, 1);  // p-old
   EXPECT_EQ(adopted->webhooks, 1);  // w-due
@@ -657,10 +657,16 @@ TEST_P(StoreConformanceTest, AdoptOrphansTakesWhatAGoneNodeLeftUndone) {
   };
   EXPECT_THAT(hooks("node-b"), ElementsAre("w-due", "w-mine"));
   EXPECT_THAT(hooks("node-a"), ElementsAre("w-later"));
-  auto again = store_->AdoptOrphans("node-b", FromUnix(5));
+  auto again = store_->AdoptOrphans("node-b", FromUnix(5), true);
   ASSERT_OK(again);
   EXPECT_EQ(again->outcomes + again->webhooks, 0);
-  EXPECT_THAT(store_->AdoptOrphans("", FromUnix(5)),
+  // A node that sends no webhooks takes the outcomes only.
+  auto outcomes_only = store_->AdoptOrphans("node-c", FromUnix(5), false);
+  ASSERT_OK(outcomes_only);
+  EXPECT_EQ(outcomes_only->outcomes, 2);  // p-mine, p-old
+  EXPECT_EQ(outcomes_only->webhooks, 0);
+  EXPECT_THAT(hooks("node-b"), ElementsAre("w-due", "w-mine"));
+  EXPECT_THAT(store_->AdoptOrphans("", FromUnix(5), true),
               StatusIs(StatusCode::kInvalidArgument, "node must not be empty"));
 }
 

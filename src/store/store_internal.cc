@@ -748,13 +748,15 @@ Result<std::vector<std::string>> QueuedWriteStore::DeleteInstancesOlderThan(
   return deleted;
 }
 
-Result<Store::Adopted> QueuedWriteStore::AdoptOrphans(std::string_view node, Timestamp before) {
+Result<Store::Adopted> QueuedWriteStore::AdoptOrphans(std::string_view node, Timestamp before,
+                                                      bool webhooks) {
   GLFM_RETURN_IF_ERROR(ValidateInstanceId(node, "node"));
   WriteRequest r;
   r.ops.resize(1);
   r.ops[0].kind = WriteOp::Kind::kAdoptOrphans;
   r.ops[0].owner_node = std::string(node);
   r.ops[0].time_ns = ToNanos(before);
+  r.ops[0].number = webhooks ? 1 : 0;
   GLFM_RETURN_IF_ERROR(SubmitOne(r));
   return Adopted{static_cast<int>(r.ops[0].adopted_outcomes),
                  static_cast<int>(r.ops[0].adopted_webhooks)};

@@ -76,7 +76,7 @@ struct WriteOp {
     kEnqueueWebhook,
     kRescheduleWebhook,
     kDeleteWebhook,
-    kAdoptOrphans,  // owner_node: the adopting node; time_ns: the cutoff
+    kAdoptOrphans,  // owner_node: the adopting node; time_ns: the cutoff; number: 1 = webhooks too
   };
   Kind kind = Kind::kUpsert;
   std::string id;  // instance, placement or webhook id
@@ -276,7 +276,7 @@ class QueuedWriteStore : public Store {
       const std::vector<OutcomeWrite>& writes) override;
   Status MarkPlacementDelivered(std::string_view placement_id) override;
   Status MarkPlacementsDelivered(const std::vector<std::string>& placement_ids) override;
-  Result<Adopted> AdoptOrphans(std::string_view node, Timestamp before) override;
+  Result<Adopted> AdoptOrphans(std::string_view node, Timestamp before, bool webhooks) override;
   Status EnqueueWebhooks(const std::vector<WebhookRecord>& webhooks) override;
   Status RescheduleWebhook(std::string_view id, int attempts, Timestamp next_attempt,
                            std::string_view last_error) override;
