@@ -143,6 +143,17 @@ enum class WriteKind {
   kUpdateExisting,
 };
 
+// The `i`th write of writer `w` in run `run`: a new id of its own, or a new player count for
+// a random one of `existing` stored instances.
+InstanceInfo NextWrite(WriteKind kind, int w, int i, int run, int existing, std::mt19937& rng) {
+  if (kind == WriteKind::kInsertNew) {
+    return MakeInstance(w * 1000003 + run % 10 * 100000 + i % 100000);
+  }
+  InstanceInfo info = MakeInstance(static_cast<int>(rng() % static_cast<uint32_t>(existing)));
+  info.player_count = static_cast<int>(rng() % 17);
+  return info;
+}
+
 // Prints the throughput and the p50/p99 latency of a writer run named `name`, from each
 // writer's latencies (µs) over `elapsed` seconds.
 void ReportWriters(std::string name, WriteKind kind,
@@ -178,13 +189,7 @@ bool RunWriters(Store& store, const std::string& prefix, int writers, double sec
       lat.reserve(200000);
       std::mt19937 rng(static_cast<uint32_t>(w) * 7919u + 1u);
       for (int i = 0; !stop.load(std::memory_order_relaxed); ++i) {
-        InstanceInfo info;
-        if (kind == WriteKind::kInsertNew) {
-          info = MakeInstance(w * 1000003 + run % 10 * 100000 + i % 100000);
-        } else {
-          info = MakeInstance(static_cast<int>(rng() % static_cast<uint32_t>(existing)));
-          info.player_count = static_cast<int>(rng() % 17);
-        }
+        InstanceInfo info = NextWrite(kind, w, i, run, existing, rng);
         auto t0 = SteadyClock::now();
         glfm::Status s = store.UpsertInstance(info, glfm::Clock::now());
         auto t1 = SteadyClock::now();
@@ -250,13 +255,7 @@ bool RunAsyncWriters(Store& store, const std::string& prefix, int writers, doubl
     }
     for (int w : batch) {
       Writer& wr = ws[static_cast<size_t>(w)];
-      InstanceInfo info;
-      if (kind == WriteKind::kInsertNew) {
-        info = MakeInstance(w * 1000003 + run % 10 * 100000 + wr.n % 100000);
-      } else {
-        info = MakeInstance(static_cast<int>(wr.rng() % static_cast<uint32_t>(existing)));
-        info.player_count = static_cast<int>(wr.rng() % 17);
-      }
+      InstanceInfo info = NextWrite(kind, w, wr.n, run, existing, wr.rng);
       ++wr.n;
       wr.started = SteadyClock::now();
       store.UpsertInstanceAsync(info, glfm::Clock::now(), [&, w](glfm::Status s) {

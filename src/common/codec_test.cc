@@ -111,7 +111,8 @@ std::string ReferenceRfc3339(Timestamp t) {
   std::string out = buf;
   if (nanos != 0) {
     std::snprintf(buf, sizeof buf, ".%09lld", nanos);
-    out += std::string(buf).substr(0, std::string(buf).find_last_not_of('0') + 1);
+    std::string fraction = buf;
+    out += fraction.erase(fraction.find_last_not_of('0') + 1);
   }
   return out + "Z";
 }

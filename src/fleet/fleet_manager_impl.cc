@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <deque>
 #include <future>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <random>
@@ -907,8 +908,8 @@ struct GameLiftFleetManager::Impl {
     Timestamp next_adopt = Now() + AdoptEvery();
     while (!WaitStop(o.deadline_tick)) {
       ResolveDue();
-      if (o.adopt_after.count() > 0 && Now() >= next_adopt) {
-        AdoptOrphans();
+      if (Now() >= next_adopt) {
+        if (AdoptOrphans() > 0) DeliverUndelivered();
         next_adopt = Now() + AdoptEvery();
       }
     }
@@ -918,18 +919,18 @@ struct GameLiftFleetManager::Impl {
     return std::min<std::chrono::milliseconds>(o.adopt_after / 4, std::chrono::minutes(1));
   }
 
-  // Takes over the outcomes and webhooks other nodes left undone for adopt_after, and
-  // delivers the outcomes.
-  void AdoptOrphans() {
-    if (o.adopt_after.count() <= 0) return;
+  // Takes over the outcomes and webhooks other nodes left undone for adopt_after; returns
+  // how many outcomes, which the caller delivers (DeliverUndelivered).
+  int AdoptOrphans() {
+    if (o.adopt_after.count() <= 0) return 0;
     auto adopted = store->AdoptOrphans(o.node_id, Now() - o.adopt_after,
                                        /*webhooks=*/static_cast<bool>(o.on_adopted_webhooks));
     if (!adopted.ok()) {
       log::Warn("fleet: adopting other nodes' leftovers failed",
                 {{"error", adopted.status().ToString()}});
-      return;
+      return 0;
     }
-    if (adopted->outcomes == 0 && adopted->webhooks == 0) return;
+    if (adopted->outcomes == 0 && adopted->webhooks == 0) return 0;
     log::Warn("fleet: adopted what other nodes left undone",
               {{"outcomes", adopted->outcomes},
                {"webhooks", adopted->webhooks},
@@ -937,8 +938,8 @@ struct GameLiftFleetManager::Impl {
                 std::chrono::duration_cast<std::chrono::seconds>(o.adopt_after).count()}});
     c.adopted_outcomes += static_cast<uint64_t>(adopted->outcomes);
     c.adopted_webhooks += static_cast<uint64_t>(adopted->webhooks);
-    if (adopted->outcomes > 0) DeliverUndelivered();
     if (adopted->webhooks > 0 && o.on_adopted_webhooks) o.on_adopted_webhooks();
+    return adopted->outcomes;
   }
 
   void ReconcileLoop() {
@@ -1080,8 +1081,9 @@ struct GameLiftFleetManager::Impl {
     size_t removed = 0;
     for (size_t start = 0; start < gone.size(); start += kChunk) {
       std::vector<std::string> chunk(
-          gone.begin() + static_cast<std::ptrdiff_t>(start),
-          gone.begin() + static_cast<std::ptrdiff_t>(std::min(gone.size(), start + kChunk)));
+          std::make_move_iterator(gone.begin() + static_cast<std::ptrdiff_t>(start)),
+          std::make_move_iterator(
+              gone.begin() + static_cast<std::ptrdiff_t>(std::min(gone.size(), start + kChunk))));
       GLFM_ASSIGN_OR_RETURN(std::vector<std::string> deleted,
                             store->DeleteInstancesOlderThan(chunk, sync_start));
       for (const auto& id : deleted) {
@@ -1206,6 +1208,8 @@ Result<std::unique_ptr<GameLiftFleetManager>> GameLiftFleetManager::Start(
     self->OnChange(e);
   }));
   std::unique_ptr<GameLiftFleetManager> fm(new GameLiftFleetManager(std::move(impl)));
+  // Outcomes other nodes left undone become this node's, and are delivered with those a
+  // crash of this node left.
   self->AdoptOrphans();
   self->DeliverUndelivered();
   if (self->o.reconcile_at_start) {
