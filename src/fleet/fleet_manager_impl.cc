@@ -214,6 +214,41 @@ PendingRequest DecodeRequest(std::string_view text) {
   return r;
 }
 
+// Fills the index from the store, one UpsertMany (one lock, keys sorted once) per page. The
+// heap grows in huge pages meanwhile, and only meanwhile (see common/heap.h; 1M sessions on
+// one core: 3.86 -> 3.18 s to ready, docs/operations.md). Logs progress every
+// kProgressEvery sessions, and the total with the time it took.
+//
+// The halves are about even (1M sessions: ~1.3 s reading and decoding, ~1.4 s indexing), but
+// a reader thread scanning the next page while this one indexes gains nothing on this VM:
+// tried twice (docs/storage.md), indexing ran twice as slowly beside the reader.
+Status LoadIndex(store::Store& store, index::InstanceIndex& index) {
+  constexpr int kPageSize = 1000;
+  constexpr size_t kProgressEvery = 500000;
+  const auto start = std::chrono::steady_clock::now();
+  BulkHeapGrowth bulk;
+  std::string after;
+  std::vector<index::IndexEntry> entries;
+  size_t loaded = 0;
+  for (;;) {
+    GLFM_ASSIGN_OR_RETURN(store::InstancePage page, store.ScanInstances(after, kPageSize));
+    entries.clear();
+    for (auto& si : page.instances) entries.push_back({std::move(si.info), si.update_time});
+    GLFM_RETURN_IF_ERROR(index.UpsertMany(entries));
+    size_t before = loaded;
+    loaded += entries.size();
+    if (loaded / kProgressEvery != before / kProgressEvery) {
+      log::Info("fleet: loading the index", {{"sessions", loaded}});
+    }
+    if (page.done) break;
+    after = std::move(page.next_after_id);
+  }
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                  start);
+  log::Info("fleet: index loaded", {{"sessions", loaded}, {"duration_ms", ms.count()}});
+  return OkStatus();
+}
+
 }  // namespace
 
 struct GameLiftFleetManager::Impl {
@@ -1188,22 +1223,8 @@ Result<std::unique_ptr<GameLiftFleetManager>> GameLiftFleetManager::Start(
   }
   Impl* self = impl.get();
   self->RegisterMetrics();
-  // The index mirrors the store: one UpsertMany (one lock, keys sorted once) per page. The
-  // heap grows in huge pages meanwhile, and only meanwhile (1M sessions on one core: 3.86 ->
-  // 3.18 s to ready, docs/operations.md).
-  {
-    BulkHeapGrowth bulk;
-    std::string after;
-    std::vector<index::IndexEntry> entries;
-    for (;;) {
-      GLFM_ASSIGN_OR_RETURN(store::InstancePage page, store->ScanInstances(after, 1000));
-      entries.clear();
-      for (auto& si : page.instances) entries.push_back({std::move(si.info), si.update_time});
-      GLFM_RETURN_IF_ERROR(index->UpsertMany(entries));
-      if (page.done) break;
-      after = page.next_after_id;
-    }
-  }
+  // The index mirrors the store.
+  GLFM_RETURN_IF_ERROR(LoadIndex(*store, *index));
   GLFM_ASSIGN_OR_RETURN(impl->subscription, store->Subscribe([self](const store::ChangeEvent& e) {
     self->OnChange(e);
   }));

@@ -12,6 +12,7 @@
 #include "fleet/fleet_manager_impl.h"
 #include "fleet/harness.h"
 #include "glfm/codec.h"
+#include "store/sqlite_test_helpers.h"
 #include "testing/http_client.h"
 #include "testing/status_matchers.h"
 
@@ -1259,6 +1260,47 @@ TEST_F(FleetTest, ReconcileKeepsSessionsNewerThanTheSync) {
   ASSERT_OK(fm->Reconcile());
   EXPECT_OK(h.store().GetInstance(fresh.id));
   EXPECT_THAT(h.store().GetInstance(old.id), StatusIs(StatusCode::kNotFound, ::testing::_));
+}
+
+TEST_F(FleetTest, StartLoadsEveryStoredSessionAndRefusesACorruptOne) {
+  FleetHarness h;
+  // 2,345 sessions: three pages of the load, the last one partial.
+  std::vector<store::InstanceWrite> writes;
+  for (int i = 0; i < 2345; ++i) {
+    InstanceInfo info;
+    info.id = Id("arn:aws:gamelift:us-east-1::gamesession/fleet-local/gs-", i);
+    info.status = "ACTIVE";
+    info.player_count = i % 7;
+    info.metadata = Obj(i % 5 == 0 ? R"({"GameProperties":{"mode":"ranked"}})"
+                                   : R"({"GameProperties":{"mode":"casual"}})");
+    writes.push_back({std::move(info), Clock::now()});
+  }
+  ASSERT_OK(h.store().UpsertInstances(writes));
+  {
+    auto fm = h.Start(h.Options());
+    EXPECT_EQ(h.index().size(), 2345u);
+    auto ranked = fm->List("+value.metadata.GameProperties.mode:ranked", 1000, "");
+    ASSERT_OK(ranked.status());
+    EXPECT_EQ(ranked->instances.size(), 469u);  // i % 5 == 0 below 2345
+    auto last = h.index().Get(writes.back().info.id);
+    ASSERT_NE(last, nullptr);
+    EXPECT_EQ(last->player_count, 2344 % 7);
+    fm->Stop();
+  }
+  // A row no longer decodes (a damaged file, or a hand edit): start fails and names it rather
+  // than serving an index without it.
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((h.dir() + "/glfm.db").c_str(), &db), SQLITE_OK);
+    store::internal::ExecSql(
+        db, "UPDATE instances SET doc = '{\"id\":' WHERE id = '" + writes[1500].info.id + "'");
+    sqlite3_close(db);
+  }
+  h.OpenStore();
+  auto fm = GameLiftFleetManager::Start(h.Options(), &h.store(), &h.index(), &h.gl(), &h.sqs(), {});
+  EXPECT_THAT(fm.status(),
+              StatusIs(StatusCode::kDataLoss,
+                       HasSubstr("stored instance " + writes[1500].info.id + " does not parse")));
 }
 
 TEST_F(FleetTest, PeriodicReconcileRemovesStaleSessions) {
