@@ -391,6 +391,17 @@ const std::vector<Spec>& Specs() {
         [](Config& c) -> milliseconds& { return c.fleet.adopt_after; }, nullptr, 0,
         int64_t{7} * 24 * 3600 * 1000);
     add(
+        {"fleet.placement_retention",
+         {"GLFM_PLACEMENT_RETENTION"},
+         "--placement-retention",
+         "24h",
+         "How long a placement is kept once its outcome has been delivered (GET "
+         "/v1/placements/{id} answers it until then, not-found after); then it is deleted from "
+         "the store. Pending placements and undelivered outcomes are always kept. 0s = keep "
+         "every placement for ever (the store grows by ~2 KB a placement)."},
+        [](Config& c) -> milliseconds& { return c.fleet.placement_retention; }, nullptr, 0,
+        int64_t{365} * 24 * 3600 * 1000);
+    add(
         {"fleet.reconcile",
          {"GLFM_RECONCILE"},
          "--reconcile",

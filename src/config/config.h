@@ -92,6 +92,7 @@ struct FleetSettings {
   std::chrono::milliseconds queue_timeout{std::chrono::minutes(10)};
   std::chrono::milliseconds reconcile_interval{std::chrono::minutes(5)};  // 0 = at start only
   std::chrono::milliseconds adopt_after{std::chrono::minutes(10)};        // 0 = never
+  std::chrono::milliseconds placement_retention{std::chrono::hours(24)};  // 0 = for ever
   std::string reconcile = "on";  // on | off (never: another node reconciles the shared store)
 };
 

@@ -421,6 +421,16 @@ TEST_F(ConfigTest, WebhookAndFleetSettings) {
   EXPECT_EQ(cfg->fleet.queue_timeout, std::chrono::seconds(90));
   EXPECT_EQ(cfg->fleet.reconcile_interval, std::chrono::milliseconds(0));
   EXPECT_EQ(cfg->fleet.receive_wait, std::chrono::seconds(5));
+  EXPECT_EQ(cfg->fleet.placement_retention, std::chrono::hours(24));  // the default
+  in.env["GLFM_PLACEMENT_RETENTION"] = "7d";
+  EXPECT_THAT(Load(in), StatusIs(StatusCode::kInvalidArgument,
+                                 HasSubstr("fleet.placement_retention (env "
+                                           "GLFM_PLACEMENT_RETENTION)")));
+  in.env["GLFM_PLACEMENT_RETENTION"] = "168h";
+  in.flags.values.push_back({"--placement-retention", "0s"});
+  auto forever = Load(in);
+  ASSERT_OK(forever);
+  EXPECT_EQ(forever->fleet.placement_retention, std::chrono::milliseconds(0));  // flag wins
 
   // Outside local mode a default webhook needs the secret its receiver checks; bad values
   // are named.

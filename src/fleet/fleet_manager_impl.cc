@@ -325,7 +325,8 @@ struct GameLiftFleetManager::Impl {
   struct Counters {
     Stat events_received, events_applied, events_duplicate, events_unparseable, events_foreign,
         messages_deleted, resolved_by_deadline, callbacks, listener_calls,
-        update_game_session_calls, reconcile_removed, adopted_outcomes, adopted_webhooks;
+        update_game_session_calls, reconcile_removed, adopted_outcomes, adopted_webhooks,
+        placements_pruned;
   } c;
   metrics::Histogram* receive_to_callback = nullptr;
 
@@ -358,6 +359,10 @@ struct GameLiftFleetManager::Impl {
                                    "Outcomes and webhooks taken over from other nodes.", {"what"});
     c.adopted_outcomes.m = &adopted.WithLabels({"outcomes"});
     c.adopted_webhooks.m = &adopted.WithLabels({"webhooks"});
+    c.placements_pruned.m =
+        &reg.AddCounter("glfm_fleet_placements_pruned_total",
+                        "Placements deleted a retention period after their outcome was delivered.")
+             .WithLabels({});
     receive_to_callback = &reg.AddHistogram("glfm_fleet_receive_to_callback_seconds",
                                             "From a ReceiveMessage answer to the Create callback.")
                                .WithLabels({});
@@ -941,17 +946,54 @@ struct GameLiftFleetManager::Impl {
 
   void DeadlineLoop() {
     Timestamp next_adopt = Now() + AdoptEvery();
+    Timestamp next_prune = Now() + PruneEvery();
     while (!WaitStop(o.deadline_tick)) {
       ResolveDue();
       if (Now() >= next_adopt) {
         if (AdoptOrphans() > 0) DeliverUndelivered();
         next_adopt = Now() + AdoptEvery();
       }
+      if (o.placement_retention.count() > 0 && Now() >= next_prune) {
+        PruneDelivered();
+        next_prune = Now() + PruneEvery();
+      }
     }
   }
 
   std::chrono::milliseconds AdoptEvery() const {
     return std::min<std::chrono::milliseconds>(o.adopt_after / 4, std::chrono::minutes(1));
+  }
+  std::chrono::milliseconds PruneEvery() const {
+    return std::min<std::chrono::milliseconds>(o.placement_retention / 4,
+                                               std::chrono::minutes(1));
+  }
+
+  // Deletes placements delivered more than placement_retention ago: a group a transaction
+  // (other writers wait for one group at most), up to kPrunePerPass a pass so that deadlines
+  // are not held up by a backlog (the first pass after an upgrade); the rest goes next pass.
+  static constexpr int kPruneGroup = 1000;
+  static constexpr int kPrunePerPass = 20 * kPruneGroup;
+  void PruneDelivered() {
+    const Timestamp before = Now() - o.placement_retention;
+    int pruned = 0;
+    while (pruned < kPrunePerPass && !Stopping()) {
+      auto deleted = store->DeleteDeliveredPlacements(before, kPruneGroup);
+      if (!deleted.ok()) {
+        log::Warn("fleet: deleting placements delivered long ago failed",
+                  {{"error", deleted.status().ToString()}});
+        break;
+      }
+      pruned += *deleted;
+      c.placements_pruned += static_cast<uint64_t>(*deleted);
+      if (*deleted < kPruneGroup) break;
+    }
+    if (pruned > 0) {
+      log::Info("fleet: deleted placements delivered long ago",
+                {{"placements", pruned},
+                 {"older_than_s",
+                  std::chrono::duration_cast<std::chrono::seconds>(o.placement_retention)
+                      .count()}});
+    }
   }
 
   // Takes over the outcomes and webhooks other nodes left undone for adopt_after; returns
@@ -1768,6 +1810,7 @@ FleetStats GameLiftFleetManager::stats() const {
   s.reconcile_removed = c.reconcile_removed;
   s.adopted_outcomes = c.adopted_outcomes;
   s.adopted_webhooks = c.adopted_webhooks;
+  s.placements_pruned = c.placements_pruned;
   {
     std::lock_guard lock(impl_->mu);
     s.sessions_remembered = impl_->max_players.size();

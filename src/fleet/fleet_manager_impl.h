@@ -74,6 +74,12 @@ struct FleetOptions {
   // Called after webhooks were adopted (glfm serve: its dispatcher loads them). Unset: this
   // node sends no webhooks and adopts none.
   std::function<void()> on_adopted_webhooks;
+  // Placements whose outcome was delivered longer ago than this are deleted
+  // (Store::DeleteDeliveredPlacements), every min(placement_retention / 4, 1 min) on the
+  // deadline thread, kPruneGroup a transaction and at most kPrunePerPass a pass; afterwards
+  // Store::GetPlacement answers not-found for them. Pending placements and undelivered
+  // outcomes are never deleted. Zero: kept for ever.
+  std::chrono::milliseconds placement_retention{std::chrono::hours(24)};
   // Retries of one asynchronous UpdateGameSession (GameProperties) before it is dropped.
   int update_attempts = 5;
   std::chrono::milliseconds update_retry_delay{std::chrono::milliseconds(500)};
@@ -101,6 +107,7 @@ struct FleetStats {
   uint64_t resolved_by_deadline = 0;
   uint64_t adopted_outcomes = 0;  // taken over from other nodes (AdoptOrphans)
   uint64_t adopted_webhooks = 0;
+  uint64_t placements_pruned = 0;    // delivered long ago and deleted (placement_retention)
   uint64_t sessions_remembered = 0;  // sessions whose maximum players this node keeps
   uint64_t callbacks = 0;            // outcomes handed to Create callbacks
   uint64_t listener_calls = 0;       // outcomes handed to the listener

@@ -1303,6 +1303,42 @@ TEST_F(FleetTest, StartLoadsEveryStoredSessionAndRefusesACorruptOne) {
                        HasSubstr("stored instance " + writes[1500].info.id + " does not parse")));
 }
 
+TEST_F(FleetTest, PlacementsDeliveredLongAgoAreDeletedAfterTheRetention) {
+  FleetHarness h;
+  std::atomic<int64_t> ahead_s{0};  // the fleet manager's clock runs this far ahead
+  auto options = [&](std::chrono::milliseconds retention) {
+    auto o = h.Options();
+    o.placement_retention = retention;
+    o.now = [&] { return Clock::now() + std::chrono::seconds(ahead_s.load()); };
+    return o;
+  };
+  std::string id;
+  {
+    // Retention 0: kept for ever, however old.
+    auto fm = h.Start(options(0ms));
+    Recorder rec;
+    auto created = fm->Create(2, {"u1"}, {}, Json::MakeObject(), rec.Callback());
+    ASSERT_OK(created);
+    id = *created;
+    ASSERT_TRUE(rec.WaitCount(1));
+    ASSERT_TRUE(Eventually([&] { return h.store().GetPlacement(id)->delivered; }));
+    ahead_s = 48 * 3600;
+    std::this_thread::sleep_for(200ms);  // ten deadline ticks
+    EXPECT_OK(h.store().GetPlacement(id));
+    EXPECT_EQ(fm->stats().placements_pruned, 0u);
+    fm->Stop();
+  }
+  // Retention 1 h: passes run every 15 min of the clock; the outcome is 48 h old by then.
+  ahead_s = 0;
+  auto fm = h.Start(options(1h));
+  std::this_thread::sleep_for(100ms);
+  EXPECT_OK(h.store().GetPlacement(id));  // younger than 1 h
+  ahead_s = 48 * 3600;
+  ASSERT_TRUE(Eventually([&] { return fm->stats().placements_pruned == 1; }));
+  EXPECT_THAT(h.store().GetPlacement(id),
+              StatusIs(StatusCode::kNotFound, "placement " + id + " not found"));
+}
+
 TEST_F(FleetTest, PeriodicReconcileRemovesStaleSessions) {
   FleetHarness h;
   InstanceInfo stale;

@@ -243,6 +243,7 @@ Result<std::unique_ptr<App>> App::Start(const config::Config& config) {
   fo.queue_timeout = config.fleet.queue_timeout;
   fo.reconcile_interval = config.fleet.reconcile_interval;
   fo.adopt_after = config.fleet.adopt_after;
+  fo.placement_retention = config.fleet.placement_retention;
   // A SQLite file has one node: another node name in it is this node's earlier one (a
   // container's host name changes at every start), gone for good.
   if (fo.single_writer && fo.adopt_after > std::chrono::seconds(1)) {

@@ -66,6 +66,8 @@ constexpr const char* kMigrations[] = {
     "  attempts integer NOT NULL,"
     "  last_error text NOT NULL DEFAULT '');"
     "CREATE INDEX glfm_webhooks_owner ON glfm_webhooks (owner_node, id)",
+    // 4: placements by age, for deleting those delivered long ago (fleet.placement_retention).
+    "CREATE INDEX glfm_placements_create_time ON glfm_placements (create_time)",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
@@ -125,6 +127,13 @@ const std::vector<Prepared>& PreparedStatements() {
          "UPDATE glfm_placements SET owner_node = $1 WHERE outcome IS NOT NULL AND NOT delivered "
          "AND outcome_time < $2 AND owner_node <> $1",
          2},
+        // An outcome is recorded after its placement was created: create_time < $1 is implied,
+        // and lets glfm_placements_create_time find the candidates (oldest first).
+        {"delete_delivered",
+         "DELETE FROM glfm_placements WHERE id IN (SELECT id FROM glfm_placements "
+         "WHERE create_time < $1 AND outcome_time < $1 AND delivered "
+         "ORDER BY create_time LIMIT $2)",
+         4},
         {"adopt_webhooks",
          "UPDATE glfm_webhooks SET owner_node = $1 WHERE next_attempt < $2 AND owner_node <> $1",
          3},
@@ -867,6 +876,11 @@ class PostgresStore final : public internal::QueuedWriteStore {
           s.on_result = [op](PGresult* r) { op->adopted_webhooks = std::atoi(PQcmdTuples(r)); };
           break;
         }
+        case WriteOp::Kind::kDeleteDelivered:
+          s.prepared = "delete_delivered";
+          s.params = {std::to_string(op->time_ns), std::to_string(op->number)};
+          s.on_result = [op](PGresult* r) { op->deleted = std::atoi(PQcmdTuples(r)); };
+          break;
         case WriteOp::Kind::kDeleteWebhook: {
           s.prepared = "delete_webhooks";
           std::string ids = "{";

@@ -64,6 +64,8 @@ constexpr const char* kMigrations[] = {
     "  last_error TEXT NOT NULL DEFAULT ''"
     ") WITHOUT ROWID;"
     "CREATE INDEX webhooks_owner ON webhooks(owner_node, id);",
+    // 4: placements by age, for deleting those delivered long ago (fleet.placement_retention).
+    "CREATE INDEX placements_create_time ON placements(create_time);",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
@@ -374,7 +376,7 @@ class SqliteStore final : public internal::QueuedWriteStore {
     Stmt upsert, remove, remove_older, create_placement, record_outcome, placement_exists,
         mark_delivered;
     Stmt enqueue_webhook, reschedule_webhook, delete_webhook;
-    Stmt adopt_outcomes, adopt_webhooks;
+    Stmt adopt_outcomes, adopt_webhooks, delete_delivered;
   };
 
   Status Error(sqlite3* db, std::string_view what, int rc) const {
@@ -525,6 +527,13 @@ class SqliteStore final : public internal::QueuedWriteStore {
                                   "UPDATE placements SET owner_node = ?1 "
                                   "WHERE outcome IS NOT NULL AND delivered = 0 "
                                   "AND outcome_time < ?2 AND owner_node <> ?1"));
+    // An outcome is recorded after its placement was created: create_time < ?1 is implied,
+    // and lets placements_create_time find the candidates (oldest first).
+    GLFM_ASSIGN_OR_RETURN(write_stmts_.delete_delivered,
+                          Prepare(db,
+                                  "DELETE FROM placements WHERE rowid IN (SELECT rowid FROM "
+                                  "placements WHERE create_time < ?1 AND outcome_time < ?1 "
+                                  "AND delivered = 1 ORDER BY create_time LIMIT ?2)"));
     if (options_.target_schema_version < 3) {
       return OkStatus();  // an old schema for an upgrade test: no outbox
     }
@@ -713,6 +722,18 @@ class SqliteStore final : public internal::QueuedWriteStore {
           }
           *count = sqlite3_changes(db);
         }
+        return OkStatus();
+      }
+      case WriteOp::Kind::kDeleteDelivered: {
+        sqlite3_stmt* s = write_stmts_.delete_delivered.get();
+        Resetter reset(s);
+        sqlite3_bind_int64(s, 1, op.time_ns);
+        sqlite3_bind_int64(s, 2, op.number);
+        int rc = sqlite3_step(s);
+        if (rc != SQLITE_DONE) {
+          return Error(db, "delete delivered placements", rc);
+        }
+        op.deleted = sqlite3_changes(db);
         return OkStatus();
       }
       case WriteOp::Kind::kDeleteWebhook: {

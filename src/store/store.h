@@ -37,7 +37,7 @@ namespace glfm::store {
 
 // The newest schema version this binary knows. Opening a database whose schema is newer
 // fails with failed-precondition naming both versions.
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 // An instance as stored: the InstanceInfo plus when glfm last wrote it.
 struct StoredInstance {
@@ -261,6 +261,13 @@ class Store {
   // another name. In one transaction; `node`'s own rows are untouched. Errors:
   // invalid-argument for an empty or malformed node; unavailable; internal.
   virtual Result<Adopted> AdoptOrphans(std::string_view node, Timestamp before, bool webhooks) = 0;
+
+  // Deletes up to `limit` placements whose outcome was recorded before `before` and has been
+  // delivered, oldest first, in one transaction; returns how many it deleted. A pending
+  // placement or an undelivered outcome is never deleted. Afterwards GetPlacement answers
+  // not-found for them. Errors: invalid-argument for a limit outside 1..100000 (nothing is
+  // deleted); unavailable; internal.
+  virtual Result<int> DeleteDeliveredPlacements(Timestamp before, int limit) = 0;
 
   // --- webhook outbox ---
 

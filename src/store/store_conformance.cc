@@ -670,6 +670,58 @@ TEST_P(StoreConformanceTest, AdoptOrphansTakesWhatAGoneNodeLeftUndone) {
               StatusIs(StatusCode::kInvalidArgument, "node must not be empty"));
 }
 
+TEST_P(StoreConformanceTest, DeleteDeliveredPlacementsKeepsWhatIsStillOwed) {
+  const int64_t t0 = 1700000000;
+  auto create = [&](const std::string& id, int64_t created) {
+    PlacementRecord p = MakePlacement(id, "node-a", 30);
+    p.create_time = FromUnix(t0 + created);
+    ASSERT_OK(store_->CreatePlacement(p));
+  };
+  auto outcome = [&](const std::string& id, int64_t at, bool delivered) {
+    ASSERT_THAT(store_->RecordPlacementOutcome(id, "{}", FromUnix(t0 + at)), IsOkAndHolds(true));
+    if (delivered) {
+      ASSERT_OK(store_->MarkPlacementDelivered(id));
+    }
+  };
+  for (int i = 1; i <= 3; ++i) {
+    create("p-old-" + std::to_string(i), i);
+    outcome("p-old-" + std::to_string(i), 10, true);
+  }
+  create("p-recent", 0);  // delivered after the cutoff
+  outcome("p-recent", 100, true);
+  create("p-undelivered", 0);  // still owed to its owner
+  outcome("p-undelivered", 10, false);
+  create("p-pending", 0);  // no outcome yet
+  create("p-young", 60);   // created after the cutoff
+  outcome("p-young", 70, true);
+  const Timestamp cutoff = FromUnix(t0 + 50);
+
+  EXPECT_THAT(store_->DeleteDeliveredPlacements(cutoff, 0),
+              StatusIs(StatusCode::kInvalidArgument, "limit must be 1..100000, got 0"));
+  EXPECT_THAT(store_->DeleteDeliveredPlacements(cutoff, 2), IsOkAndHolds(2));  // oldest first
+  EXPECT_THAT(store_->GetPlacement("p-old-1"),
+              StatusIs(StatusCode::kNotFound, "placement p-old-1 not found"));
+  EXPECT_THAT(store_->GetPlacement("p-old-2"),
+              StatusIs(StatusCode::kNotFound, "placement p-old-2 not found"));
+  EXPECT_OK(store_->GetPlacement("p-old-3"));
+  EXPECT_THAT(store_->DeleteDeliveredPlacements(cutoff, 100), IsOkAndHolds(1));
+  EXPECT_THAT(store_->DeleteDeliveredPlacements(cutoff, 100), IsOkAndHolds(0));
+  EXPECT_THAT(store_->GetPlacement("p-old-3"),
+              StatusIs(StatusCode::kNotFound, "placement p-old-3 not found"));
+  for (const char* kept : {"p-recent", "p-undelivered", "p-pending", "p-young"}) {
+    EXPECT_OK(store_->GetPlacement(kept)) << kept;
+  }
+  auto ids = [](const Result<std::vector<PlacementRecord>>& ps) {
+    std::vector<std::string> out;
+    if (ps.ok()) {
+      for (const auto& p : *ps) out.push_back(p.placement_id);
+    }
+    return out;
+  };
+  EXPECT_THAT(ids(store_->ListUndeliveredOutcomes("node-a", 10)), ElementsAre("p-undelivered"));
+  EXPECT_THAT(ids(store_->ListPendingPlacementsByOwner("node-a", 10)), ElementsAre("p-pending"));
+}
+
 TEST_P(StoreConformanceTest, WebhookEnqueueValidatesEveryEntryFirst) {
   WebhookRecord bad = MakeWebhook("w-bad", "node-a");
   bad.url.clear();

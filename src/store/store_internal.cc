@@ -306,6 +306,7 @@ void AppendEvents(const WriteOp& op, std::vector<ChangeEvent>& events) {
     case WriteOp::Kind::kRescheduleWebhook:
     case WriteOp::Kind::kDeleteWebhook:
     case WriteOp::Kind::kAdoptOrphans:
+    case WriteOp::Kind::kDeleteDelivered:
       break;
   }
 }
@@ -760,6 +761,17 @@ Result<Store::Adopted> QueuedWriteStore::AdoptOrphans(std::string_view node, Tim
   GLFM_RETURN_IF_ERROR(SubmitOne(r));
   return Adopted{static_cast<int>(r.ops[0].adopted_outcomes),
                  static_cast<int>(r.ops[0].adopted_webhooks)};
+}
+
+Result<int> QueuedWriteStore::DeleteDeliveredPlacements(Timestamp before, int limit) {
+  GLFM_RETURN_IF_ERROR(ValidateLimit(limit));
+  WriteRequest r;
+  r.ops.resize(1);
+  r.ops[0].kind = WriteOp::Kind::kDeleteDelivered;
+  r.ops[0].time_ns = ToNanos(before);
+  r.ops[0].number = limit;
+  GLFM_RETURN_IF_ERROR(SubmitOne(r));
+  return static_cast<int>(r.ops[0].deleted);
 }
 
 Status QueuedWriteStore::CreatePlacement(const PlacementRecord& placement) {

@@ -77,6 +77,7 @@ struct WriteOp {
     kRescheduleWebhook,
     kDeleteWebhook,
     kAdoptOrphans,  // owner_node: the adopting node; time_ns: the cutoff; number: 1 = webhooks too
+    kDeleteDelivered,  // time_ns: the cutoff; number: the limit
   };
   Kind kind = Kind::kUpsert;
   std::string id;  // instance, placement or webhook id
@@ -103,12 +104,14 @@ struct WriteOp {
   bool flag = false;         // delete: existed; record outcome: won
   std::string result_owner;  // record outcome: the placement's owner (for the event)
   int64_t adopted_outcomes = 0, adopted_webhooks = 0;  // adopt orphans
+  int64_t deleted = 0;                                 // delete delivered placements
 
   void ResetResult() {
     status = OkStatus();
     flag = false;
     result_owner.clear();
     adopted_outcomes = adopted_webhooks = 0;
+    deleted = 0;
   }
 };
 
@@ -277,6 +280,7 @@ class QueuedWriteStore : public Store {
   Status MarkPlacementDelivered(std::string_view placement_id) override;
   Status MarkPlacementsDelivered(const std::vector<std::string>& placement_ids) override;
   Result<Adopted> AdoptOrphans(std::string_view node, Timestamp before, bool webhooks) override;
+  Result<int> DeleteDeliveredPlacements(Timestamp before, int limit) override;
   Status EnqueueWebhooks(const std::vector<WebhookRecord>& webhooks) override;
   Status RescheduleWebhook(std::string_view id, int attempts, Timestamp next_attempt,
                            std::string_view last_error) override;
