@@ -423,9 +423,9 @@ TEST_F(ConfigTest, WebhookAndFleetSettings) {
   EXPECT_EQ(cfg->fleet.receive_wait, std::chrono::seconds(5));
   EXPECT_EQ(cfg->fleet.placement_retention, std::chrono::hours(24));  // the default
   in.env["GLFM_PLACEMENT_RETENTION"] = "7d";
-  EXPECT_THAT(Load(in), StatusIs(StatusCode::kInvalidArgument,
-                                 HasSubstr("fleet.placement_retention (env "
-                                           "GLFM_PLACEMENT_RETENTION)")));
+  EXPECT_THAT(Load(in),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("fleet.placement_retention (env "
+                                                               "GLFM_PLACEMENT_RETENTION)")));
   in.env["GLFM_PLACEMENT_RETENTION"] = "168h";
   in.flags.values.push_back({"--placement-retention", "0s"});
   auto forever = Load(in);

@@ -964,8 +964,7 @@ struct GameLiftFleetManager::Impl {
     return std::min<std::chrono::milliseconds>(o.adopt_after / 4, std::chrono::minutes(1));
   }
   std::chrono::milliseconds PruneEvery() const {
-    return std::min<std::chrono::milliseconds>(o.placement_retention / 4,
-                                               std::chrono::minutes(1));
+    return std::min<std::chrono::milliseconds>(o.placement_retention / 4, std::chrono::minutes(1));
   }
 
   // Deletes placements delivered more than placement_retention ago: a group a transaction
@@ -988,11 +987,11 @@ struct GameLiftFleetManager::Impl {
       if (*deleted < kPruneGroup) break;
     }
     if (pruned > 0) {
-      log::Info("fleet: deleted placements delivered long ago",
-                {{"placements", pruned},
-                 {"older_than_s",
-                  std::chrono::duration_cast<std::chrono::seconds>(o.placement_retention)
-                      .count()}});
+      log::Info(
+          "fleet: deleted placements delivered long ago",
+          {{"placements", pruned},
+           {"older_than_s",
+            std::chrono::duration_cast<std::chrono::seconds>(o.placement_retention).count()}});
     }
   }
 
