@@ -383,9 +383,10 @@ class PostgresStore final : public internal::QueuedWriteStore {
     return out;
   }
 
-  Result<std::unique_ptr<Subscription>> Subscribe(ChangeCallback callback) override {
+  Result<std::unique_ptr<Subscription>> Subscribe(ChangeCallback callback,
+                                                  ChangeKinds kinds) override {
     GLFM_RETURN_IF_ERROR(StartListener());
-    return feed_.Subscribe(std::move(callback));
+    return feed_.Subscribe(std::move(callback), kinds);
   }
 
  private:

@@ -361,8 +361,9 @@ class SqliteStore final : public internal::QueuedWriteStore {
     return out;
   }
 
-  Result<std::unique_ptr<Subscription>> Subscribe(ChangeCallback callback) override {
-    return feed_.Subscribe(std::move(callback));
+  Result<std::unique_ptr<Subscription>> Subscribe(ChangeCallback callback,
+                                                  ChangeKinds kinds) override {
+    return feed_.Subscribe(std::move(callback), kinds);
   }
 
  private:

@@ -118,6 +118,14 @@ std::string_view ChangeKindName(ChangeEvent::Kind kind);
 
 using ChangeCallback = std::function<void(const ChangeEvent& event)>;
 
+// The kinds of change a subscriber wants: a bit per ChangeEvent::Kind. kResync reaches every
+// subscriber whatever it asked for.
+using ChangeKinds = uint32_t;
+constexpr ChangeKinds ChangeKindBit(ChangeEvent::Kind kind) {
+  return ChangeKinds{1} << static_cast<int>(kind);
+}
+inline constexpr ChangeKinds kAllChangeKinds = ~ChangeKinds{0};
+
 // A live registration on the change feed; destroying it unsubscribes. After the destructor
 // returns the callback is not running and will not run again (unless the destructor runs
 // inside that very callback, where it only prevents later calls).
@@ -301,10 +309,15 @@ class Store {
 
   // --- change feed ---
 
-  // Registers `callback` for every change committed from now on — by this node and, for
-  // PostgreSQL, by every node sharing the database. Errors: unavailable when the feed
-  // cannot start.
-  virtual Result<std::unique_ptr<Subscription>> Subscribe(ChangeCallback callback) = 0;
+  // Registers `callback` for every change of `kinds` committed from now on — by this node
+  // and, for PostgreSQL, by every node sharing the database. Changes nobody asked for are
+  // not queued: a subscriber that wants outcomes only costs nothing per instance write.
+  // Errors: unavailable when the feed cannot start.
+  virtual Result<std::unique_ptr<Subscription>> Subscribe(ChangeCallback callback,
+                                                          ChangeKinds kinds) = 0;
+  Result<std::unique_ptr<Subscription>> Subscribe(ChangeCallback callback) {
+    return Subscribe(std::move(callback), kAllChangeKinds);
+  }
 };
 
 }  // namespace glfm::store

@@ -809,6 +809,29 @@ TEST_P(StoreConformanceTest, ChangeFeedReportsEveryCommittedChange) {
                                               ChangeEvent{K::kInstanceUpserted, "gs-last", ""}));
 }
 
+TEST_P(StoreConformanceTest, ASubscriberHearsOnlyTheKindsItAskedFor) {
+  using K = ChangeEvent::Kind;
+  Collector outcomes, everything;
+  auto only_outcomes = store_->Subscribe(outcomes.Callback(), ChangeKindBit(K::kPlacementOutcome));
+  auto all = store_->Subscribe(everything.Callback());
+  ASSERT_OK(only_outcomes);
+  ASSERT_OK(all);
+  ASSERT_OK(store_->UpsertInstance(MakeInstance("gs-1"), FromUnix(1)));
+  ASSERT_OK(store_->CreatePlacement(MakePlacement("p-1", "node-a", 30)));
+  ASSERT_THAT(store_->RecordPlacementOutcome("p-1", "{}", FromUnix(1)), IsOkAndHolds(true));
+  ASSERT_THAT(store_->DeleteInstance("gs-1"), IsOkAndHolds(true));
+  ASSERT_TRUE(everything.WaitForCount(4));  // in commit order, after the outcome's
+  EXPECT_THAT(outcomes.events(), ElementsAre(ChangeEvent{K::kPlacementOutcome, "p-1", "node-a"}));
+  // With only the outcome subscriber left, outcomes still arrive (and nothing else).
+  all->reset();
+  ASSERT_OK(store_->UpsertInstance(MakeInstance("gs-2"), FromUnix(1)));
+  ASSERT_OK(store_->CreatePlacement(MakePlacement("p-2", "node-a", 30)));
+  ASSERT_THAT(store_->RecordPlacementOutcome("p-2", "{}", FromUnix(1)), IsOkAndHolds(true));
+  ASSERT_TRUE(outcomes.WaitForCount(2));
+  EXPECT_THAT(outcomes.events(), ElementsAre(ChangeEvent{K::kPlacementOutcome, "p-1", "node-a"},
+                                             ChangeEvent{K::kPlacementOutcome, "p-2", "node-a"}));
+}
+
 TEST_P(StoreConformanceTest, UnsubscribedCallbacksStopHearing) {
   Collector kept, dropped;
   auto keep = store_->Subscribe(kept.Callback());

@@ -552,6 +552,9 @@ ChangeFeed::~ChangeFeed() {
 }
 
 void ChangeFeed::Publish(std::vector<ChangeEvent> events) {
+  const ChangeKinds wanted = wanted_.load(std::memory_order_acquire);
+  std::erase_if(events,
+                [&](const ChangeEvent& e) { return (wanted & ChangeKindBit(e.kind)) == 0; });
   if (events.empty()) {
     return;
   }
@@ -565,17 +568,23 @@ void ChangeFeed::Publish(std::vector<ChangeEvent> events) {
   cv_.notify_all();
 }
 
-bool ChangeFeed::HasSubscribers() {
-  std::lock_guard lock(mu_);
-  return !entries_.empty();
+bool ChangeFeed::HasSubscribers() { return wanted_.load(std::memory_order_acquire) != 0; }
+
+void ChangeFeed::UpdateWanted() {
+  ChangeKinds wanted = 0;
+  for (const auto& [id, entry] : entries_) wanted |= entry->kinds;
+  if (!entries_.empty()) wanted |= ChangeKindBit(ChangeEvent::Kind::kResync);
+  wanted_.store(wanted, std::memory_order_release);
 }
 
-std::unique_ptr<Subscription> ChangeFeed::Subscribe(ChangeCallback callback) {
+std::unique_ptr<Subscription> ChangeFeed::Subscribe(ChangeCallback callback, ChangeKinds kinds) {
   auto entry = std::make_shared<Entry>();
   entry->callback = std::move(callback);
+  entry->kinds = kinds | ChangeKindBit(ChangeEvent::Kind::kResync);
   std::lock_guard lock(mu_);
   uint64_t id = next_id_++;
   entries_[id] = std::move(entry);
+  UpdateWanted();
   return std::make_unique<Handle>(this, id);
 }
 
@@ -589,6 +598,7 @@ void ChangeFeed::Unsubscribe(uint64_t id) {
     }
     entry = std::move(it->second);
     entries_.erase(it);
+    UpdateWanted();
   }
   if (std::this_thread::get_id() == thread_.get_id()) {
     // Inside a callback on the dispatcher thread, which may hold call_mu of this very entry.
@@ -601,27 +611,31 @@ void ChangeFeed::Unsubscribe(uint64_t id) {
 
 void ChangeFeed::Run() {
   std::vector<std::shared_ptr<Entry>> targets;
+  std::deque<ChangeEvent> events;
   while (true) {
-    ChangeEvent event;
     {
+      // Everything queued at once: one wake-up (and one lock) per Publish, not per event.
       std::unique_lock lock(mu_);
       cv_.wait(lock, [&] { return stop_ || !events_.empty(); });
       if (stop_) {
         return;
       }
-      event = std::move(events_.front());
-      events_.pop_front();
+      events.swap(events_);
       targets.clear();
       for (auto& [id, entry] : entries_) {
         targets.push_back(entry);
       }
     }
-    for (auto& entry : targets) {
-      std::unique_lock call_lock(entry->call_mu);
-      if (entry->active) {
-        entry->callback(event);
+    for (const ChangeEvent& event : events) {
+      for (auto& entry : targets) {
+        if ((entry->kinds & ChangeKindBit(event.kind)) == 0) continue;
+        std::unique_lock call_lock(entry->call_mu);
+        if (entry->active) {
+          entry->callback(event);
+        }
       }
     }
+    events.clear();
     targets.clear();
   }
 }

@@ -231,19 +231,25 @@ class ChangeFeed {
   ChangeFeed(const ChangeFeed&) = delete;
   ChangeFeed& operator=(const ChangeFeed&) = delete;
 
-  // Queues `events` for delivery (dropped when nobody subscribes).
+  // Queues the events of `events` some subscriber wants (kResync: any subscriber), in order;
+  // returns at once, taking no lock, when there are none.
   void Publish(std::vector<ChangeEvent> events);
   // Returns true when at least one subscription is live.
   bool HasSubscribers();
-  // Registers `callback`; the returned handle unsubscribes when destroyed.
-  std::unique_ptr<Subscription> Subscribe(ChangeCallback callback);
+  // Registers `callback` for events of `kinds`; the returned handle unsubscribes when
+  // destroyed.
+  std::unique_ptr<Subscription> Subscribe(ChangeCallback callback,
+                                          ChangeKinds kinds = kAllChangeKinds);
 
  private:
   struct Entry {
     ChangeCallback callback;
+    ChangeKinds kinds = kAllChangeKinds;
     std::mutex call_mu;  // held while the callback runs
     bool active = true;  // guarded by call_mu
   };
+  // Sets wanted_ from entries_ (mu_ held).
+  void UpdateWanted();
   class Handle;
   void Run();
   void Unsubscribe(uint64_t id);
@@ -252,8 +258,12 @@ class ChangeFeed {
   std::condition_variable cv_;
   std::deque<ChangeEvent> events_;                      // guarded by mu_
   std::map<uint64_t, std::shared_ptr<Entry>> entries_;  // guarded by mu_
-  uint64_t next_id_ = 1;                                // guarded by mu_
-  bool stop_ = false;                                   // guarded by mu_
+  // The union of the entries' kinds, and kResync while any: written under mu_, read by
+  // Publish without it (an event published as a subscription starts may miss it, as one
+  // committed just before would).
+  std::atomic<ChangeKinds> wanted_{0};
+  uint64_t next_id_ = 1;  // guarded by mu_
+  bool stop_ = false;     // guarded by mu_
   std::thread thread_;
 };
 

@@ -56,6 +56,42 @@ TEST(ChangeFeedTest, ACallbackMayUnsubscribeItself) {
   EXPECT_EQ(calls, 1);
 }
 
+TEST(ChangeFeedTest, EachSubscriberGetsItsKindsAndEveryoneTheResync) {
+  ChangeFeed feed;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<ChangeEvent> outcomes, instances;
+  auto collect = [&](std::vector<ChangeEvent>& into) {
+    return [&](const ChangeEvent& e) {
+      std::lock_guard l(mu);
+      into.push_back(e);
+      cv.notify_all();
+    };
+  };
+  EXPECT_FALSE(feed.HasSubscribers());
+  auto a = feed.Subscribe(collect(outcomes), ChangeKindBit(K::kPlacementOutcome));
+  auto b = feed.Subscribe(collect(instances),
+                          ChangeKindBit(K::kInstanceUpserted) | ChangeKindBit(K::kInstanceDeleted));
+  EXPECT_TRUE(feed.HasSubscribers());
+  feed.Publish({{K::kInstanceUpserted, "gs-1", ""},
+                {K::kPlacementCreated, "p-1", "n1"},
+                {K::kPlacementOutcome, "p-1", "n1"},
+                {K::kInstanceDeleted, "gs-1", ""},
+                {K::kResync, "", ""}});
+  std::unique_lock lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10),
+                          [&] { return outcomes.size() == 2 && instances.size() == 3; }));
+  EXPECT_THAT(outcomes, ElementsAre(ChangeEvent{K::kPlacementOutcome, "p-1", "n1"},
+                                    ChangeEvent{K::kResync, "", ""}));
+  EXPECT_THAT(instances, ElementsAre(ChangeEvent{K::kInstanceUpserted, "gs-1", ""},
+                                     ChangeEvent{K::kInstanceDeleted, "gs-1", ""},
+                                     ChangeEvent{K::kResync, "", ""}));
+  lock.unlock();
+  a.reset();
+  b.reset();
+  EXPECT_FALSE(feed.HasSubscribers());
+}
+
 InstanceInfo SampleInstance() {
   InstanceInfo i;
   i.id = "arn:aws:gamelift:us-east-1::gamesession/fleet-1/gsess-\"quoted\"\u00e9";
