@@ -120,6 +120,7 @@ int main(int argc, char** argv) {
   auto opts = h.Options();
   opts.receivers = receivers;
   opts.defer_receivers = true;
+  opts.single_writer = true;  // as glfm serve runs on SQLite
   std::mutex lat_mu;
   std::vector<double> lat_us;
   lat_us.reserve(n);

@@ -1267,16 +1267,20 @@ Result<std::unique_ptr<GameLiftFleetManager>> GameLiftFleetManager::Start(
   // The index mirrors the store.
   GLFM_RETURN_IF_ERROR(LoadIndex(*store, *index));
   // OnChange's kinds only: without mirroring, every instance write (each status report) would
-  // wake the feed's thread for nothing.
+  // wake the feed's thread for nothing. The only writer records every outcome itself and
+  // delivers it there: it needs no outcome events either.
   using Kind = store::ChangeEvent::Kind;
-  store::ChangeKinds kinds = store::ChangeKindBit(Kind::kPlacementOutcome);
+  store::ChangeKinds kinds = 0;
+  if (!self->o.single_writer) kinds |= store::ChangeKindBit(Kind::kPlacementOutcome);
   if (self->o.mirror_instance_changes) {
     kinds |= store::ChangeKindBit(Kind::kInstanceUpserted) |
              store::ChangeKindBit(Kind::kInstanceDeleted);
   }
-  GLFM_ASSIGN_OR_RETURN(
-      impl->subscription,
-      store->Subscribe([self](const store::ChangeEvent& e) { self->OnChange(e); }, kinds));
+  if (kinds != 0) {
+    GLFM_ASSIGN_OR_RETURN(
+        impl->subscription,
+        store->Subscribe([self](const store::ChangeEvent& e) { self->OnChange(e); }, kinds));
+  }
   std::unique_ptr<GameLiftFleetManager> fm(new GameLiftFleetManager(std::move(impl)));
   // Outcomes other nodes left undone become this node's, and are delivered with those a
   // crash of this node left.

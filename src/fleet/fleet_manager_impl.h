@@ -87,7 +87,9 @@ struct FleetOptions {
   // several nodes). Off by default: one node is the only writer of its index.
   bool mirror_instance_changes = false;
   // This node is the only writer of the store (SQLite): Update reads the instance it changes
-  // from the index (which then always matches the store) instead of the store.
+  // from the index (which then always matches the store) instead of the store, and the
+  // change feed's outcome events are not followed (this node records and delivers each
+  // outcome itself).
   bool single_writer = false;
   // Called with the time from an event's ReceiveMessage answer to its Create callback
   // returning (metrics, bench_fleet); runs on the receiver thread.
