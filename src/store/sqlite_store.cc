@@ -599,6 +599,16 @@ class SqliteStore final : public internal::QueuedWriteStore {
 
   // Runs one op inside the open transaction. Logical outcomes go to op.status; the returned
   // status is a database failure that aborts the transaction.
+  // Steps write statement `s` to its end; returns how many rows it changed. Errors: as
+  // Error, naming `what`.
+  Result<int> StepWrite(sqlite3_stmt* s, const char* what) {
+    int rc = sqlite3_step(s);
+    if (rc != SQLITE_DONE) {
+      return Error(writer_.get(), what, rc);
+    }
+    return sqlite3_changes(writer_.get());
+  }
+
   Status ExecOp(WriteOp& op) {
     sqlite3* db = writer_.get();
     op.ResetResult();
@@ -717,11 +727,7 @@ class SqliteStore final : public internal::QueuedWriteStore {
           Resetter reset(stmt);
           BindText(stmt, 1, op.owner_node);
           sqlite3_bind_int64(stmt, 2, op.time_ns);
-          int rc = sqlite3_step(stmt);
-          if (rc != SQLITE_DONE) {
-            return Error(db, "adopt orphans", rc);
-          }
-          *count = sqlite3_changes(db);
+          GLFM_ASSIGN_OR_RETURN(*count, StepWrite(stmt, "adopt orphans"));
         }
         return OkStatus();
       }
@@ -730,11 +736,7 @@ class SqliteStore final : public internal::QueuedWriteStore {
         Resetter reset(s);
         sqlite3_bind_int64(s, 1, op.time_ns);
         sqlite3_bind_int64(s, 2, op.number);
-        int rc = sqlite3_step(s);
-        if (rc != SQLITE_DONE) {
-          return Error(db, "delete delivered placements", rc);
-        }
-        op.deleted = sqlite3_changes(db);
+        GLFM_ASSIGN_OR_RETURN(op.deleted, StepWrite(s, "delete delivered placements"));
         return OkStatus();
       }
       case WriteOp::Kind::kDeleteWebhook: {
