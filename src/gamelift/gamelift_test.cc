@@ -383,6 +383,56 @@ TEST_F(OpsTest, SqsReceiveDecodesAndChecksDigests) {
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("WaitTimeSeconds must be 0-20")));
 }
 
+TEST_F(OpsTest, SqsReceiveReadsEveryFieldAndNamesWhatIsMalformed) {
+  ReceiveMessageRequest r;
+  r.queue_url = kQueueUrl;
+  // Two messages; null and missing fields are empty, a repeated key keeps its last value,
+  // message attributes give their StringValue (one that is no object gives "").
+  fake_.Push(FakeAws::Ok(
+      R"({"Messages":[{"MessageId":"m1","ReceiptHandle":"old","ReceiptHandle":"rh1",)"
+      R"("Body":"line\nbreak \"q\" \u00e9","MD5OfBody":null,)"
+      R"("Attributes":{"SentTimestamp":"1700000000000","ApproximateReceiveCount":"3"},)"
+      R"("MessageAttributes":{"kind":{"DataType":"String","StringValue":"event"},"odd":7}},)"
+      R"({"MessageId":"m2","ReceiptHandle":"rh2","Body":"{}","Extra":[1,2]}],"Other":true})"));
+  auto msgs = sqs_->ReceiveMessage(r);
+  ASSERT_OK(msgs);
+  ASSERT_EQ(msgs->size(), 2u);
+  const SqsMessage& m1 = (*msgs)[0];
+  EXPECT_EQ(m1.message_id, "m1");
+  EXPECT_EQ(m1.receipt_handle, "rh1");
+  EXPECT_EQ(m1.body, "line\nbreak \"q\" \u00e9");
+  EXPECT_EQ(m1.md5_of_body, "");
+  EXPECT_EQ(m1.attributes.at("SentTimestamp"), "1700000000000");
+  EXPECT_EQ(m1.attributes.at("ApproximateReceiveCount"), "3");
+  EXPECT_EQ(m1.message_attributes.at("kind"), "event");
+  EXPECT_EQ(m1.message_attributes.at("odd"), "");
+  EXPECT_EQ((*msgs)[1].receipt_handle, "rh2");
+  EXPECT_EQ((*msgs)[1].body, "{}");
+  // No messages: an empty answer, a null list, an empty list.
+  for (const char* empty : {"", R"({})", R"({"Messages":null})", R"({"Messages":[]})"}) {
+    fake_.Push(FakeAws::Ok(empty));
+    EXPECT_THAT(sqs_->ReceiveMessage(r), IsOkAndHolds(::testing::IsEmpty())) << empty;
+  }
+  const std::pair<const char*, const char*> bad[] = {
+      {"[1]", "ReceiveMessage: the answer is not a JSON object"},
+      {"{\"Messages\":", "ReceiveMessage: the answer is not a JSON object"},
+      {R"({"Messages":{}})", "Message: field Messages is not an array"},
+      {R"({"Messages":[1]})", "Message: field Messages is not an array of objects"},
+      {R"({"Messages":[{"MessageId":7,"ReceiptHandle":"rh"}]})",
+       "Message: field MessageId is not a string"},
+      {R"({"Messages":[{"MessageId":"m","ReceiptHandle":"rh","Attributes":{"A":1}}]})",
+       "Message: field Attributes is not an object of strings"},
+      {R"({"Messages":[{"MessageId":"m","ReceiptHandle":"rh","Attributes":[]}]})",
+       "Message: field Attributes is not an object"},
+      {R"({"Messages":[{"MessageId":"m3","Body":"x"}]})",
+       "ReceiveMessage: message m3 has no ReceiptHandle"},
+  };
+  for (const auto& [answer, error] : bad) {
+    fake_.Push(FakeAws::Ok(answer));
+    EXPECT_THAT(sqs_->ReceiveMessage(r), StatusIs(StatusCode::kInternal, error)) << answer;
+  }
+}
+
 TEST_F(OpsTest, SqsBatchesReportPerEntryFailures) {
   fake_.Push(FakeAws::Ok(R"({"Successful":[{"Id":"a"}],"Failed":[{"Id":"b","SenderFault":true,)"
                          R"("Code":"ReceiptHandleIsInvalid","Message":"bad handle"}]})"));
