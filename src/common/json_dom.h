@@ -1,6 +1,6 @@
-// Converts simdjson DOM values into Json, for decoders inside libglfm that parse with
-// simdjson themselves and build only part of the document as Json (the store's instance
-// decoder). Not part of the public API.
+// Helpers for decoders inside libglfm that parse with simdjson themselves and build only
+// part of the document as Json, or none of it (the store's instance decoder, placement events,
+// SQS answers). Not part of the public API.
 //
 // Thread-safety: pure functions.
 #pragma once
@@ -15,6 +15,9 @@
 #include <simdjson.h>
 #pragma GCC diagnostic pop
 
+#include <optional>
+#include <string_view>
+
 #include "glfm/json.h"
 
 namespace glfm::internal {
@@ -22,5 +25,16 @@ namespace glfm::internal {
 // Returns `e` as a Json, recursively: integers that fit in int64 stay integers, a repeated
 // object key keeps its last value (as Json::Parse).
 Json JsonFromDom(simdjson::dom::element e);
+
+// Returns the value of the last member `key` of `o` (a repeated key keeps its last value, as
+// Json::Parse), or nullopt when there is none.
+inline std::optional<simdjson::dom::element> LastMember(simdjson::dom::object o,
+                                                        std::string_view key) {
+  std::optional<simdjson::dom::element> found;
+  for (simdjson::dom::key_value_pair kv : o) {
+    if (kv.key == key) found = kv.value;
+  }
+  return found;
+}
 
 }  // namespace glfm::internal

@@ -3,35 +3,23 @@
 // Read straight from simdjson's DOM (validated in full, as Json::Parse does) rather than
 // through a Json tree: a receiver decodes every message of every receive, and building and
 // tearing down two trees of maps per message cost more than the parse itself.
-#include <simdjson.h>
-
 #include <charconv>
 #include <optional>
 
+#include "common/json_dom.h"
 #include "fleet/fleet_manager_impl.h"
 #include "glfm/codec.h"
 
 namespace glfm::fleet {
 namespace {
 
+using internal::LastMember;
 using simdjson::dom::element;
 using simdjson::dom::object;
 
-// Returns the value of the last `key` in `o` (a repeated key keeps its last value, as in
-// Json::Parse), or nullopt when there is none.
-std::optional<element> Last(object o, std::string_view key) {
-  std::optional<element> found;
-  for (simdjson::dom::key_value_pair kv : o) {
-    if (kv.key == key) {
-      found = kv.value;
-    }
-  }
-  return found;
-}
-
 // Returns the string `key` of `o`, or nullopt when it is missing or not a string.
 std::optional<std::string_view> Str(object o, std::string_view key) {
-  std::optional<element> e = Last(o, key);
+  std::optional<element> e = LastMember(o, key);
   std::string_view s;
   if (!e || e->get_string().get(s) != simdjson::SUCCESS) {
     return std::nullopt;
@@ -94,7 +82,7 @@ Result<PlacementEvent> ParsePlacementEvent(std::string_view body) {
     ev.raw = std::string(body);
   }
   auto detail_type = Str(event, "detail-type");
-  std::optional<element> detail_value = Last(event, "detail");
+  std::optional<element> detail_value = LastMember(event, "detail");
   object detail;
   if (!detail_type || *detail_type != "GameLift Queue Placement Event" || !detail_value ||
       detail_value->get_object().get(detail) != simdjson::SUCCESS) {

@@ -1,11 +1,11 @@
 #include "gamelift/sqs.h"
 
 #include <openssl/evp.h>
-#include <simdjson.h>
 
 #include <set>
 
 #include "aws/sigv4.h"
+#include "common/json_dom.h"
 #include "gamelift/wire.h"
 
 namespace glfm::gamelift {
@@ -53,7 +53,7 @@ class ReceiveDecoder {
       return InternalError("ReceiveMessage: the answer is not a JSON object");
     }
     std::vector<SqsMessage> messages;
-    std::optional<element> list = Last(top, "Messages");
+    std::optional<element> list = internal::LastMember(top, "Messages");
     if (list && !list->is_null()) {
       simdjson::dom::array array;
       if (list->get_array().get(array) != simdjson::SUCCESS) return Fail("Messages", "an array");
@@ -85,13 +85,6 @@ class ReceiveDecoder {
   }
 
  private:
-  static std::optional<element> Last(simdjson::dom::object o, std::string_view key) {
-    std::optional<element> found;
-    for (simdjson::dom::key_value_pair kv : o) {
-      if (kv.key == key) found = kv.value;
-    }
-    return found;
-  }
   static Status Fail(const char* key, const char* want) {
     return InternalError(std::string("Message: field ") + key + " is not " + want);
   }
@@ -127,7 +120,7 @@ class ReceiveDecoder {
       std::string value;
       simdjson::dom::object attribute;
       if (kv.value.get_object().get(attribute) == simdjson::SUCCESS) {
-        if (std::optional<element> sv = Last(attribute, "StringValue")) {
+        if (std::optional<element> sv = internal::LastMember(attribute, "StringValue")) {
           GLFM_RETURN_IF_ERROR(Str(*sv, "StringValue", value));
         }
       }  // an attribute that is no object has no StringValue: ""
