@@ -419,9 +419,11 @@ struct GameLiftFleetManager::Impl {
     max_players[id] = max;
   }
 
-  // Drops what this node remembers of a session that is gone (one entry per session ever
-  // seen otherwise: a slow leak over months of placements).
-  void Forget(const std::string& id) {
+  // Takes a session that is gone out of the index and drops what this node remembers of it
+  // (one max_players entry per session ever seen otherwise: a slow leak over months of
+  // placements). Every path that removes a session from the index goes through here.
+  void Unindex(const std::string& id) {
+    index->Delete(id);
     std::lock_guard lock(mu);
     max_players.erase(id);
   }
@@ -1162,10 +1164,7 @@ struct GameLiftFleetManager::Impl {
               gone.begin() + static_cast<std::ptrdiff_t>(std::min(gone.size(), start + kChunk))));
       GLFM_ASSIGN_OR_RETURN(std::vector<std::string> deleted,
                             store->DeleteInstancesOlderThan(chunk, sync_start));
-      for (const auto& id : deleted) {
-        index->Delete(id);
-        Forget(id);
-      }
+      for (const auto& id : deleted) Unindex(id);
       removed += deleted.size();
       c.reconcile_removed += deleted.size();
       // Progress of a long removal, every 100,000.
@@ -1193,8 +1192,7 @@ struct GameLiftFleetManager::Impl {
       auto si = store->GetInstance(e.id);
       if (si.ok()) index->Upsert(si->info, si->update_time).IgnoreError();
     } else if (o.mirror_instance_changes && e.kind == Kind::kInstanceDeleted) {
-      index->Delete(e.id);
-      Forget(e.id);
+      Unindex(e.id);
     }
   }
 
@@ -1561,8 +1559,7 @@ Result<InstanceInfo> GameLiftFleetManager::Get(std::string_view id_view) {
   } else if (info.status == "TERMINATED" || info.status == "TERMINATING" ||
              info.status == "ERROR") {
     GLFM_RETURN_IF_ERROR(m.store->DeleteInstance(id).status());
-    m.index->Delete(id);
-    m.Forget(id);
+    m.Unindex(id);
   }
   return info;
 }
@@ -1791,8 +1788,7 @@ Status GameLiftFleetManager::Delete(std::string_view id) {
   if (id.empty()) return InvalidArgumentError("id is empty");
   auto lock = m.LockId(id);
   GLFM_RETURN_IF_ERROR(m.store->DeleteInstance(id).status());
-  m.index->Delete(id);
-  m.Forget(std::string(id));
+  m.Unindex(std::string(id));
   return OkStatus();
 }
 

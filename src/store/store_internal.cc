@@ -572,8 +572,7 @@ bool ChangeFeed::HasSubscribers() { return wanted_.load(std::memory_order_acquir
 
 void ChangeFeed::UpdateWanted() {
   ChangeKinds wanted = 0;
-  for (const auto& [id, entry] : entries_) wanted |= entry->kinds;
-  if (!entries_.empty()) wanted |= ChangeKindBit(ChangeEvent::Kind::kResync);
+  for (const auto& [id, entry] : entries_) wanted |= entry->kinds;  // each holds kResync
   wanted_.store(wanted, std::memory_order_release);
 }
 
