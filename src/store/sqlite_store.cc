@@ -586,19 +586,6 @@ class SqliteStore final : public internal::QueuedWriteStore {
     return sqlite3_column_int(s, 0);
   }
 
-  // Upserts one instance document inside the open transaction.
-  Status Upsert(std::string_view id, std::string_view doc, int64_t update_time_ns) {
-    sqlite3_stmt* s = write_stmts_.upsert.get();
-    Resetter reset(s);
-    BindText(s, 1, id);
-    BindText(s, 2, doc);
-    sqlite3_bind_int64(s, 3, update_time_ns);
-    int rc = sqlite3_step(s);
-    return rc == SQLITE_DONE ? OkStatus() : Error(writer_.get(), "upsert instance", rc);
-  }
-
-  // Runs one op inside the open transaction. Logical outcomes go to op.status; the returned
-  // status is a database failure that aborts the transaction.
   // Steps write statement `s` to its end; returns how many rows it changed. Errors: as
   // Error, naming `what`.
   Result<int> StepWrite(sqlite3_stmt* s, const char* what) {
@@ -609,8 +596,19 @@ class SqliteStore final : public internal::QueuedWriteStore {
     return sqlite3_changes(writer_.get());
   }
 
+  // Upserts one instance document inside the open transaction.
+  Status Upsert(std::string_view id, std::string_view doc, int64_t update_time_ns) {
+    sqlite3_stmt* s = write_stmts_.upsert.get();
+    Resetter reset(s);
+    BindText(s, 1, id);
+    BindText(s, 2, doc);
+    sqlite3_bind_int64(s, 3, update_time_ns);
+    return StepWrite(s, "upsert instance").status();
+  }
+
+  // Runs one op inside the open transaction. Logical outcomes go to op.status; the returned
+  // status is a database failure that aborts the transaction.
   Status ExecOp(WriteOp& op) {
-    sqlite3* db = writer_.get();
     op.ResetResult();
     switch (op.kind) {
       case WriteOp::Kind::kUpsert:
@@ -620,11 +618,8 @@ class SqliteStore final : public internal::QueuedWriteStore {
         Resetter reset(s);
         BindText(s, 1, op.id);
         if (op.only_older) sqlite3_bind_int64(s, 2, op.time_ns);
-        int rc = sqlite3_step(s);
-        if (rc != SQLITE_DONE) {
-          return Error(db, "delete instance", rc);
-        }
-        op.flag = sqlite3_changes(db) > 0;
+        GLFM_ASSIGN_OR_RETURN(int deleted, StepWrite(s, "delete instance"));
+        op.flag = deleted > 0;
         return OkStatus();
       }
       case WriteOp::Kind::kCreatePlacement: {
@@ -635,11 +630,8 @@ class SqliteStore final : public internal::QueuedWriteStore {
         sqlite3_bind_int64(s, 3, op.deadline_ns);
         BindText(s, 4, op.text);
         sqlite3_bind_int64(s, 5, op.time_ns);
-        int rc = sqlite3_step(s);
-        if (rc != SQLITE_DONE) {
-          return Error(db, "create placement", rc);
-        }
-        if (sqlite3_changes(db) == 0) {
+        GLFM_ASSIGN_OR_RETURN(int created, StepWrite(s, "create placement"));
+        if (created == 0) {
           op.status = AlreadyExistsError("placement " + op.id + " already exists");
         }
         return OkStatus();
@@ -659,10 +651,7 @@ class SqliteStore final : public internal::QueuedWriteStore {
           BindText(s, 1, op.id);
           BindText(s, 2, op.text);
           sqlite3_bind_int64(s, 3, op.time_ns);
-          int rc = sqlite3_step(s);
-          if (rc != SQLITE_DONE) {
-            return Error(db, "record placement outcome", rc);
-          }
+          GLFM_RETURN_IF_ERROR(StepWrite(s, "record placement outcome").status());
         }
         op.flag = true;
         op.result_owner = std::move(owner);
@@ -675,11 +664,8 @@ class SqliteStore final : public internal::QueuedWriteStore {
         sqlite3_stmt* s = write_stmts_.mark_delivered.get();
         Resetter reset(s);
         BindText(s, 1, op.id);
-        int rc = sqlite3_step(s);
-        if (rc != SQLITE_DONE) {
-          return Error(db, "mark placement delivered", rc);
-        }
-        if (sqlite3_changes(db) == 0) {
+        GLFM_ASSIGN_OR_RETURN(int marked, StepWrite(s, "mark placement delivered"));
+        if (marked == 0) {
           GLFM_ASSIGN_OR_RETURN(int state, PlacementState(op.id));
           op.status =
               state < 0
@@ -699,8 +685,7 @@ class SqliteStore final : public internal::QueuedWriteStore {
         sqlite3_bind_int64(s, 6, op.deadline_ns);
         sqlite3_bind_int64(s, 7, op.time2_ns);
         sqlite3_bind_int64(s, 8, op.number);
-        int rc = sqlite3_step(s);
-        return rc == SQLITE_DONE ? OkStatus() : Error(db, "enqueue webhook", rc);
+        return StepWrite(s, "enqueue webhook").status();
       }
       case WriteOp::Kind::kRescheduleWebhook: {
         sqlite3_stmt* s = write_stmts_.reschedule_webhook.get();
@@ -709,11 +694,8 @@ class SqliteStore final : public internal::QueuedWriteStore {
         sqlite3_bind_int64(s, 2, op.number);
         sqlite3_bind_int64(s, 3, op.time2_ns);
         BindText(s, 4, op.text);
-        int rc = sqlite3_step(s);
-        if (rc != SQLITE_DONE) {
-          return Error(db, "reschedule webhook", rc);
-        }
-        if (sqlite3_changes(db) == 0) {
+        GLFM_ASSIGN_OR_RETURN(int rescheduled, StepWrite(s, "reschedule webhook"));
+        if (rescheduled == 0) {
           op.status = NotFoundError("webhook " + op.id + " not found");
         }
         return OkStatus();
@@ -743,8 +725,7 @@ class SqliteStore final : public internal::QueuedWriteStore {
         sqlite3_stmt* s = write_stmts_.delete_webhook.get();
         Resetter reset(s);
         BindText(s, 1, op.id);
-        int rc = sqlite3_step(s);
-        return rc == SQLITE_DONE ? OkStatus() : Error(db, "delete webhook", rc);
+        return StepWrite(s, "delete webhook").status();
       }
     }
     return InternalError("unknown write op");
