@@ -208,6 +208,8 @@ Result<std::unique_ptr<App>> App::Start(const config::Config& config) {
                          : store::SqliteOptions::Synchronous::kFull;
     GLFM_ASSIGN_OR_RETURN(st->store, store::OpenSqliteStore(so));
   }
+  // The service goes before the store (State's order): the check never outlives it.
+  st->service->AddLivenessCheck("store", [store = st->store.get()] { return store->Health(); });
   st->index = std::make_unique<index::InstanceIndex>();
   {
     auto held = std::make_shared<IndexGaugeSource>();

@@ -64,7 +64,21 @@ struct Service::State {
   std::unique_ptr<HttpServer> server;
   std::atomic<bool> stopping{false};
   std::mutex mu;
-  std::vector<std::pair<std::string, std::function<Status()>>> checks;  // guarded by mu
+  std::vector<std::pair<std::string, std::function<Status()>>> checks;    // guarded by mu
+  std::vector<std::pair<std::string, std::function<Status()>>> liveness;  // guarded by mu
+
+  // "<name>: <why>; ..." of the failing checks in `list` (mu held); empty when all pass.
+  static std::string Failing(
+      const std::vector<std::pair<std::string, std::function<Status()>>>& list) {
+    std::string problems;
+    for (const auto& [name, check] : list) {
+      Status s = check();
+      if (!s.ok()) {
+        problems += (problems.empty() ? "" : "; ") + name + ": " + s.message();
+      }
+    }
+    return problems;
+  }
 };
 
 Service::Service(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -79,7 +93,15 @@ Result<std::unique_ptr<Service>> Service::Start(const config::Config& config,
   State* st = state.get();
   for (auto& [name, check] : checks) st->checks.emplace_back(std::move(name), std::move(check));
   Router& r = st->router;
-  r.Add("GET", "/healthz", [](HttpRequest&&, PathParams, Responder respond) {
+  r.Add("GET", "/healthz", [st](HttpRequest&&, PathParams, Responder respond) {
+    std::string problems;
+    {
+      std::lock_guard<std::mutex> lock(st->mu);
+      problems = State::Failing(st->liveness);
+    }
+    if (!problems.empty()) {
+      return respond(ErrorResponse(UnavailableError("unhealthy: " + problems)));
+    }
     respond(HttpResponse::Json(200, "{\"status\":\"ok\"}"));
   });
   r.Add("GET", "/readyz", [st](HttpRequest&&, PathParams, Responder respond) {
@@ -87,13 +109,11 @@ Result<std::unique_ptr<Service>> Service::Start(const config::Config& config,
     if (st->stopping) {
       problems = "shutting down";
     } else {
+      // A process that must be restarted is not ready either.
       std::lock_guard<std::mutex> lock(st->mu);
-      for (const auto& [name, check] : st->checks) {
-        Status s = check();
-        if (!s.ok()) {
-          problems += (problems.empty() ? "" : "; ") + name + ": " + s.message();
-        }
-      }
+      problems = State::Failing(st->liveness);
+      std::string more = State::Failing(st->checks);
+      problems += (problems.empty() || more.empty() ? "" : "; ") + more;
     }
     if (!problems.empty()) {
       return respond(ErrorResponse(UnavailableError("not ready: " + problems)));
@@ -149,6 +169,11 @@ std::string Service::url() const { return state_->server->url(); }
 void Service::AddReadinessCheck(std::string name, std::function<Status()> check) {
   std::lock_guard<std::mutex> lock(state_->mu);
   state_->checks.emplace_back(std::move(name), std::move(check));
+}
+
+void Service::AddLivenessCheck(std::string name, std::function<Status()> check) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  state_->liveness.emplace_back(std::move(name), std::move(check));
 }
 
 void Service::Shutdown(std::chrono::milliseconds grace) {

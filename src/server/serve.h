@@ -2,9 +2,12 @@
 // router, the operational routes and any routes other modules add.
 //
 // Routes it always has:
-//   GET  /healthz   200 {"status":"ok"} while the process serves (liveness)
-//   GET  /readyz    200 {"status":"ready"} when every readiness check passes, else 503 with
-//                   {"code":14,"message":"not ready: <check>: <why>; ..."}; 503 once shutting down
+//   GET  /healthz   200 {"status":"ok"} while the process serves and every liveness check
+//                   passes, else 503 with {"code":14,"message":"unhealthy: <check>: <why>; ..."}
+//                   (the process cannot recover by itself: restart it)
+//   GET  /readyz    200 {"status":"ready"} when every liveness and readiness check passes,
+//                   else 503 with {"code":14,"message":"not ready: <check>: <why>; ..."}; 503
+//                   once shutting down
 //   GET  /metrics   Prometheus text 0.0.4 of metrics::Registry::Default()
 //   POST /v1/validate/instance_info
 //                   parses the body as an InstanceInfo (glfm/codec.h); 204 when valid, else
@@ -12,7 +15,7 @@
 //                   A dry run for clients, and the JSON-POST route of bench_http_vs_nginx.
 //
 // Thread-safety: Start, Shutdown and the accessors from one controlling thread;
-// AddReadinessCheck from any thread.
+// AddReadinessCheck and AddLivenessCheck from any thread.
 #pragma once
 
 #include <chrono>
@@ -56,6 +59,11 @@ class Service {
   // Adds a check that /readyz runs on every call; it must be cheap and must not block
   // (e.g. read an atomic flag). A non-OK status makes /readyz answer 503 with its message.
   void AddReadinessCheck(std::string name, std::function<Status()> check);
+
+  // Adds a check that /healthz (and /readyz) run on every call, for a failure the process
+  // cannot recover from by itself (a restart can); cheap and non-blocking, as above. A
+  // non-OK status makes /healthz answer 503 with its message.
+  void AddLivenessCheck(std::string name, std::function<Status()> check);
 
   // Makes /readyz answer 503, stops accepting, lets in-flight requests finish for up to
   // `grace`, then stops. Idempotent.

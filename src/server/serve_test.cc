@@ -69,6 +69,32 @@ TEST(ServiceTest, HealthAndReadiness) {
   EXPECT_EQ(c.Request("GET", "/readyz").status, 200);
 }
 
+TEST(ServiceTest, AFailingLivenessCheckFailsHealthzAndReadyz) {
+  // glfm serve's store check: a store that refuses every write until reopened (a failed
+  // fsync) makes /healthz fail, so that an orchestrator restarts the process.
+  auto svc = StartOrDie(LocalConfig());
+  HttpClient c("127.0.0.1", svc->port());
+  std::atomic<bool> broken{false};
+  svc->AddLivenessCheck("store", [&] {
+    return broken ? UnavailableError("sqlite /data/glfm.db: fsync of the WAL failed") : OkStatus();
+  });
+  svc->AddReadinessCheck("fleet", [] { return UnavailableError("the fleet manager is starting"); });
+  EXPECT_EQ(c.Request("GET", "/healthz").status, 200);
+  broken = true;
+  auto h = c.Request("GET", "/healthz");
+  EXPECT_EQ(h.status, 503);
+  EXPECT_EQ(
+      h.body,
+      R"({"code":14,"message":"unhealthy: store: sqlite /data/glfm.db: fsync of the WAL failed"})");
+  auto r = c.Request("GET", "/readyz");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(
+      r.body,
+      R"({"code":14,"message":"not ready: store: sqlite /data/glfm.db: fsync of the WAL failed; fleet: the fleet manager is starting"})");
+  broken = false;
+  EXPECT_EQ(c.Request("GET", "/healthz").body, R"({"status":"ok"})");
+}
+
 TEST(ServiceTest, ChecksGivenAtStartHoldFromTheFirstRequest) {
   // glfm serve listens before its fleet manager is wired: /readyz must not say ready in the
   // window before a check added afterwards would exist.

@@ -937,7 +937,8 @@ class SqliteStore final : public internal::QueuedWriteStore {
   void SyncBatches(std::vector<internal::BatchStage::Batch>& batches) {
     Status synced = SyncFailure();
     auto start = std::chrono::steady_clock::now();
-    if (synced.ok() && fdatasync(wal_fd_) != 0) {
+    if (synced.ok() && (options_.wal_fdatasync_for_test ? options_.wal_fdatasync_for_test(wal_fd_)
+                                                        : fdatasync(wal_fd_)) != 0) {
       synced = UnavailableError("sqlite " + options_.path + ": fsync of the WAL failed (" +
                                 std::strerror(errno) +
                                 "); the write may or may not be durable; reopen the store");
@@ -973,10 +974,12 @@ class SqliteStore final : public internal::QueuedWriteStore {
     queue_.Nudge();
   }
 
-  Status SyncFailure() {
+  Status SyncFailure() const {
     std::lock_guard lock(sync_failure_mu_);
     return sync_failure_;
   }
+
+  Status Health() const override { return SyncFailure(); }
 
   // Completer stage: publishes the change events of each batch, in commit order, then wakes
   // its callers.
@@ -1218,7 +1221,7 @@ class SqliteStore final : public internal::QueuedWriteStore {
   WriteStatements write_stmts_;
   int wal_fd_ = -1;  // kFull: the WAL, fdatasynced by the syncer thread
   int db_fd_ = -1;   // the database file, fdatasynced by the checkpointer after each pass
-  std::mutex sync_failure_mu_;
+  mutable std::mutex sync_failure_mu_;
   Status sync_failure_;  // guarded by sync_failure_mu_; sticky once an fsync failed
   // The committer's open transaction (committer thread only).
   std::vector<WriteRequest*> open_;  // requests applied in it, in queue order

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -45,6 +46,11 @@ struct SqliteOptions {
 
   // Migrate only up to this version (tests of the upgrade path). Default: the newest.
   int target_schema_version = kSchemaVersion;
+
+  // Tests only: called instead of fdatasync(2) when the WAL is synced before its writers are
+  // acknowledged (kFull), to make that fsync fail (returning -1 with errno set), which no
+  // real disk here can be made to do. Default (empty): fdatasync.
+  std::function<int(int fd)> wal_fdatasync_for_test;
 };
 
 // Opens (creating when missing) the SQLite store at `options.path` and migrates its schema.

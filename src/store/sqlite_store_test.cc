@@ -2,13 +2,17 @@
 #include "store/sqlite_store.h"
 
 #include <gmock/gmock.h>
+#include <signal.h>
 #include <sqlite3.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -247,6 +251,129 @@ TEST(SqliteStoreTest, TheWalRestartsUnderASteadyInsertLoad) {
   ASSERT_OK(page);
   EXPECT_EQ(page->instances.size(), static_cast<size_t>(kWriters * kRowsPerWriter));
   opened->reset();
+  std::filesystem::remove_all(dir);
+}
+
+TEST(SqliteStoreTest, AFullDiskFailsWritesUntilThereIsRoomAndLosesNothingAcknowledged) {
+  // The files may not grow past 4 MiB (RLIMIT_FSIZE: a write past it fails with EFBIG, as
+  // on a full disk with ENOSPC), then the limit is lifted again, without reopening.
+  char tmpl[] = "/tmp/glfm-diskfull-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  SqliteOptions o;
+  o.path = dir + "/glfm.db";
+  auto opened = OpenSqliteStore(o);
+  ASSERT_OK(opened);
+  Store& store = **opened;
+  auto write = [&](int n) {
+    InstanceInfo info;
+    info.id = "gs-" + std::to_string(n);
+    info.status = "ACTIVE";
+    info.player_count = n % 7;
+    info.metadata = Json::MakeObject();
+    info.metadata["GameSessionName"] = Json(std::string(200, 'x'));
+    return store.UpsertInstance(info, Timestamp(std::chrono::seconds(1)));
+  };
+  std::set<std::string> acknowledged;
+  Status first_failure;
+  int failures = 0;
+  int n = 0;
+  {
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    struct sigaction old_action {};
+    ASSERT_EQ(sigaction(SIGXFSZ, &ignore, &old_action), 0);
+    rlimit old_limit{};
+    ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+    rlimit limit = old_limit;
+    limit.rlim_cur = rlim_t{4} << 20;
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limit), 0);
+    for (; n < 20000 && failures < 50; ++n) {
+      Status s = write(n);
+      if (s.ok()) {
+        acknowledged.insert("gs-" + std::to_string(n));
+      } else if (failures++ == 0) {
+        first_failure = s;
+      }
+    }
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &old_limit), 0);
+    ASSERT_EQ(sigaction(SIGXFSZ, &old_action, nullptr), 0);
+  }
+  EXPECT_GT(acknowledged.size(), 100u);
+  EXPECT_EQ(failures, 50);
+  EXPECT_THAT(first_failure,
+              StatusIs(StatusCode::kUnavailable, "sqlite " + o.path + ": commit: disk I/O error"));
+  // Room again: writes succeed at once.
+  for (int i = 0; i < 100; ++i, ++n) {
+    ASSERT_OK(write(n));
+    acknowledged.insert("gs-" + std::to_string(n));
+  }
+  opened->reset();
+  auto reopened = OpenSqliteStore(o);
+  ASSERT_OK(reopened);
+  auto page = (*reopened)->ScanInstances("", 100000);
+  ASSERT_OK(page);
+  std::set<std::string> stored;
+  for (const auto& si : page->instances) stored.insert(si.info.id);
+  EXPECT_EQ(stored, acknowledged);  // every acknowledged write, and none of the failed ones
+  reopened->reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(o.path.c_str(), &db), SQLITE_OK);
+  EXPECT_EQ(internal::QuerySql(db, "PRAGMA integrity_check"), "ok");
+  sqlite3_close(db);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(SqliteStoreTest, AFailedFsyncFailsEveryWriteUntilReopenedAndHealthSaysWhy) {
+  // After a failed fsync the kernel may have dropped the pages it could not write: nothing
+  // written since can be called durable, so the store refuses every write until reopened,
+  // and Health() says why (glfm serve fails /healthz with it). The fsync is made to fail by
+  // the test hook: no disk here can be made to.
+  char tmpl[] = "/tmp/glfm-fsyncfail-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  std::atomic<bool> fail{false};
+  SqliteOptions o;
+  o.path = dir + "/glfm.db";
+  o.wal_fdatasync_for_test = [&](int fd) {
+    if (fail.load()) {
+      errno = EIO;
+      return -1;
+    }
+    return fdatasync(fd);
+  };
+  auto opened = OpenSqliteStore(o);
+  ASSERT_OK(opened);
+  Store& store = **opened;
+  auto write = [&](const std::string& id) {
+    InstanceInfo info;
+    info.id = id;
+    info.status = "ACTIVE";
+    return store.UpsertInstance(info, Timestamp(std::chrono::seconds(1)));
+  };
+  ASSERT_OK(write("gs-before"));
+  EXPECT_OK(store.Health());
+  const std::string why = "sqlite " + o.path +
+                          ": fsync of the WAL failed (Input/output error); the write may or may "
+                          "not be durable; reopen the store";
+  fail = true;
+  EXPECT_THAT(write("gs-during"), StatusIs(StatusCode::kUnavailable, why));
+  fail = false;  // the disk works again; the store still cannot vouch for what it wrote
+  EXPECT_THAT(write("gs-after"), StatusIs(StatusCode::kUnavailable, why));
+  EXPECT_THAT(store.Health(), StatusIs(StatusCode::kUnavailable, why));
+  opened->reset();
+  o.wal_fdatasync_for_test = nullptr;
+  auto reopened = OpenSqliteStore(o);
+  ASSERT_OK(reopened);
+  EXPECT_OK((*reopened)->Health());
+  EXPECT_OK((*reopened)->GetInstance("gs-before"));
+  // Refused without being committed: not there after reopening.
+  EXPECT_THAT((*reopened)->GetInstance("gs-after"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("gs-after")));
+  InstanceInfo info;
+  info.id = "gs-reopened";
+  EXPECT_OK((*reopened)->UpsertInstance(info, Timestamp(std::chrono::seconds(2))));
+  reopened->reset();
   std::filesystem::remove_all(dir);
 }
 

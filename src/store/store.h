@@ -157,6 +157,13 @@ class Store {
   // Returns "sqlite" or "postgres".
   virtual std::string_view backend() const = 0;
 
+  // Returns OK while the store can take writes, else the error that makes it refuse every
+  // write until it is reopened (SQLite after a failed fsync: the kernel may have dropped the
+  // pages it could not write, so nothing written since can be called durable). Transient
+  // errors (an unreachable PostgreSQL, a full disk) do not count: they end by themselves.
+  // Cheap; any thread. `glfm serve` fails /healthz with it, so that the process is restarted.
+  virtual Status Health() const { return OkStatus(); }
+
   // --- instances ---
 
   // Inserts or replaces the instance `info.id`, stamping `update_time`. The last committed
