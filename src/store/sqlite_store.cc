@@ -939,11 +939,15 @@ class SqliteStore final : public internal::QueuedWriteStore {
     auto start = std::chrono::steady_clock::now();
     if (synced.ok() && (options_.wal_fdatasync_for_test ? options_.wal_fdatasync_for_test(wal_fd_)
                                                         : fdatasync(wal_fd_)) != 0) {
-      synced = UnavailableError("sqlite " + options_.path + ": fsync of the WAL failed (" +
-                                std::strerror(errno) +
+      const std::string error = std::strerror(errno);
+      synced = UnavailableError("sqlite " + options_.path + ": fsync of the WAL failed (" + error +
                                 "); the write may or may not be durable; reopen the store");
       // After a failed fsync the kernel may have dropped the dirty pages: nothing written
       // from now on could be trusted to be durable either.
+      log::Error(
+          "sqlite: fsync of the WAL failed; every write is refused until the store is "
+          "reopened (glfm serve: restart it; /healthz fails meanwhile)",
+          {{"path", options_.path}, {"error", error}});
       std::lock_guard lock(sync_failure_mu_);
       sync_failure_ = synced;
     }

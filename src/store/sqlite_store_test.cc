@@ -11,12 +11,14 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <random>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/log.h"
 #include "store/sqlite_test_helpers.h"
 #include "store/store_conformance.h"
 #include "testing/status_matchers.h"
@@ -356,8 +358,22 @@ TEST(SqliteStoreTest, AFailedFsyncFailsEveryWriteUntilReopenedAndHealthSaysWhy) 
   const std::string why = "sqlite " + o.path +
                           ": fsync of the WAL failed (Input/output error); the write may or may "
                           "not be durable; reopen the store";
+  std::mutex lines_mu;
+  std::vector<std::string> lines;
+  log::SetSinkForTesting([&](std::string_view l) {
+    std::lock_guard lock(lines_mu);
+    lines.emplace_back(l);
+  });
   fail = true;
   EXPECT_THAT(write("gs-during"), StatusIs(StatusCode::kUnavailable, why));
+  log::SetSinkForTesting(nullptr);
+  {
+    std::lock_guard lock(lines_mu);
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_THAT(lines[0], HasSubstr("sqlite: fsync of the WAL failed; every write is refused until "
+                                    "the store is reopened"));
+    EXPECT_THAT(lines[0], HasSubstr("Input/output error"));
+  }
   fail = false;  // the disk works again; the store still cannot vouch for what it wrote
   EXPECT_THAT(write("gs-after"), StatusIs(StatusCode::kUnavailable, why));
   EXPECT_THAT(store.Health(), StatusIs(StatusCode::kUnavailable, why));
