@@ -5,6 +5,8 @@
 #include <ctime>
 #include <limits>
 
+#include "common/codec_internal.h"
+
 namespace glfm {
 namespace {
 
@@ -226,6 +228,10 @@ Json ToJson(const InstanceInfo& v) {
 }
 
 void AppendJson(std::string& out, const InstanceInfo& v) {
+  internal::AppendInstanceJson(out, v, /*with_id=*/true);
+}
+
+void internal::AppendInstanceJson(std::string& out, const InstanceInfo& v, bool with_id) {
   // Keys in sorted order, as Json dumps them (codec_test checks the two agree).
   char num[24];
   out += "{\"connection_info\":{\"dns_name\":";
@@ -236,8 +242,10 @@ void AppendJson(std::string& out, const InstanceInfo& v) {
   out.append(num, std::to_chars(num, num + sizeof num, v.connection_info.port).ptr);
   out += "},\"create_time\":";
   AppendJsonString(out, FormatRfc3339(v.create_time));
-  out += ",\"id\":";
-  AppendJsonString(out, v.id);
+  if (with_id) {
+    out += ",\"id\":";
+    AppendJsonString(out, v.id);
+  }
   out += ",\"metadata\":";
   if (v.metadata.is_null()) {
     out += "{}";

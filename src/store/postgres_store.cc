@@ -68,6 +68,9 @@ constexpr const char* kMigrations[] = {
     "CREATE INDEX glfm_webhooks_owner ON glfm_webhooks (owner_node, id)",
     // 4: placements by age, for deleting those delivered long ago (fleet.placement_retention).
     "CREATE INDEX glfm_placements_create_time ON glfm_placements (create_time)",
+    // 5: nothing changes here (SQLite's instance documents leave out the id from 5 on; the
+    // two backends share one version number).
+    "SELECT 1",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
@@ -243,8 +246,12 @@ struct Step {
 
 class PostgresStore final : public internal::QueuedWriteStore {
  public:
+  // Documents keep the id (unlike SQLite's, schema 5): during a rolling upgrade, nodes
+  // still running an older glfm read what the upgraded ones write.
   explicit PostgresStore(PostgresOptions options)
-      : options_(std::move(options)), queue_(static_cast<size_t>(options_.max_batch_ops)) {}
+      : QueuedWriteStore(/*docs_with_id=*/true),
+        options_(std::move(options)),
+        queue_(static_cast<size_t>(options_.max_batch_ops)) {}
 
   ~PostgresStore() override {
     queue_.Stop();

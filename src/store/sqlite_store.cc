@@ -66,6 +66,10 @@ constexpr const char* kMigrations[] = {
     "CREATE INDEX webhooks_owner ON webhooks(owner_node, id);",
     // 4: placements by age, for deleting those delivered long ago (fleet.placement_retention).
     "CREATE INDEX placements_create_time ON placements(create_time);",
+    // 5: the tables stay; instance documents written from now on leave out the id (the
+    // row's key). A binary before 5 would read such a document without its id, so it must
+    // refuse the file: the version says so.
+    "SELECT 1;",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
@@ -154,8 +158,12 @@ PlacementRecord ReadPlacement(sqlite3_stmt* s) {
 
 class SqliteStore final : public internal::QueuedWriteStore {
  public:
+  // From schema 5 on, an instance's document leaves out its id, the row's key: ~70 of ~400
+  // bytes, so that more rows fit a 2 KiB page (fewer splits when new ones arrive).
   explicit SqliteStore(SqliteOptions options)
-      : options_(std::move(options)), queue_(static_cast<size_t>(options_.max_batch_ops)) {}
+      : QueuedWriteStore(/*docs_with_id=*/options.target_schema_version < 5),
+        options_(std::move(options)),
+        queue_(static_cast<size_t>(options_.max_batch_ops)) {}
 
   ~SqliteStore() override {
     queue_.Stop();

@@ -393,5 +393,52 @@ TEST(SqliteStoreTest, AFailedFsyncFailsEveryWriteUntilReopenedAndHealthSaysWhy) 
   std::filesystem::remove_all(dir);
 }
 
+TEST(SqliteStoreTest, DocumentsFromSchema4KeepTheirIdAndNewOnesLeaveItOut) {
+  // Schema 5: an instance's document no longer repeats its id (the row's key); those written
+  // before stay as they are and read the same.
+  char tmpl[] = "/tmp/glfm-docid-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  SqliteOptions o;
+  o.path = dir + "/glfm.db";
+  InstanceInfo a;
+  a.id = "arn:aws:gamelift:us-east-1::gamesession/fleet-1/gs-a";
+  a.status = "ACTIVE";
+  a.player_count = 3;
+  InstanceInfo b = a;
+  b.id = "arn:aws:gamelift:us-east-1::gamesession/fleet-1/gs-b";
+  {
+    SqliteOptions v4 = o;
+    v4.target_schema_version = 4;
+    auto store = OpenSqliteStore(v4);
+    ASSERT_OK(store);
+    ASSERT_OK((*store)->UpsertInstance(a, Timestamp(std::chrono::seconds(1))));
+  }
+  {
+    auto store = OpenSqliteStore(o);
+    ASSERT_OK(store);
+    ASSERT_OK((*store)->UpsertInstance(b, Timestamp(std::chrono::seconds(2))));
+    auto page = (*store)->ScanInstances("", 10);
+    ASSERT_OK(page);
+    ASSERT_EQ(page->instances.size(), 2u);
+    EXPECT_EQ(page->instances[0].info, a);
+    EXPECT_EQ(page->instances[1].info, b);
+    auto got = (*store)->GetInstance(b.id);
+    ASSERT_OK(got);
+    EXPECT_EQ(got->info, b);
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(o.path.c_str(), &db), SQLITE_OK);
+  EXPECT_EQ(internal::QuerySql(db, "PRAGMA user_version"), "5");
+  EXPECT_EQ(internal::QuerySql(
+                db, "SELECT instr(doc, '\"id\"') > 0 FROM instances WHERE id = '" + a.id + "'"),
+            "1");
+  EXPECT_EQ(internal::QuerySql(
+                db, "SELECT instr(doc, '\"id\"') > 0 FROM instances WHERE id = '" + b.id + "'"),
+            "0");
+  sqlite3_close(db);
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace glfm::store

@@ -37,7 +37,7 @@ namespace glfm::store {
 
 // The newest schema version this binary knows. Opening a database whose schema is newer
 // fails with failed-precondition naming both versions.
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 
 // An instance as stored: the InstanceInfo plus when glfm last wrote it.
 struct StoredInstance {

@@ -871,7 +871,9 @@ TEST_P(StoreConformanceTest, AnOldSchemaIsUpgradedKeepingItsData) {
   }
   auto upgraded = backend_->Open();
   ASSERT_OK(upgraded);
-  EXPECT_THAT((*upgraded)->GetInstance("gs-old"), IsOk());
+  auto old = (*upgraded)->GetInstance("gs-old");
+  ASSERT_OK(old);
+  EXPECT_EQ(old->info, MakeInstance("gs-old", 2));
   EXPECT_OK((*upgraded)->CreatePlacement(MakePlacement("p-new", "node-a", 3)));
   EXPECT_OK((*upgraded)->EnqueueWebhooks({MakeWebhook("w-new", "node-a")}));
   upgraded->reset();

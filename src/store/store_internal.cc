@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "common/check.h"
+#include "common/codec_internal.h"
 #include "common/json_dom.h"
 #include "common/metrics.h"
 #include "glfm/codec.h"
@@ -125,12 +126,12 @@ Status ValidateLimit(int limit) {
   return OkStatus();
 }
 
-std::string EncodeInstance(const InstanceInfo& info) {
+std::string EncodeInstance(const InstanceInfo& info, bool with_id) {
   // Written directly rather than through ToJson(info).Dump() (a tree of maps, built and torn
   // down for every write), byte for byte the same (store_internal_test checks the two agree).
   std::string out;
-  out.reserve(192 + info.id.size());
-  AppendJson(out, info);
+  out.reserve(192 + (with_id ? info.id.size() : 0));
+  glfm::internal::AppendInstanceJson(out, info, with_id);
   return out;
 }
 
@@ -167,7 +168,8 @@ bool DecodeInstanceFast(std::string_view doc, InstanceInfo& out) {
     std::string_view key = kv.key;
     bool ok = true;
     if (key == "id") {
-      ok = get_string(kv.value, out.id);
+      ok = kv.value.is_string();  // the caller's id counts (the row's key); older documents
+                                  // repeat it
     } else if (key == "status") {
       ok = get_string(kv.value, out.status);
     } else if (key == "player_count") {
@@ -218,6 +220,7 @@ Status DecodeInstanceInto(std::string_view id, std::string_view doc, int64_t upd
                           StoredInstance& out) {
   out.update_time = FromNanos(update_time_ns);
   if (DecodeInstanceFast(doc, out.info)) {
+    out.info.id.assign(id);
     return OkStatus();
   }
   auto json = Json::Parse(doc);
@@ -231,6 +234,7 @@ Status DecodeInstanceInto(std::string_view id, std::string_view doc, int64_t upd
                          " does not decode: " + info.status().message());
   }
   out.info = std::move(*info);
+  out.info.id.assign(id);
   return OkStatus();
 }
 
@@ -839,7 +843,7 @@ Result<std::vector<Result<bool>>> QueuedWriteStore::RecordPlacementOutcomes(
       GLFM_RETURN_IF_ERROR(ValidateInstanceId(inst->info.id, field + ".instance.info.id"));
       op.with_instance = true;
       op.instance_id = inst->info.id;
-      op.instance_doc = EncodeInstance(inst->info);
+      op.instance_doc = EncodeInstance(inst->info, docs_with_id_);
       op.instance_time_ns = ToNanos(inst->update_time);
     }
   }
@@ -991,10 +995,11 @@ void QueuedWriteStore::UpsertInstanceAsync(const InstanceInfo& info, Timestamp u
   SubmitAsync(std::move(r), std::move(done));
 }
 
-void QueuedWriteStore::FillUpsert(WriteOp& op, const InstanceInfo& info, Timestamp update_time) {
+void QueuedWriteStore::FillUpsert(WriteOp& op, const InstanceInfo& info,
+                                  Timestamp update_time) const {
   op.kind = WriteOp::Kind::kUpsert;
   op.id = info.id;
-  op.text = EncodeInstance(info);
+  op.text = EncodeInstance(info, docs_with_id_);
   op.time_ns = ToNanos(update_time);
 }
 

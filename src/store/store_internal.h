@@ -47,9 +47,11 @@ Status ValidateWebhook(const WebhookRecord& webhook, std::string_view field);
 // Returns OK for 1..100000. Errors: invalid-argument naming the limit.
 Status ValidateLimit(int limit);
 
-// Encodes an instance as the stored JSON document (glfm/codec.h, Nakama's field names).
-std::string EncodeInstance(const InstanceInfo& info);
-// Decodes a stored document. Errors: data-loss naming `id` and what is wrong.
+// Encodes an instance as the stored JSON document (glfm/codec.h, Nakama's field names);
+// without its "id" when `with_id` is false (the SQLite store's: the id is the row's key).
+std::string EncodeInstance(const InstanceInfo& info, bool with_id = true);
+// Decodes a stored document, with or without its "id": the instance's id is `id`, the row's
+// key. Errors: data-loss naming `id` and what is wrong.
 Result<StoredInstance> DecodeInstance(std::string_view id, std::string_view doc,
                                       int64_t update_time_ns);
 
@@ -301,11 +303,16 @@ class QueuedWriteStore : public Store {
                             std::function<void(Status)> done) override;
 
  protected:
+  // `docs_with_id`: whether stored instance documents repeat the id (EncodeInstance).
+  explicit QueuedWriteStore(bool docs_with_id) : docs_with_id_(docs_with_id) {}
+
   // Returns the queue the backend's committer threads take from.
   virtual CommitQueue& write_queue() = 0;
 
  private:
-  static void FillUpsert(WriteOp& op, const InstanceInfo& info, Timestamp update_time);
+  void FillUpsert(WriteOp& op, const InstanceInfo& info, Timestamp update_time) const;
+
+  const bool docs_with_id_;
   // Validates and fills one webhook op. Errors: as EnqueueWebhooks.
   static Status FillWebhook(WriteOp& op, const WebhookRecord& w, const std::string& field);
   // Queues `r` without waiting; `done` gets the transaction's error, else the first op's.
