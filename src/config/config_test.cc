@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "testing/status_matchers.h"
+#include "testing/temp_dir.h"
 
 namespace glfm::config {
 namespace {
@@ -22,15 +23,8 @@ using ::testing::Not;
 
 class ConfigTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "glfm-config-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   std::string WriteFile(const std::string& text) {
-    std::string path = dir_ + "/glfm.yaml";
+    std::string path = dir_.path() + "/glfm.yaml";
     std::ofstream(path) << text;
     return path;
   }
@@ -45,7 +39,7 @@ class ConfigTest : public ::testing::Test {
             {"GLFM_API_KEYS", "api-key-s3cr3t2, api-key-s3cr3t3"}};
   }
 
-  std::string dir_;
+  glfm::testing::TempDir dir_{"glfm-config"};
 };
 
 TEST_F(ConfigTest, DefaultsAreLocalModeOnLoopback) {
@@ -273,19 +267,20 @@ TEST_F(ConfigTest, PostgresNeedsADsn) {
 
 TEST_F(ConfigTest, FileProblems) {
   Input in;
-  in.flags.config_file = dir_ + "/missing.yaml";
+  in.flags.config_file = dir_.path() + "/missing.yaml";
   EXPECT_THAT(Load(in),
               StatusIs(StatusCode::kInvalidArgument,
-                       HasSubstr("config file " + dir_ + "/missing.yaml: cannot be read")));
+                       HasSubstr("config file " + dir_.path() + "/missing.yaml: cannot be read")));
   in.flags.config_file = WriteFile("server: [unclosed\n");
-  EXPECT_THAT(Load(in), StatusIs(StatusCode::kInvalidArgument,
-                                 HasSubstr("config file " + dir_ + "/glfm.yaml: yaml-cpp:")));
+  EXPECT_THAT(Load(in),
+              StatusIs(StatusCode::kInvalidArgument,
+                       HasSubstr("config file " + dir_.path() + "/glfm.yaml: yaml-cpp:")));
   in.flags.config_file = WriteFile("- a\n- b\n");
   EXPECT_THAT(Load(in),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("must be a mapping of settings")));
   in.flags.config_file = WriteFile("server:\n  listen: [1, 2]\n");
   EXPECT_THAT(Load(in), StatusIs(StatusCode::kInvalidArgument,
-                                 HasSubstr("server.listen (file " + dir_ +
+                                 HasSubstr("server.listen (file " + dir_.path() +
                                            "/glfm.yaml line 2): must be a single value")));
   in.flags.config_file = WriteFile("");  // empty file: defaults
   EXPECT_OK(Load(in));

@@ -39,7 +39,7 @@ TEST_F(AppTest, LocalModeBannerAndPersistentKey) {
   app_.reset();
   Start(Config());
   EXPECT_EQ(key(), first);  // kept in <data_dir>/local_http_key
-  EXPECT_TRUE(std::filesystem::exists(dir_ + "/data/glfm.db"));
+  EXPECT_TRUE(std::filesystem::exists(dir_.path() + "/data/glfm.db"));
 }
 
 TEST_F(AppTest, RpcAuthFailuresAnswerLikeNakama) {

@@ -111,7 +111,7 @@ TEST_F(ServiceTest, APlacementsOutcomeIsPostedToItsWebhookSigned) {
   EXPECT_THAT(body.Find("instance_info")->Find("id")->as_string(), HasSubstr("gamesession/"));
   EXPECT_EQ(body.Find("session_info")->as_array().size(), 1u);
   // Signed with the local secret kept under the data dir.
-  std::string secret = ReadFile(dir_ + "/data/local_webhook_secret");
+  std::string secret = ReadFile(dir_.path() + "/data/local_webhook_secret");
   while (!secret.empty() && secret.back() == '\n') secret.pop_back();
   ASSERT_EQ(secret.size(), 32u);
   ExpectSigned(hook, secret);
@@ -476,7 +476,7 @@ class ClusterTest : public AwsModeTest {
     c.node_name = name;
     c.store.driver = "postgres";
     c.store.postgres_dsn = dsn_;
-    c.data_dir = dir_ + "/" + name;
+    c.data_dir = dir_.path() + "/" + name;
     return c;
   }
   // Node A is the fixture's app (Call/Api); node B is started here.

@@ -14,6 +14,7 @@
 #include "store/sqlite_store.h"
 #include "testing/http_receiver.h"
 #include "testing/status_matchers.h"
+#include "testing/temp_dir.h"
 
 namespace glfm::server {
 namespace {
@@ -25,21 +26,14 @@ using Receiver = glfm::testing::HttpReceiver;
 
 class WebhooksTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/glfm-webhooks-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    OpenStore();
-  }
+  void SetUp() override { OpenStore(); }
   void TearDown() override {
     dispatcher_.reset();
     store_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
   }
   void OpenStore() {
     store::SqliteOptions so;
-    so.path = dir_ + "/glfm.db";
+    so.path = dir_.path() + "/glfm.db";
     store_ = std::move(store::OpenSqliteStore(so)).value();
   }
   WebhookOptions Options() {
@@ -67,7 +61,7 @@ class WebhooksTest : public ::testing::Test {
     return false;
   }
 
-  std::string dir_;
+  glfm::testing::TempDir dir_{"glfm-webhooks"};
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<WebhookDispatcher> dispatcher_;
 };

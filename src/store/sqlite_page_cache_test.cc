@@ -12,6 +12,7 @@
 #include <string>
 
 #include "store/sqlite_test_helpers.h"
+#include "testing/temp_dir.h"
 
 namespace glfm::store::internal {
 namespace {
@@ -22,19 +23,12 @@ class SqlitePageCacheTest : public ::testing::Test {
     // Other tests of this process may have initialized SQLite with its own cache.
     ASSERT_EQ(sqlite3_shutdown(), SQLITE_OK);
     ASSERT_TRUE(InstallPageCache());
-    char tmpl[] = "/tmp/glfm-page-cache-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    path_ = dir_ + "/t.db";
+    path_ = dir_.path() + "/t.db";
     db_ = Open();
     ExecSql(db_, "CREATE TABLE t (id TEXT PRIMARY KEY NOT NULL, v TEXT NOT NULL) WITHOUT ROWID;");
   }
 
-  void TearDown() override {
-    sqlite3_close_v2(db_);
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
+  void TearDown() override { sqlite3_close_v2(db_); }
 
   // As the store's writer: 2 KiB pages, WAL, a large cache.
   sqlite3* Open() {
@@ -68,7 +62,7 @@ class SqlitePageCacheTest : public ::testing::Test {
     sqlite3_finalize(s);
   }
 
-  std::string dir_;
+  glfm::testing::TempDir dir_{"glfm-page-cache"};
   std::string path_;
   sqlite3* db_ = nullptr;
 };

@@ -22,6 +22,7 @@
 #include "store/sqlite_test_helpers.h"
 #include "store/store_conformance.h"
 #include "testing/status_matchers.h"
+#include "testing/temp_dir.h"
 
 namespace glfm::store {
 namespace {
@@ -32,14 +33,27 @@ INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformanceTest,
                          ::testing::Values(SqliteBackendFactory(true), SqliteBackendFactory(false)),
                          BackendName);
 
-TEST(SqliteStoreTest, AnUnopenablePathIsUnavailableNamingThePath) {
+// Each test gets a directory of its own, removed when it ends.
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  // Expects SQLite's integrity check of the file at `path` to pass (the store closed).
+  static void ExpectIntact(const std::string& path) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    EXPECT_EQ(internal::QuerySql(db, "PRAGMA integrity_check"), "ok");
+    sqlite3_close(db);
+  }
+  glfm::testing::TempDir dir_{"glfm-sqlite-store"};
+};
+
+TEST_F(SqliteStoreTest, AnUnopenablePathIsUnavailableNamingThePath) {
   SqliteOptions o;
   o.path = "/nonexistent-dir-glfm/sub/glfm.db";
   EXPECT_THAT(OpenSqliteStore(o), StatusIs(StatusCode::kUnavailable,
                                            HasSubstr("sqlite /nonexistent-dir-glfm/sub/glfm.db")));
 }
 
-TEST(SqliteStoreTest, BadOptionsAreInvalidArgument) {
+TEST_F(SqliteStoreTest, BadOptionsAreInvalidArgument) {
   SqliteOptions o;
   EXPECT_THAT(OpenSqliteStore(o),
               StatusIs(StatusCode::kInvalidArgument, "sqlite path must not be empty"));
@@ -49,10 +63,8 @@ TEST(SqliteStoreTest, BadOptionsAreInvalidArgument) {
               StatusIs(StatusCode::kInvalidArgument, "sqlite max_batch_ops must be at least 1"));
 }
 
-TEST(SqliteStoreTest, AFileThatIsNotADatabaseIsRefused) {
-  char tmpl[] = "/tmp/glfm-notdb-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  std::string path = std::string(tmpl) + "/glfm.db";
+TEST_F(SqliteStoreTest, AFileThatIsNotADatabaseIsRefused) {
+  std::string path = dir_.path() + "/glfm.db";
   FILE* f = std::fopen(path.c_str(), "w");
   ASSERT_NE(f, nullptr);
   std::fputs("this is not an sqlite file, it is just some text long enough to be a header....", f);
@@ -60,8 +72,6 @@ TEST(SqliteStoreTest, AFileThatIsNotADatabaseIsRefused) {
   SqliteOptions o;
   o.path = path;
   EXPECT_THAT(OpenSqliteStore(o), StatusIs(StatusCode::kFailedPrecondition, HasSubstr(path)));
-  std::remove(path.c_str());
-  rmdir(tmpl);
 }
 
 // Returns the page size of the SQLite file at `path` (0 when it cannot be read).
@@ -79,24 +89,21 @@ int FilePageSize(const std::string& path) {
   return size;
 }
 
-TEST(SqliteStoreTest, ANewFileHas2KiBPagesAndAnOlderFileKeepsItsOwn) {
-  char tmpl[] = "/tmp/glfm-pagesize-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  std::string dir = tmpl;
+TEST_F(SqliteStoreTest, ANewFileHas2KiBPagesAndAnOlderFileKeepsItsOwn) {
   InstanceInfo info;
   info.id = "gs-1";
   info.status = "ACTIVE";
   info.player_count = 3;
   {
     SqliteOptions o;
-    o.path = dir + "/new.db";
+    o.path = dir_.path() + "/new.db";
     auto store = OpenSqliteStore(o);
     ASSERT_OK(store);
     ASSERT_OK((*store)->UpsertInstance(info, Timestamp(std::chrono::seconds(1))));
   }
-  EXPECT_EQ(FilePageSize(dir + "/new.db"), 2048);
+  EXPECT_EQ(FilePageSize(dir_.path() + "/new.db"), 2048);
   // A WAL file with 4 KiB pages, as an earlier glfm created it.
-  std::string old_path = dir + "/old.db";
+  std::string old_path = dir_.path() + "/old.db";
   {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(old_path.c_str(), &db), SQLITE_OK);
@@ -118,18 +125,14 @@ TEST(SqliteStoreTest, ANewFileHas2KiBPagesAndAnOlderFileKeepsItsOwn) {
     EXPECT_EQ(got->info.player_count, round);
   }
   EXPECT_EQ(FilePageSize(old_path), 4096);
-  std::filesystem::remove_all(dir);
 }
 
-TEST(SqliteStoreTest, CheckpointsUnderWriteLoadKeepEveryAcknowledgedWrite) {
+TEST_F(SqliteStoreTest, CheckpointsUnderWriteLoadKeepEveryAcknowledgedWrite) {
   // Enough writes for several background checkpoint passes (a pass per 16 MiB of WAL) and
   // the committer's catch-ups while writers and readers go on; then every id holds the last
   // value acknowledged for it and the file passes SQLite's integrity check.
-  char tmpl[] = "/tmp/glfm-ckpt-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  std::string dir = tmpl;
   SqliteOptions o;
-  o.path = dir + "/glfm.db";
+  o.path = dir_.path() + "/glfm.db";
   constexpr int kWriters = 8;
   constexpr int kIdsPerWriter = 2500;
   constexpr int kWritesPerWriter = 5000;
@@ -190,24 +193,17 @@ TEST(SqliteStoreTest, CheckpointsUnderWriteLoadKeepEveryAcknowledgedWrite) {
   // 5000 random draws of 2500 ids hit ~86% of them.
   EXPECT_GT(checked, static_cast<size_t>(kWriters * kIdsPerWriter * 8 / 10));
   reopened->reset();
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(o.path.c_str(), &db), SQLITE_OK);
-  EXPECT_EQ(internal::QuerySql(db, "PRAGMA integrity_check"), "ok");
-  sqlite3_close(db);
-  std::filesystem::remove_all(dir);
+  ExpectIntact(o.path);
 }
 
-TEST(SqliteStoreTest, TheWalRestartsUnderASteadyInsertLoad) {
+TEST_F(SqliteStoreTest, TheWalRestartsUnderASteadyInsertLoad) {
   // 64 writers insert new instances, the B-tree's worst case (~7 KB of WAL a row, as every
   // insert lands on its own page and splits it often): ~230 MiB of WAL in all. The WAL must
   // keep restarting from its beginning after each checkpoint (at 16 MiB; ~21 MiB at the
   // restart here) rather than grow; before the committer's catch-up got priority over a new
   // background pass, it grew to ~200 MiB between restarts.
-  char tmpl[] = "/tmp/glfm-walrestart-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  std::string dir = tmpl;
   SqliteOptions o;
-  o.path = dir + "/glfm.db";
+  o.path = dir_.path() + "/glfm.db";
   constexpr int kWriters = 64;
   constexpr int kRowsPerWriter = 500;
   auto opened = OpenSqliteStore(o);
@@ -253,17 +249,13 @@ TEST(SqliteStoreTest, TheWalRestartsUnderASteadyInsertLoad) {
   ASSERT_OK(page);
   EXPECT_EQ(page->instances.size(), static_cast<size_t>(kWriters * kRowsPerWriter));
   opened->reset();
-  std::filesystem::remove_all(dir);
 }
 
-TEST(SqliteStoreTest, AFullDiskFailsWritesUntilThereIsRoomAndLosesNothingAcknowledged) {
+TEST_F(SqliteStoreTest, AFullDiskFailsWritesUntilThereIsRoomAndLosesNothingAcknowledged) {
   // The files may not grow past 4 MiB (RLIMIT_FSIZE: a write past it fails with EFBIG, as
   // on a full disk with ENOSPC), then the limit is lifted again, without reopening.
-  char tmpl[] = "/tmp/glfm-diskfull-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  std::string dir = tmpl;
   SqliteOptions o;
-  o.path = dir + "/glfm.db";
+  o.path = dir_.path() + "/glfm.db";
   auto opened = OpenSqliteStore(o);
   ASSERT_OK(opened);
   Store& store = **opened;
@@ -319,24 +311,17 @@ TEST(SqliteStoreTest, AFullDiskFailsWritesUntilThereIsRoomAndLosesNothingAcknowl
   for (const auto& si : page->instances) stored.insert(si.info.id);
   EXPECT_EQ(stored, acknowledged);  // every acknowledged write, and none of the failed ones
   reopened->reset();
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(o.path.c_str(), &db), SQLITE_OK);
-  EXPECT_EQ(internal::QuerySql(db, "PRAGMA integrity_check"), "ok");
-  sqlite3_close(db);
-  std::filesystem::remove_all(dir);
+  ExpectIntact(o.path);
 }
 
-TEST(SqliteStoreTest, AFailedFsyncFailsEveryWriteUntilReopenedAndHealthSaysWhy) {
+TEST_F(SqliteStoreTest, AFailedFsyncFailsEveryWriteUntilReopenedAndHealthSaysWhy) {
   // After a failed fsync the kernel may have dropped the pages it could not write: nothing
   // written since can be called durable, so the store refuses every write until reopened,
   // and Health() says why (glfm serve fails /healthz with it). The fsync is made to fail by
   // the test hook: no disk here can be made to.
-  char tmpl[] = "/tmp/glfm-fsyncfail-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  std::string dir = tmpl;
   std::atomic<bool> fail{false};
   SqliteOptions o;
-  o.path = dir + "/glfm.db";
+  o.path = dir_.path() + "/glfm.db";
   o.wal_fdatasync_for_test = [&](int fd) {
     if (fail.load()) {
       errno = EIO;
@@ -390,17 +375,13 @@ TEST(SqliteStoreTest, AFailedFsyncFailsEveryWriteUntilReopenedAndHealthSaysWhy) 
   info.id = "gs-reopened";
   EXPECT_OK((*reopened)->UpsertInstance(info, Timestamp(std::chrono::seconds(2))));
   reopened->reset();
-  std::filesystem::remove_all(dir);
 }
 
-TEST(SqliteStoreTest, DocumentsFromSchema4KeepTheirIdAndNewOnesLeaveItOut) {
+TEST_F(SqliteStoreTest, DocumentsFromSchema4KeepTheirIdAndNewOnesLeaveItOut) {
   // Schema 5: an instance's document no longer repeats its id (the row's key); those written
   // before stay as they are and read the same.
-  char tmpl[] = "/tmp/glfm-docid-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  std::string dir = tmpl;
   SqliteOptions o;
-  o.path = dir + "/glfm.db";
+  o.path = dir_.path() + "/glfm.db";
   InstanceInfo a;
   a.id = "arn:aws:gamelift:us-east-1::gamesession/fleet-1/gs-a";
   a.status = "ACTIVE";
@@ -437,7 +418,6 @@ TEST(SqliteStoreTest, DocumentsFromSchema4KeepTheirIdAndNewOnesLeaveItOut) {
                 db, "SELECT instr(doc, '\"id\"') > 0 FROM instances WHERE id = '" + b.id + "'"),
             "0");
   sqlite3_close(db);
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 
 #include "store/sqlite_test_helpers.h"
 #include "testing/status_matchers.h"
+#include "testing/temp_dir.h"
 
 namespace glfm::store::internal {
 namespace {
@@ -22,10 +23,7 @@ namespace {
 class SqliteWalVfsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/glfm-wal-vfs-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    path_ = dir_ + "/t.db";
+    path_ = dir_.path() + "/t.db";
     auto vfs = BatchedWalVfsName();
     ASSERT_OK(vfs);
     ASSERT_EQ(
@@ -42,8 +40,6 @@ class SqliteWalVfsTest : public ::testing::Test {
   void TearDown() override {
     sqlite3_close_v2(reader_);
     sqlite3_close_v2(writer_);
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
   }
 
   // Inserts rows [from, to) with 500-byte values in one transaction.
@@ -56,7 +52,8 @@ class SqliteWalVfsTest : public ::testing::Test {
     ExecSql(writer_, commit ? "COMMIT" : "ROLLBACK");
   }
 
-  std::string dir_, path_;
+  glfm::testing::TempDir dir_{"glfm-wal-vfs"};
+  std::string path_;
   sqlite3* writer_ = nullptr;
   sqlite3* reader_ = nullptr;
 };
@@ -97,7 +94,7 @@ TEST_F(SqliteWalVfsTest, TheFilesHoldEveryCommitWhenItReturns) {
     InsertRange(next, next + rows);
     next += rows;
     InsertRange(next, next + 5000, /*commit=*/false);
-    std::string copy = dir_ + "/copy" + std::to_string(round) + ".db";
+    std::string copy = dir_.path() + "/copy" + std::to_string(round) + ".db";
     std::filesystem::copy_file(path_, copy);
     std::filesystem::copy_file(path_ + "-wal", copy + "-wal");
     sqlite3* db = nullptr;

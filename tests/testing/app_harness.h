@@ -19,6 +19,7 @@
 #include "server/app.h"
 #include "testing/http_client.h"
 #include "testing/status_matchers.h"
+#include "testing/temp_dir.h"
 
 namespace glfm::server::testing {
 
@@ -50,16 +51,7 @@ inline std::string Quote(std::string_view s) {
 
 class AppTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/glfm-app-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    app_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
+  void TearDown() override { app_.reset(); }
 
   config::Config Config() {
     auto cfg = config::Load({});
@@ -69,8 +61,8 @@ class AppTest : public ::testing::Test {
     c.server.port = 0;
     c.server.io_threads = 2;
     c.server.max_body_bytes = 4096;
-    c.data_dir = dir_ + "/data";
-    c.store.sqlite_path = dir_ + "/data/glfm.db";
+    c.data_dir = dir_.path() + "/data";
+    c.store.sqlite_path = dir_.path() + "/data/glfm.db";
     c.local.emulator_listen = "127.0.0.1:0";
     return c;
   }
@@ -110,7 +102,7 @@ class AppTest : public ::testing::Test {
     return *Json::Parse(r.body);
   }
 
-  std::string dir_;
+  glfm::testing::TempDir dir_{"glfm-app"};
   std::unique_ptr<App> app_;
   std::unique_ptr<HttpClient> client_;
 };
