@@ -1070,10 +1070,10 @@ class SqliteStore final : public internal::QueuedWriteStore {
                                          &log_frames, &copied);
         }
         // SQLite fsyncs the database only after a pass that copied the whole WAL, which
-        // under a steady write load only the committer's catch-up does: it then flushed every
-        // page the passes had copied since the last restart (16+ MiB of scattered pages), a
-        // 35-200 ms pause of the committer in bench_store. Each pass flushes its own pages
-        // here instead, so the catch-up flushes only the few it copies.
+        // under a steady write load only the committer's catch-up does: left to it, that fsync
+        // flushes every page the passes copied since the last restart (16+ MiB of scattered
+        // pages; pauses of the committer of 35-200 ms in bench_store). Each pass flushes its
+        // own pages here instead, so the catch-up flushes only the few it copies.
         if (rc == SQLITE_OK && copied > flushed) {
           if (fdatasync(db_fd_) != 0) {
             log::Warn("sqlite checkpoint: fsync of the database failed",

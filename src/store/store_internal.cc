@@ -168,8 +168,8 @@ bool DecodeInstanceFast(std::string_view doc, InstanceInfo& out) {
     std::string_view key = kv.key;
     bool ok = true;
     if (key == "id") {
-      ok = kv.value.is_string();  // the caller's id counts (the row's key); older documents
-                                  // repeat it
+      // The caller's id counts (the row's key); documents before schema 5 repeat it.
+      ok = kv.value.is_string();
     } else if (key == "status") {
       ok = get_string(kv.value, out.status);
     } else if (key == "player_count") {
