@@ -125,7 +125,8 @@ TEST_F(ServiceTest, APlacementsOutcomeIsPostedToItsWebhookSigned) {
       {R"(glfm_aws_requests_total{service="GameLift",operation="StartGameSessionPlacement",result="ok"})",
        R"(glfm_webhooks_total{result="enqueued"})", R"(glfm_webhooks_total{result="delivered"})",
        "glfm_webhook_outbox ", "glfm_webhook_delivery_seconds_count ", "glfm_index_instances 1",
-       "glfm_store_commit_seconds_count ", "glfm_event_streams 0",
+       "glfm_store_commit_seconds_count ", "glfm_event_streams 0", "glfm_sqlite_wal_bytes ",
+       "glfm_sqlite_checkpoint_pause_seconds_count ",
        R"(glfm_fleet_events_total{result="received"})"}) {
     EXPECT_NE(metrics.find(m), std::string::npos) << "missing from /metrics: " << m;
   }

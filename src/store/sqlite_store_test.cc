@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "store/sqlite_test_helpers.h"
 #include "store/store_conformance.h"
 #include "testing/status_matchers.h"
@@ -87,6 +88,16 @@ int FilePageSize(const std::string& path) {
   sqlite3_finalize(s);
   sqlite3_close(db);
   return size;
+}
+
+// Returns the value of the sample `name` (with its labels, if any) in /metrics' text, or -1.
+double MetricValue(const std::string& name) {
+  std::string text = metrics::Registry::Default().Render();
+  size_t at = text.find("\n" + name + " ");
+  if (at == std::string::npos) {
+    return -1;
+  }
+  return std::stod(text.substr(at + name.size() + 2));
 }
 
 TEST_F(SqliteStoreTest, ANewFileHas2KiBPagesAndAnOlderFileKeepsItsOwn) {
@@ -209,6 +220,7 @@ TEST_F(SqliteStoreTest, TheWalRestartsUnderASteadyInsertLoad) {
   auto opened = OpenSqliteStore(o);
   ASSERT_OK(opened);
   Store& store = **opened;
+  double pauses_before = MetricValue("glfm_sqlite_checkpoint_pause_seconds_count");
   std::atomic<bool> writing{true};
   std::atomic<int> failures{0};
   std::atomic<uintmax_t> max_wal{0};
@@ -245,6 +257,12 @@ TEST_F(SqliteStoreTest, TheWalRestartsUnderASteadyInsertLoad) {
   watcher.join();
   EXPECT_EQ(failures.load(), 0);
   EXPECT_LT(max_wal.load(), uintmax_t{80} << 20);
+  // What /metrics shows of it: the WAL's size since its last restart, and the catch-ups
+  // that restarted it (~230 MiB of WAL at a restart per ~20 MiB: several).
+  double wal_bytes = MetricValue("glfm_sqlite_wal_bytes");
+  EXPECT_GT(wal_bytes, 0);
+  EXPECT_LT(wal_bytes, 80 << 20);
+  EXPECT_GE(MetricValue("glfm_sqlite_checkpoint_pause_seconds_count") - pauses_before, 3);
   auto page = store.ScanInstances("", 100000);
   ASSERT_OK(page);
   EXPECT_EQ(page->instances.size(), static_cast<size_t>(kWriters * kRowsPerWriter));
