@@ -228,7 +228,6 @@ class SqliteStore final : public internal::QueuedWriteStore {
                               "set the cache size"));
     GLFM_RETURN_IF_ERROR(Migrate());
     GLFM_RETURN_IF_ERROR(PrepareWriteStatements());
-    CatchUpPause();  // on /metrics from the start, at zero
     GLFM_ASSIGN_OR_RETURN(page_size_, PageSize());
     checkpoint_pages_ = static_cast<int>(kCheckpointBytes / page_size_);
     if (full) {
@@ -944,7 +943,7 @@ class SqliteStore final : public internal::QueuedWriteStore {
     internal::CheckpointIoScope checkpoint_io;
     int rc = sqlite3_wal_checkpoint_v2(writer_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
                                        nullptr);
-    CatchUpPause().Observe(
+    catch_up_pause_.Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
       log::Warn("sqlite checkpoint failed",
@@ -1258,7 +1257,9 @@ class SqliteStore final : public internal::QueuedWriteStore {
   Db writer_;                    // used only by the committer thread after Open
   int checkpoint_pages_ = 4096;  // WAL pages that wake the checkpointer: kCheckpointBytes
   int page_size_ = 2048;
+  // Registered with the store, so that both are on /metrics from the start.
   metrics::Gauge& wal_bytes_ = WalBytesGauge();
+  metrics::Histogram& catch_up_pause_ = CatchUpPause();
   WriteStatements write_stmts_;
   int wal_fd_ = -1;  // kFull: the WAL, fdatasynced by the syncer thread
   int db_fd_ = -1;   // the database file, fdatasynced by the checkpointer after each pass
