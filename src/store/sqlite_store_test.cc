@@ -44,6 +44,20 @@ class SqliteStoreTest : public ::testing::Test {
     EXPECT_EQ(internal::QuerySql(db, "PRAGMA integrity_check"), "ok");
     sqlite3_close(db);
   }
+  // An ACTIVE instance `id` with `player_count` players; a GameSessionName of `pad` bytes
+  // when `pad` > 0 (the row's size).
+  static InstanceInfo Instance(std::string id, int player_count = 0, size_t pad = 0) {
+    InstanceInfo info;
+    info.id = std::move(id);
+    info.status = "ACTIVE";
+    info.player_count = player_count;
+    if (pad > 0) {
+      info.metadata = Json::MakeObject();
+      info.metadata["GameSessionName"] = Json(std::string(pad, 'x'));
+    }
+    return info;
+  }
+
   glfm::testing::TempDir dir_{"glfm-sqlite-store"};
 };
 
@@ -101,10 +115,7 @@ double MetricValue(const std::string& name) {
 }
 
 TEST_F(SqliteStoreTest, ANewFileHas2KiBPagesAndAnOlderFileKeepsItsOwn) {
-  InstanceInfo info;
-  info.id = "gs-1";
-  info.status = "ACTIVE";
-  info.player_count = 3;
+  InstanceInfo info = Instance("gs-1", 3);
   {
     SqliteOptions o;
     o.path = dir_.path() + "/new.db";
@@ -159,12 +170,8 @@ TEST_F(SqliteStoreTest, CheckpointsUnderWriteLoadKeepEveryAcknowledgedWrite) {
       threads.emplace_back([&, w] {
         std::mt19937 rng(w);
         for (int n = 0; n < kWritesPerWriter; ++n) {
-          InstanceInfo info;
-          info.id = "gs-" + std::to_string(w) + "-" + std::to_string(rng() % kIdsPerWriter);
-          info.status = "ACTIVE";
-          info.player_count = n;
-          info.metadata = Json::MakeObject();
-          info.metadata["GameSessionName"] = Json(std::string(150, 'x'));
+          InstanceInfo info = Instance(
+              "gs-" + std::to_string(w) + "-" + std::to_string(rng() % kIdsPerWriter), n, 150);
           if (store.UpsertInstance(info, Timestamp(std::chrono::seconds(1))).ok()) {
             last[w][info.id] = n;
           } else {
@@ -238,12 +245,9 @@ TEST_F(SqliteStoreTest, TheWalRestartsUnderASteadyInsertLoad) {
   for (int w = 0; w < kWriters; ++w) {
     threads.emplace_back([&, w] {
       for (int n = 0; n < kRowsPerWriter; ++n) {
-        InstanceInfo info;
-        info.id = "arn:aws:gamelift:us-east-1::gamesession/fleet-1/gs-" + std::to_string(w) + "-" +
-                  std::to_string(100000 + n);
-        info.status = "ACTIVE";
-        info.metadata = Json::MakeObject();
-        info.metadata["GameSessionName"] = Json(std::string(150, 'x'));
+        InstanceInfo info = Instance("arn:aws:gamelift:us-east-1::gamesession/fleet-1/gs-" +
+                                         std::to_string(w) + "-" + std::to_string(100000 + n),
+                                     0, 150);
         if (!store.UpsertInstance(info, Timestamp(std::chrono::seconds(1))).ok()) {
           ++failures;
         }
@@ -278,13 +282,8 @@ TEST_F(SqliteStoreTest, AFullDiskFailsWritesUntilThereIsRoomAndLosesNothingAckno
   ASSERT_OK(opened);
   Store& store = **opened;
   auto write = [&](int n) {
-    InstanceInfo info;
-    info.id = "gs-" + std::to_string(n);
-    info.status = "ACTIVE";
-    info.player_count = n % 7;
-    info.metadata = Json::MakeObject();
-    info.metadata["GameSessionName"] = Json(std::string(200, 'x'));
-    return store.UpsertInstance(info, Timestamp(std::chrono::seconds(1)));
+    return store.UpsertInstance(Instance("gs-" + std::to_string(n), n % 7, 200),
+                                Timestamp(std::chrono::seconds(1)));
   };
   std::set<std::string> acknowledged;
   Status first_failure;
@@ -351,10 +350,7 @@ TEST_F(SqliteStoreTest, AFailedFsyncFailsEveryWriteUntilReopenedAndHealthSaysWhy
   ASSERT_OK(opened);
   Store& store = **opened;
   auto write = [&](const std::string& id) {
-    InstanceInfo info;
-    info.id = id;
-    info.status = "ACTIVE";
-    return store.UpsertInstance(info, Timestamp(std::chrono::seconds(1)));
+    return store.UpsertInstance(Instance(id), Timestamp(std::chrono::seconds(1)));
   };
   ASSERT_OK(write("gs-before"));
   EXPECT_OK(store.Health());
@@ -400,10 +396,7 @@ TEST_F(SqliteStoreTest, DocumentsFromSchema4KeepTheirIdAndNewOnesLeaveItOut) {
   // before stay as they are and read the same.
   SqliteOptions o;
   o.path = dir_.path() + "/glfm.db";
-  InstanceInfo a;
-  a.id = "arn:aws:gamelift:us-east-1::gamesession/fleet-1/gs-a";
-  a.status = "ACTIVE";
-  a.player_count = 3;
+  InstanceInfo a = Instance("arn:aws:gamelift:us-east-1::gamesession/fleet-1/gs-a", 3);
   InstanceInfo b = a;
   b.id = "arn:aws:gamelift:us-east-1::gamesession/fleet-1/gs-b";
   {
