@@ -49,8 +49,13 @@ Json JsonFromDom(simdjson::dom::element e) {
         return Json::MakeObject();
       }
       for (simdjson::dom::key_value_pair kv : obj) {
-        // A repeated key keeps its last value, as most parsers do.
-        o.insert_or_assign(std::string(kv.key), JsonFromDom(kv.value));
+        // Keys in order (as glfm writes them) append with one comparison each; a repeated
+        // key keeps its last value, as most parsers do.
+        if (o.empty() || o.rbegin()->first < kv.key) {
+          o.emplace_hint(o.end(), std::string(kv.key), JsonFromDom(kv.value));
+        } else {
+          o.insert_or_assign(std::string(kv.key), JsonFromDom(kv.value));
+        }
       }
       return Json(std::move(o));
     }
