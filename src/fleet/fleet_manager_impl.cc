@@ -1122,36 +1122,49 @@ struct GameLiftFleetManager::Impl {
         all.insert(all.end(), some.begin(), some.end());
       }
     }
-    std::unordered_set<std::string> live;
+    // One scan of the store serves both halves (one read per 1,000 stored sessions, not one
+    // per live session): a stored session GameLift listed is compared with GameLift's answer,
+    // one it did not list is gone, and a listed one the scan did not meet is new.
+    std::unordered_map<std::string_view, size_t> live;  // id -> its place in `all`
+    std::vector<bool> met(all.size());
+    for (size_t i = 0; i < all.size(); ++i) {
+      RememberMax(all[i].game_session_id, all[i].maximum_player_session_count);
+      // Listed twice (two pages or fleets): the first counts.
+      if (!live.emplace(all[i].game_session_id, i).second) met[i] = true;
+    }
     std::vector<store::InstanceWrite> writes;
-    for (const auto& gs : all) {
-      live.insert(gs.game_session_id);
-      RememberMax(gs.game_session_id, gs.maximum_player_session_count);
-      auto stored = store->GetInstance(gs.game_session_id);
-      if (stored.ok() && stored->update_time >= sync_start) continue;  // newer than the sync
+    auto compare = [&](const GameSession& gs, const store::StoredInstance* stored) {
+      if (stored != nullptr && stored->update_time >= sync_start) return;  // newer than the sync
       InstanceInfo info =
-          InstanceFromGameSession(gs, stored.ok() ? &stored->info.metadata : nullptr);
-      if (stored.ok()) info.player_count = stored->info.player_count;  // the server's report
+          InstanceFromGameSession(gs, stored != nullptr ? &stored->info.metadata : nullptr);
+      if (stored != nullptr) info.player_count = stored->info.player_count;  // the server's
       // Unchanged: not written again (a large fleet would rewrite every row each pass, and on
       // PostgreSQL every other node would re-read each one from the change feed).
-      if (stored.ok() && info == stored->info) continue;
+      if (stored != nullptr && info == stored->info) return;
       writes.push_back({std::move(info), Now()});
-    }
-    if (!writes.empty()) {
-      GLFM_RETURN_IF_ERROR(store->UpsertInstances(writes));
-      for (const auto& w : writes) index->Upsert(w.info, w.update_time).IgnoreError();
-    }
+    };
     std::string after;
     std::vector<std::string> gone;
     for (;;) {
       GLFM_ASSIGN_OR_RETURN(store::InstancePage page, store->ScanInstances(after, 1000));
       for (const auto& si : page.instances) {
-        if (live.count(si.info.id) == 0 && si.update_time < sync_start) {
+        auto it = live.find(si.info.id);
+        if (it != live.end()) {
+          met[it->second] = true;
+          compare(all[it->second], &si);
+        } else if (si.update_time < sync_start) {
           gone.push_back(si.info.id);
         }
       }
       if (page.done) break;
       after = page.next_after_id;
+    }
+    for (size_t i = 0; i < all.size(); ++i) {
+      if (!met[i]) compare(all[i], nullptr);
+    }
+    if (!writes.empty()) {
+      GLFM_RETURN_IF_ERROR(store->UpsertInstances(writes));
+      for (const auto& w : writes) index->Upsert(w.info, w.update_time).IgnoreError();
     }
     // Deleted a group at a time, each only when still older than the sync's start: a status
     // report or placement that wrote one of them since the scan keeps it.

@@ -1245,6 +1245,35 @@ TEST_F(FleetTest, ReconcileRewritesOnlyTheSessionsGameLiftChanged) {
   }
 }
 
+TEST_F(FleetTest, ReconcileOfASessionListedTwiceKeepsTheServersPlayerCount) {
+  FleetHarness h;
+  std::vector<gamelift::GameSession> all;
+  ASSERT_NO_FATAL_FAILURE(PlaceDirectly(h, 3, &all));
+  // The same fleet twice: GameLift's answer lists every session twice.
+  auto opts = ReconcileOnly(h);
+  opts.alias_id = "";
+  opts.fleet_ids = {all[0].fleet_id, all[0].fleet_id};
+  auto fm = h.Start(opts);
+  ASSERT_EQ(h.index().size(), 3u);
+  const std::string& id = all[1].game_session_id;
+  ASSERT_OK(fm->Update(id, 3, Json::MakeObject()));
+  // GameLift changes the session, so the pass rewrites it: with the count the server reported.
+  gamelift::UpdateGameSessionRequest u;
+  u.game_session_id = id;
+  u.game_properties = std::vector<gamelift::GameProperty>{{"mode", "ranked"}};
+  ASSERT_OK(h.gl().UpdateGameSession(u));
+  ASSERT_OK(fm->Reconcile());
+  auto stored = h.store().GetInstance(id);
+  ASSERT_OK(stored);
+  EXPECT_EQ(stored->info.player_count, 3);
+  const Json* props = stored->info.metadata.Find("GameProperties");
+  ASSERT_NE(props, nullptr);
+  EXPECT_EQ(props->Find("mode")->as_string(), "ranked");
+  EXPECT_EQ(h.index().Get(id)->player_count, 3);
+  EXPECT_EQ(h.index().size(), 3u);
+  EXPECT_EQ(fm->stats().reconcile_removed, 0u);
+}
+
 TEST_F(FleetTest, ReconcileKeepsSessionsNewerThanTheSync) {
   FleetHarness h;
   auto opts = h.Options();
