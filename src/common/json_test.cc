@@ -39,11 +39,10 @@ TEST(JsonTest, RoundTripsThroughDump) {
 
 TEST(JsonTest, KeysInAnyOrderAndRepeatedKeysParseToTheSameObject) {
   // In order (as glfm writes), out of order, and repeated: the last value of a key wins.
-  for (const char* text : {R"({"a":1,"b":{"x":1,"y":2},"c":3})",
-                           R"({"c":3,"b":{"y":2,"x":1},"a":1})",
-                           R"({"b":{"y":2,"x":1},"a":1,"c":3})",
-                           R"({"a":0,"b":{"x":1,"y":0,"y":2},"c":3,"a":1})",
-                           R"({"c":0,"a":1,"b":{"x":1,"y":2},"c":3})"}) {
+  for (const char* text :
+       {R"({"a":1,"b":{"x":1,"y":2},"c":3})", R"({"c":3,"b":{"y":2,"x":1},"a":1})",
+        R"({"b":{"y":2,"x":1},"a":1,"c":3})", R"({"a":0,"b":{"x":1,"y":0,"y":2},"c":3,"a":1})",
+        R"({"c":0,"a":1,"b":{"x":1,"y":2},"c":3})"}) {
     auto j = Json::Parse(text);
     ASSERT_OK(j);
     EXPECT_EQ(j->Dump(), R"({"a":1,"b":{"x":1,"y":2},"c":3})") << text;
