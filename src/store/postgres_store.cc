@@ -288,23 +288,28 @@ class PostgresStore final : public internal::QueuedWriteStore {
   }
 
   Result<InstancePage> ScanInstances(std::string_view after_id, int limit) override {
+    GLFM_ASSIGN_OR_RETURN(InstanceDocumentPage docs, ScanInstanceDocuments(after_id, limit));
+    InstancePage page;
+    GLFM_RETURN_IF_ERROR(DecodeInstanceDocuments(docs, page.instances));
+    page.next_after_id = std::move(docs.next_after_id);
+    page.done = docs.done;
+    return page;
+  }
+
+  Result<InstanceDocumentPage> ScanInstanceDocuments(std::string_view after_id,
+                                                     int limit) override {
     GLFM_RETURN_IF_ERROR(internal::ValidateLimit(limit));
     GLFM_ASSIGN_OR_RETURN(
         PgResult r,
         Read("scan", {std::string(after_id), std::to_string(limit + 1)}, "scan instances"));
     int rows = PQntuples(r.get());
-    InstancePage page;
+    InstanceDocumentPage page;
     page.done = rows <= limit;
     int n = std::min(rows, limit);
-    std::vector<internal::RawInstanceRow> raw(static_cast<size_t>(n));
     for (int i = 0; i < n; ++i) {
-      raw[static_cast<size_t>(i)] = {Value(r.get(), i, 0), Value(r.get(), i, 1),
-                                     ParseInt64(PQgetvalue(r.get(), i, 2))};
+      page.Add(Value(r.get(), i, 0), Value(r.get(), i, 1), ParseInt64(PQgetvalue(r.get(), i, 2)));
     }
-    GLFM_RETURN_IF_ERROR(internal::DecodeInstances(raw, page.instances));
-    if (!page.done && n > 0) {
-      page.next_after_id = page.instances.back().info.id;
-    }
+    if (!page.done && n > 0) page.next_after_id = page.id(page.rows.size() - 1);
     return page;
   }
 

@@ -291,6 +291,15 @@ class SqliteStore final : public internal::QueuedWriteStore {
     return out;
   }
 
+  Result<InstanceDocumentPage> ScanInstanceDocuments(std::string_view after_id,
+                                                     int limit) override {
+    GLFM_RETURN_IF_ERROR(internal::ValidateLimit(limit));
+    GLFM_ASSIGN_OR_RETURN(auto reader, AcquireReader());
+    Result<InstanceDocumentPage> out = ScanDocumentsWith(reader.get(), after_id, limit);
+    ReleaseReader(std::move(reader));
+    return out;
+  }
+
   Result<PlacementRecord> GetPlacement(std::string_view placement_id) override {
     GLFM_ASSIGN_OR_RETURN(auto reader, AcquireReader());
     sqlite3_stmt* s = reader->get_placement.get();
@@ -1189,43 +1198,34 @@ class SqliteStore final : public internal::QueuedWriteStore {
   }
 
   Result<InstancePage> ScanWith(Reader* reader, std::string_view after_id, int limit) {
+    GLFM_ASSIGN_OR_RETURN(InstanceDocumentPage docs, ScanDocumentsWith(reader, after_id, limit));
+    InstancePage page;
+    GLFM_RETURN_IF_ERROR(DecodeInstanceDocuments(docs, page.instances));
+    page.next_after_id = std::move(docs.next_after_id);
+    page.done = docs.done;
+    return page;
+  }
+
+  // Copies the rows out (SQLite's buffers live only until the next step) into one buffer.
+  Result<InstanceDocumentPage> ScanDocumentsWith(Reader* reader, std::string_view after_id,
+                                                 int limit) {
     sqlite3_stmt* s = reader->scan.get();
     Resetter reset(s);
     BindText(s, 1, after_id);
     sqlite3_bind_int(s, 2, limit + 1);
-    InstancePage page;
-    // Copy the rows out (SQLite's buffers live only until the next step) into one buffer,
-    // then decode them on several threads.
-    std::string storage;
-    struct Row {
-      size_t at, id_size, doc_size;
-      int64_t time;
-    };
-    std::vector<Row> at;
+    InstanceDocumentPage page;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-      if (static_cast<int>(at.size()) == limit) {
+      if (static_cast<int>(page.rows.size()) == limit) {
         page.done = false;
         break;
       }
-      std::string_view id = ColumnText(s, 0);
-      std::string_view doc = ColumnText(s, 1);
-      at.push_back({storage.size(), id.size(), doc.size(), sqlite3_column_int64(s, 2)});
-      storage.append(id).append(doc);
+      page.Add(ColumnText(s, 0), ColumnText(s, 1), sqlite3_column_int64(s, 2));
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
       return Error(reader->db.get(), "scan instances", rc);
     }
-    std::vector<internal::RawInstanceRow> rows(at.size());
-    for (size_t i = 0; i < at.size(); ++i) {
-      std::string_view all = std::string_view(storage).substr(at[i].at);
-      rows[i] = {all.substr(0, at[i].id_size), all.substr(at[i].id_size, at[i].doc_size),
-                 at[i].time};
-    }
-    GLFM_RETURN_IF_ERROR(internal::DecodeInstances(rows, page.instances));
-    if (!page.done && !page.instances.empty()) {
-      page.next_after_id = page.instances.back().info.id;
-    }
+    if (!page.done && !page.rows.empty()) page.next_after_id = page.id(page.rows.size() - 1);
     return page;
   }
 

@@ -47,6 +47,36 @@ struct StoredInstance {
   friend bool operator==(const StoredInstance&, const StoredInstance&) = default;
 };
 
+// One page of ScanInstanceDocuments: the stored rows as they are, ids and documents back to
+// back in one buffer, not decoded yet (DecodeInstanceDocuments does that).
+struct InstanceDocumentPage {
+  struct Row {
+    size_t at = 0, id_size = 0, doc_size = 0;
+    int64_t update_time_ns = 0;
+  };
+  std::string storage;
+  std::vector<Row> rows;
+  // Pass as `after_id` for the next page; meaningful only when !done.
+  std::string next_after_id;
+  // True when no instance sorts after this page.
+  bool done = true;
+
+  void Add(std::string_view id, std::string_view doc, int64_t update_time_ns) {
+    rows.push_back({storage.size(), id.size(), doc.size(), update_time_ns});
+    storage.append(id).append(doc);
+  }
+  std::string_view id(size_t i) const {
+    return std::string_view(storage).substr(rows[i].at, rows[i].id_size);
+  }
+  std::string_view doc(size_t i) const {
+    return std::string_view(storage).substr(rows[i].at + rows[i].id_size, rows[i].doc_size);
+  }
+};
+
+// Decodes every row of `page` into `out` (resized to match), as ScanInstances would have.
+// Errors: data-loss naming the first id whose document does not decode.
+Status DecodeInstanceDocuments(const InstanceDocumentPage& page, std::vector<StoredInstance>& out);
+
 // One page of ScanInstances, ordered by id (byte order).
 struct InstancePage {
   std::vector<StoredInstance> instances;
@@ -205,6 +235,12 @@ class Store {
   // first page), in id order. Errors: invalid-argument for a bad limit; data-loss naming the
   // id whose document does not decode; unavailable; internal.
   virtual Result<InstancePage> ScanInstances(std::string_view after_id, int limit) = 0;
+
+  // ScanInstances without the decoding: the same rows, to be decoded by
+  // DecodeInstanceDocuments, so that one thread can read the next page while another decodes
+  // and uses this one (the start-up load). Errors: as ScanInstances, less data-loss.
+  virtual Result<InstanceDocumentPage> ScanInstanceDocuments(std::string_view after_id,
+                                                             int limit) = 0;
 
   // --- placements ---
 

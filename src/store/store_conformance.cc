@@ -195,6 +195,40 @@ TEST_P(StoreConformanceTest, ScanPagesThroughEveryInstanceInIdOrder) {
               StatusIs(StatusCode::kInvalidArgument, "limit must be 1..100000, got 0"));
 }
 
+TEST_P(StoreConformanceTest, ScanOfDocumentsDecodesToWhatScanInstancesReturns) {
+  for (int i = 0; i < 7; ++i) {
+    ASSERT_OK(store_->UpsertInstance(MakeInstance("gs-" + std::to_string(i), i), FromUnix(10 + i)));
+  }
+  std::vector<StoredInstance> from_documents;
+  std::string after;
+  std::vector<size_t> page_sizes;
+  for (int guard = 0; guard < 10; ++guard) {
+    auto docs = store_->ScanInstanceDocuments(after, 3);
+    ASSERT_OK(docs);
+    page_sizes.push_back(docs->rows.size());
+    std::vector<StoredInstance> decoded;
+    ASSERT_OK(DecodeInstanceDocuments(*docs, decoded));
+    ASSERT_EQ(decoded.size(), docs->rows.size());
+    for (size_t i = 0; i < decoded.size(); ++i) EXPECT_EQ(decoded[i].info.id, docs->id(i));
+    from_documents.insert(from_documents.end(), decoded.begin(), decoded.end());
+    if (docs->done) break;
+    EXPECT_EQ(docs->next_after_id, decoded.back().info.id);
+    after = docs->next_after_id;
+  }
+  EXPECT_THAT(page_sizes, ElementsAre(3, 3, 1));
+  auto all = store_->ScanInstances("", 100);
+  ASSERT_OK(all);
+  ASSERT_EQ(from_documents.size(), all->instances.size());
+  for (size_t i = 0; i < from_documents.size(); ++i) {
+    EXPECT_EQ(from_documents[i].info, all->instances[i].info) << i;
+    EXPECT_EQ(from_documents[i].update_time, all->instances[i].update_time) << i;
+  }
+  EXPECT_EQ(from_documents[4].info.player_count, 4);
+  EXPECT_EQ(from_documents[4].update_time, FromUnix(14));
+  EXPECT_THAT(store_->ScanInstanceDocuments("", 100001),
+              StatusIs(StatusCode::kInvalidArgument, "limit must be 1..100000, got 100001"));
+}
+
 TEST_P(StoreConformanceTest, ScanOfAnExactMultipleEndsWithoutAnEmptyPage) {
   for (int i = 0; i < 4; ++i) {
     ASSERT_OK(store_->UpsertInstance(MakeInstance("gs-" + std::to_string(i)), FromUnix(1)));

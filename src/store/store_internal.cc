@@ -1011,6 +1011,14 @@ Status QueuedWriteStore::SubmitOne(WriteRequest& r) {
 
 }  // namespace internal
 
+Status DecodeInstanceDocuments(const InstanceDocumentPage& page, std::vector<StoredInstance>& out) {
+  std::vector<internal::RawInstanceRow> rows(page.rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    rows[i] = {page.id(i), page.doc(i), page.rows[i].update_time_ns};
+  }
+  return internal::DecodeInstances(rows, out);
+}
+
 Status ValidateWebhookRecord(const WebhookRecord& webhook, std::string_view field) {
   return internal::ValidateWebhook(webhook, field);
 }
