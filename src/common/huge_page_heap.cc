@@ -12,6 +12,7 @@
 // CPU on this VM, so runs on the other core. A heap outgrowing the runway, or a kernel without
 // MADV_POPULATE_WRITE (before 5.14), gets what it got before.
 #include <gperftools/malloc_extension.h>
+#include <pthread.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -93,6 +94,7 @@ class Runway {
 
  private:
   void Populate() {
+    pthread_setname_np(pthread_self(), "glfm-heap");
     std::unique_lock lock(mu_);
     while (!stop_) {
       uintptr_t at = std::max(populated_, taken_);
