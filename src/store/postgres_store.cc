@@ -287,15 +287,6 @@ class PostgresStore final : public internal::QueuedWriteStore {
                                     ParseInt64(PQgetvalue(r.get(), 0, 1)));
   }
 
-  Result<InstancePage> ScanInstances(std::string_view after_id, int limit) override {
-    GLFM_ASSIGN_OR_RETURN(InstanceDocumentPage docs, ScanInstanceDocuments(after_id, limit));
-    InstancePage page;
-    GLFM_RETURN_IF_ERROR(DecodeInstanceDocuments(docs, page.instances));
-    page.next_after_id = std::move(docs.next_after_id);
-    page.done = docs.done;
-    return page;
-  }
-
   Result<InstanceDocumentPage> ScanInstanceDocuments(std::string_view after_id,
                                                      int limit) override {
     GLFM_RETURN_IF_ERROR(internal::ValidateLimit(limit));

@@ -283,14 +283,6 @@ class SqliteStore final : public internal::QueuedWriteStore {
     return out;
   }
 
-  Result<InstancePage> ScanInstances(std::string_view after_id, int limit) override {
-    GLFM_RETURN_IF_ERROR(internal::ValidateLimit(limit));
-    GLFM_ASSIGN_OR_RETURN(auto reader, AcquireReader());
-    Result<InstancePage> out = ScanWith(reader.get(), after_id, limit);
-    ReleaseReader(std::move(reader));
-    return out;
-  }
-
   Result<InstanceDocumentPage> ScanInstanceDocuments(std::string_view after_id,
                                                      int limit) override {
     GLFM_RETURN_IF_ERROR(internal::ValidateLimit(limit));
@@ -1195,15 +1187,6 @@ class SqliteStore final : public internal::QueuedWriteStore {
   void ReleaseReader(std::unique_ptr<Reader> r) {
     std::lock_guard lock(readers_mu_);
     readers_.push_back(std::move(r));
-  }
-
-  Result<InstancePage> ScanWith(Reader* reader, std::string_view after_id, int limit) {
-    GLFM_ASSIGN_OR_RETURN(InstanceDocumentPage docs, ScanDocumentsWith(reader, after_id, limit));
-    InstancePage page;
-    GLFM_RETURN_IF_ERROR(DecodeInstanceDocuments(docs, page.instances));
-    page.next_after_id = std::move(docs.next_after_id);
-    page.done = docs.done;
-    return page;
   }
 
   // Copies the rows out (SQLite's buffers live only until the next step) into one buffer.

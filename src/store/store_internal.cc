@@ -247,40 +247,6 @@ Result<StoredInstance> DecodeInstance(std::string_view id, std::string_view doc,
   return out;
 }
 
-Status DecodeInstances(const std::vector<RawInstanceRow>& rows, std::vector<StoredInstance>& out) {
-  out.clear();
-  out.resize(rows.size());
-  auto decode = [&](size_t begin, size_t end) -> Status {
-    for (size_t i = begin; i < end; ++i) {
-      GLFM_RETURN_IF_ERROR(
-          DecodeInstanceInto(rows[i].id, rows[i].doc, rows[i].update_time_ns, out[i]));
-    }
-    return OkStatus();
-  };
-  constexpr size_t kPerThreadMin = 2048;
-  size_t threads = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), 4);
-  threads = std::min(threads, rows.size() / kPerThreadMin);
-  if (threads <= 1) {
-    return decode(0, rows.size());
-  }
-  std::vector<Status> results(threads);
-  std::vector<std::thread> workers;
-  size_t per = (rows.size() + threads - 1) / threads;
-  for (size_t t = 1; t < threads; ++t) {
-    workers.emplace_back([&, t] {
-      results[t] = decode(std::min(rows.size(), t * per), std::min(rows.size(), (t + 1) * per));
-    });
-  }
-  results[0] = decode(0, std::min(rows.size(), per));
-  for (auto& w : workers) {
-    w.join();
-  }
-  for (auto& r : results) {
-    GLFM_RETURN_IF_ERROR(r);
-  }
-  return OkStatus();
-}
-
 void AppendEvents(const WriteOp& op, std::vector<ChangeEvent>& events) {
   if (!op.status.ok()) {
     return;
@@ -1009,14 +975,50 @@ Status QueuedWriteStore::SubmitOne(WriteRequest& r) {
   return r.ops[0].status;
 }
 
+Result<InstancePage> QueuedWriteStore::ScanInstances(std::string_view after_id, int limit) {
+  GLFM_ASSIGN_OR_RETURN(InstanceDocumentPage docs, ScanInstanceDocuments(after_id, limit));
+  InstancePage page;
+  GLFM_RETURN_IF_ERROR(DecodeInstanceDocuments(docs, page.instances));
+  page.next_after_id = std::move(docs.next_after_id);
+  page.done = docs.done;
+  return page;
+}
+
 }  // namespace internal
 
+// On several threads when the page is large (ScanInstances with a large limit).
 Status DecodeInstanceDocuments(const InstanceDocumentPage& page, std::vector<StoredInstance>& out) {
-  std::vector<internal::RawInstanceRow> rows(page.rows.size());
-  for (size_t i = 0; i < rows.size(); ++i) {
-    rows[i] = {page.id(i), page.doc(i), page.rows[i].update_time_ns};
+  const size_t n = page.rows.size();
+  out.clear();
+  out.resize(n);
+  auto decode = [&](size_t begin, size_t end) -> Status {
+    for (size_t i = begin; i < end; ++i) {
+      GLFM_RETURN_IF_ERROR(internal::DecodeInstanceInto(page.id(i), page.doc(i),
+                                                        page.rows[i].update_time_ns, out[i]));
+    }
+    return OkStatus();
+  };
+  constexpr size_t kPerThreadMin = 2048;
+  size_t threads = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), 4);
+  threads = std::min(threads, n / kPerThreadMin);
+  if (threads <= 1) {
+    return decode(0, n);
   }
-  return internal::DecodeInstances(rows, out);
+  std::vector<Status> results(threads);
+  std::vector<std::thread> workers;
+  size_t per = (n + threads - 1) / threads;
+  for (size_t t = 1; t < threads; ++t) {
+    workers.emplace_back(
+        [&, t] { results[t] = decode(std::min(n, t * per), std::min(n, (t + 1) * per)); });
+  }
+  results[0] = decode(0, std::min(n, per));
+  for (auto& w : workers) {
+    w.join();
+  }
+  for (auto& r : results) {
+    GLFM_RETURN_IF_ERROR(r);
+  }
+  return OkStatus();
 }
 
 Status ValidateWebhookRecord(const WebhookRecord& webhook, std::string_view field) {

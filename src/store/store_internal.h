@@ -55,18 +55,6 @@ std::string EncodeInstance(const InstanceInfo& info, bool with_id = true);
 Result<StoredInstance> DecodeInstance(std::string_view id, std::string_view doc,
                                       int64_t update_time_ns);
 
-// A stored row not yet decoded; the views point into storage the caller keeps alive.
-struct RawInstanceRow {
-  std::string_view id;
-  std::string_view doc;
-  int64_t update_time_ns = 0;
-};
-
-// Decodes `rows` into `out` (resized to match), on several threads when there are many:
-// start-up loads a million rows and decoding is most of the time. Errors: the data-loss of
-// the first row (in order) that does not decode.
-Status DecodeInstances(const std::vector<RawInstanceRow>& rows, std::vector<StoredInstance>& out);
-
 // One write inside a WriteRequest; a backend fills in the results.
 struct WriteOp {
   enum class Kind {
@@ -279,6 +267,8 @@ std::vector<ChangeEvent> ParseEventLines(std::string_view payload);
 // results back. A backend derives from this and supplies its queue and the read half.
 class QueuedWriteStore : public Store {
  public:
+  // The backend's ScanInstanceDocuments, decoded.
+  Result<InstancePage> ScanInstances(std::string_view after_id, int limit) final;
   Status UpsertInstance(const InstanceInfo& info, Timestamp update_time) override;
   Status UpsertInstances(const std::vector<InstanceWrite>& writes) override;
   Result<bool> DeleteInstance(std::string_view id) override;
