@@ -1,29 +1,19 @@
 // The conformance suite's backends: a SQLite file in a per-test temp dir, and a fresh
 // database on the throw-away PostgreSQL server the harness starts (testing/postgres.h).
 #include <sqlite3.h>
-#include <stdlib.h>
-
-#include <filesystem>
 
 #include "store/postgres_store.h"
 #include "store/sqlite_store.h"
 #include "store/store_conformance.h"
 #include "testing/postgres.h"
+#include "testing/temp_dir.h"
 
 namespace glfm::store {
 namespace {
 
 class SqliteBackend : public StoreBackend {
  public:
-  explicit SqliteBackend(bool full) : full_(full) {
-    char tmpl[] = "/tmp/glfm-store-XXXXXX";
-    dir_ = mkdtemp(tmpl) != nullptr ? tmpl : "";
-    path_ = dir_ + "/glfm.db";
-  }
-  ~SqliteBackend() override {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
+  explicit SqliteBackend(bool full) : full_(full), path_(dir_.path() + "/glfm.db") {}
 
   Result<std::unique_ptr<Store>> Open(int target_schema_version) override {
     SqliteOptions o;
@@ -48,7 +38,7 @@ class SqliteBackend : public StoreBackend {
 
  private:
   bool full_;
-  std::string dir_;
+  glfm::testing::TempDir dir_{"glfm-store"};
   std::string path_;
 };
 

@@ -9,7 +9,6 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -26,6 +25,7 @@
 #include "gamelift/sqs.h"
 #include "index/index.h"
 #include "store/sqlite_store.h"
+#include "testing/temp_dir.h"
 
 namespace glfm::fleet::testing {
 
@@ -81,9 +81,6 @@ class FleetHarness {
       emulator::World world = FastWorld(), emulator::SignatureVerifier verifier = {},
       store::SqliteOptions::Synchronous sync = store::SqliteOptions::Synchronous::kFull,
       int io_threads = 2) {
-    char tmpl[] = "/tmp/glfm-fleet-XXXXXX";
-    GLFM_CHECK(mkdtemp(tmpl) != nullptr);
-    dir_ = tmpl;
     emulator::EmulatorOptions eo;
     eo.world = std::move(world);
     eo.verify_signature = std::move(verifier);
@@ -104,8 +101,6 @@ class FleetHarness {
   ~FleetHarness() {
     emulator_->Stop();
     store_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
   }
 
   std::unique_ptr<aws::AwsClient> MakeAws(const aws::ServiceSpec& svc) {
@@ -123,7 +118,7 @@ class FleetHarness {
   void OpenStore() {
     store_.reset();
     store::SqliteOptions so;
-    so.path = dir_ + "/glfm.db";
+    so.path = dir_.path() + "/glfm.db";
     so.synchronous = sync_;
     store_ = std::move(store::OpenSqliteStore(so)).value();
     index_ = std::make_unique<index::InstanceIndex>();
@@ -172,10 +167,10 @@ class FleetHarness {
   gamelift::GameLiftClient& gl() { return *gl_; }
   gamelift::SqsClient& sqs() { return *sqs_; }
   const std::string& events_url() const { return events_url_; }
-  const std::string& dir() const { return dir_; }
+  const std::string& dir() const { return dir_.path(); }
 
  private:
-  std::string dir_;
+  glfm::testing::TempDir dir_{"glfm-fleet"};
   store::SqliteOptions::Synchronous sync_;
   std::unique_ptr<emulator::Emulator> emulator_;
   std::unique_ptr<aws::HttpTransport> transport_;
