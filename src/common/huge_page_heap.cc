@@ -55,9 +55,8 @@ class Runway {
     void* at = MapAligned(kRunway, kHugePage, MAP_NORESERVE);
     if (at == nullptr) return;
     std::lock_guard lock(mu_);
-    begin_ = reinterpret_cast<uintptr_t>(at);
-    taken_ = populated_ = begin_;
-    end_ = begin_ + kRunway;
+    taken_ = populated_ = reinterpret_cast<uintptr_t>(at);
+    end_ = taken_ + kRunway;
     stop_ = false;
     try {
       thread_ = std::thread([this] { Populate(); });
@@ -76,7 +75,7 @@ class Runway {
     if (thread_.joinable()) thread_.join();
     std::lock_guard lock(mu_);
     if (end_ > taken_) munmap(reinterpret_cast<void*>(taken_), end_ - taken_);
-    begin_ = taken_ = populated_ = end_ = 0;
+    taken_ = populated_ = end_ = 0;
   }
 
   // Takes `want` bytes (a multiple of kHugePage) from the front, or returns nullptr when the
@@ -113,8 +112,8 @@ class Runway {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  uintptr_t begin_ = 0, end_ = 0;
-  uintptr_t taken_ = 0;      // the heap has [begin_, taken_)
+  uintptr_t end_ = 0;
+  uintptr_t taken_ = 0;      // the heap has the reservation up to here
   uintptr_t populated_ = 0;  // the thread has populated up to here (or the heap took past it)
   bool stop_ = false;
   std::thread thread_;
