@@ -13,6 +13,7 @@
 
 #include "common/check.h"
 #include "common/json_dom.h"
+#include "common/json_tape.h"
 
 namespace glfm {
 namespace internal {
@@ -61,6 +62,151 @@ Json JsonFromDom(simdjson::dom::element e) {
     }
   }
   return Json();
+}
+
+void AppendJsonTape(const Json& j, std::string& out) {
+  switch (j.type()) {
+    case Json::Type::kNull:
+      out.push_back(static_cast<char>(TapeTag::kNull));
+      return;
+    case Json::Type::kBool:
+      out.push_back(static_cast<char>(j.as_bool() ? TapeTag::kTrue : TapeTag::kFalse));
+      return;
+    case Json::Type::kNumber:
+      if (j.is_integer()) {
+        out.push_back(static_cast<char>(TapeTag::kInt));
+        PutVarint(out, ZigZag(j.as_int64()));
+      } else {
+        double v = j.as_double();
+        out.push_back(static_cast<char>(TapeTag::kDouble));
+        out.append(reinterpret_cast<const char*>(&v), sizeof v);
+      }
+      return;
+    case Json::Type::kString:
+      out.push_back(static_cast<char>(TapeTag::kString));
+      PutVarint(out, j.as_string().size());
+      out.append(j.as_string());
+      return;
+    case Json::Type::kArray:
+      out.push_back(static_cast<char>(TapeTag::kArray));
+      PutVarint(out, j.as_array().size());
+      for (const Json& e : j.as_array()) AppendJsonTape(e, out);
+      return;
+    case Json::Type::kObject:
+      out.push_back(static_cast<char>(TapeTag::kObject));
+      PutVarint(out, j.as_object().size());
+      for (const auto& [k, v] : j.as_object()) {
+        PutVarint(out, k.size());
+        out.append(k);
+        AppendJsonTape(v, out);
+      }
+      return;
+  }
+}
+
+namespace {
+
+Json ReadTapeValue(TapeReader& r) {
+  switch (r.Tag()) {
+    case TapeTag::kNull:
+      return Json();
+    case TapeTag::kFalse:
+      return Json(false);
+    case TapeTag::kTrue:
+      return Json(true);
+    case TapeTag::kInt:
+      return Json(r.Int());
+    case TapeTag::kDouble:
+      return Json(r.Double());
+    case TapeTag::kString:
+      return Json(r.String());
+    case TapeTag::kArray: {
+      Json::Array a(r.Count());
+      for (Json& e : a) e = ReadTapeValue(r);
+      return Json(std::move(a));
+    }
+    case TapeTag::kObject: {
+      Json::Object o;
+      for (uint64_t n = r.Count(); n > 0; --n) {
+        std::string key(r.String());
+        o.emplace_hint(o.end(), std::move(key), ReadTapeValue(r));
+      }
+      return Json(std::move(o));
+    }
+  }
+  GLFM_CHECK(false);  // not a tape AppendJsonTape or AppendDomTape wrote
+  return Json();
+}
+
+}  // namespace
+
+Json JsonFromTape(std::string_view tape) {
+  TapeReader r(tape);
+  return ReadTapeValue(r);
+}
+
+void AppendDomTape(simdjson::dom::element e, std::string& out) {
+  switch (e.type()) {
+    case simdjson::dom::element_type::NULL_VALUE:
+      out.push_back(static_cast<char>(TapeTag::kNull));
+      return;
+    case simdjson::dom::element_type::BOOL:
+      out.push_back(
+          static_cast<char>(e.get_bool().value_unsafe() ? TapeTag::kTrue : TapeTag::kFalse));
+      return;
+    case simdjson::dom::element_type::INT64:
+      out.push_back(static_cast<char>(TapeTag::kInt));
+      PutVarint(out, ZigZag(e.get_int64().value_unsafe()));
+      return;
+    case simdjson::dom::element_type::UINT64:
+      // simdjson types a number UINT64 only past int64's range, where Json holds a double.
+      AppendJsonTape(JsonFromDom(e), out);
+      return;
+    case simdjson::dom::element_type::DOUBLE: {
+      double v = e.get_double().value_unsafe();
+      out.push_back(static_cast<char>(TapeTag::kDouble));
+      out.append(reinterpret_cast<const char*>(&v), sizeof v);
+      return;
+    }
+    case simdjson::dom::element_type::STRING: {
+      std::string_view s = e.get_string().value_unsafe();
+      out.push_back(static_cast<char>(TapeTag::kString));
+      PutVarint(out, s.size());
+      out.append(s);
+      return;
+    }
+    case simdjson::dom::element_type::ARRAY: {
+      simdjson::dom::array arr = e.get_array().value_unsafe();
+      out.push_back(static_cast<char>(TapeTag::kArray));
+      PutVarint(out, arr.size());
+      for (simdjson::dom::element child : arr) AppendDomTape(child, out);
+      return;
+    }
+    case simdjson::dom::element_type::OBJECT: {
+      simdjson::dom::object obj = e.get_object().value_unsafe();
+      // Keys in increasing order, each once, as glfm writes them, go straight to the tape;
+      // any other object goes through a Json::Object, which sorts them and keeps the last
+      // value of a repeated key.
+      std::string_view prev;
+      bool first = true;
+      for (simdjson::dom::key_value_pair kv : obj) {
+        if (!first && !(prev < kv.key)) {
+          AppendJsonTape(JsonFromDom(e), out);
+          return;
+        }
+        prev = kv.key;
+        first = false;
+      }
+      out.push_back(static_cast<char>(TapeTag::kObject));
+      PutVarint(out, obj.size());
+      for (simdjson::dom::key_value_pair kv : obj) {
+        PutVarint(out, kv.key.size());
+        out.append(kv.key);
+        AppendDomTape(kv.value, out);
+      }
+      return;
+    }
+  }
 }
 
 }  // namespace internal

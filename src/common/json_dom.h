@@ -16,6 +16,7 @@
 #pragma GCC diagnostic pop
 
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "glfm/json.h"
@@ -25,6 +26,10 @@ namespace glfm::internal {
 // Returns `e` as a Json, recursively: integers that fit in int64 stay integers, a repeated
 // object key keeps its last value (as Json::Parse).
 Json JsonFromDom(simdjson::dom::element e);
+
+// Appends the tape (json_tape.h) of `e` to `out`: the tape of JsonFromDom(e), written
+// without building it.
+void AppendDomTape(simdjson::dom::element e, std::string& out);
 
 // Returns the value of the last member `key` of `o` (a repeated key keeps its last value, as
 // Json::Parse), or nullopt when there is none.

@@ -1,9 +1,12 @@
 #include "glfm/json.h"
 
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <string>
 
+#include "common/json_dom.h"
+#include "common/json_tape.h"
 #include "testing/status_matchers.h"
 
 namespace glfm {
@@ -47,6 +50,50 @@ TEST(JsonTest, KeysInAnyOrderAndRepeatedKeysParseToTheSameObject) {
     ASSERT_OK(j);
     EXPECT_EQ(j->Dump(), R"({"a":1,"b":{"x":1,"y":2},"c":3})") << text;
   }
+}
+
+// The tape (json_tape.h) of a parsed document, written straight from simdjson's DOM, is the
+// tape of the Json that Json::Parse builds from it, and reads back to that Json.
+TEST(JsonTest, TapeOfADocumentIsTheTapeOfItsJsonAndReadsBackToIt) {
+  for (const char* text : {
+           R"({"GameProperties":{"map":"m","mode":"ranked"},"GameSessionName":"s-1"})",
+           R"({"c":3,"b":{"y":2,"x":1},"a":1})",              // keys out of order
+           R"({"a":0,"b":{"x":1,"y":0,"y":2},"c":3,"a":1})",  // repeated keys: the last wins
+           R"({"n":null,"t":true,"f":false,"i":-7,"z":0,"big":9223372036854775807})",
+           R"({"min":-9223372036854775808,"u":18446744073709551615,"d":1.5,"e":-2e300})",
+           R"({"s":"é \"q\" \\ \u0001","empty":"","arr":[1,[2,{"k":"v"}],[],{}],"o":{}})",
+           R"([1,"two",null,{"b":1,"a":2}])",
+           R"("just a string")",
+           R"(42)",
+       }) {
+    auto j = Json::Parse(text);
+    ASSERT_OK(j);
+    std::string from_json;
+    internal::AppendJsonTape(*j, from_json);
+    simdjson::dom::parser parser;
+    simdjson::dom::element root;
+    ASSERT_EQ(parser.parse(text, std::strlen(text)).get(root), simdjson::SUCCESS) << text;
+    std::string from_dom = "prefix";  // appends
+    internal::AppendDomTape(root, from_dom);
+    EXPECT_EQ(from_dom, "prefix" + from_json) << text;
+    EXPECT_EQ(internal::JsonFromTape(from_json).Dump(), j->Dump()) << text;
+  }
+}
+
+TEST(JsonTest, TapeKeepsIntegersAndDoublesApart) {
+  std::string tape;
+  internal::AppendJsonTape(Json::Parse(R"([3,3.0,-1,1e2])").value(), tape);
+  Json back = internal::JsonFromTape(tape);
+  ASSERT_TRUE(back.is_array());
+  const Json::Array& a = back.as_array();
+  ASSERT_EQ(a.size(), 4u);
+  EXPECT_TRUE(a[0].is_integer());
+  EXPECT_EQ(a[0].as_int64(), 3);
+  EXPECT_FALSE(a[1].is_integer());
+  EXPECT_EQ(a[1].as_double(), 3.0);
+  EXPECT_EQ(a[2].as_int64(), -1);
+  EXPECT_FALSE(a[3].is_integer());
+  EXPECT_EQ(a[3].as_double(), 100.0);
 }
 
 TEST(JsonTest, ControlCharactersAreEscaped) {

@@ -228,30 +228,34 @@ PendingRequest DecodeRequest(std::string_view text) {
 Status LoadIndex(store::Store& store, index::InstanceIndex& index) {
   constexpr int kPageSize = 1000;
   constexpr size_t kProgressEvery = 500000;
-  constexpr size_t kAhead = 4;  // pages read and not yet indexed
+  constexpr size_t kAhead = 4;  // pages decoded and not yet indexed
   const auto start = std::chrono::steady_clock::now();
   BulkHeapGrowth bulk;
   std::mutex mu;
   std::condition_variable cv;
-  std::deque<store::InstanceDocumentPage> ready;  // guarded by mu
-  Status read_status;                             // guarded by mu
-  bool read_done = false, stop = false;           // guarded by mu
+  std::deque<store::InstanceViewPage> ready;  // guarded by mu
+  Status read_status;                         // guarded by mu
+  bool read_done = false, stop = false;       // guarded by mu
+  // The reader reads and decodes; the loading thread only indexes. What crosses between them
+  // is flat (spans and metadata tapes), written once on one core and read once on the other.
   auto read_pages = [&] {
     std::string after;
     for (;;) {
-      Result<store::InstanceDocumentPage> page = store.ScanInstanceDocuments(after, kPageSize);
+      Result<store::InstanceDocumentPage> raw = store.ScanInstanceDocuments(after, kPageSize);
+      store::InstanceViewPage page;
+      Status st = raw.ok() ? store::DecodeInstanceViews(*raw, page) : raw.status();
       std::unique_lock lock(mu);
       cv.wait(lock, [&] { return ready.size() < kAhead || stop; });
       if (stop) return;
-      if (!page.ok()) {
-        read_status = page.status();
+      if (!st.ok()) {
+        read_status = st;
         read_done = true;
         cv.notify_all();
         return;
       }
-      bool done = page->done;
-      if (!done) after = page->next_after_id;
-      ready.push_back(std::move(*page));
+      bool done = raw->done;
+      if (!done) after = std::move(raw->next_after_id);
+      ready.push_back(std::move(page));
       read_done = done;
       cv.notify_all();
       if (done) return;
@@ -269,10 +273,9 @@ Status LoadIndex(store::Store& store, index::InstanceIndex& index) {
   }
   Status st;
   size_t loaded = 0;
-  std::vector<store::StoredInstance> decoded;
-  std::vector<index::IndexEntry> entries;
+  std::vector<index::IndexEntryView> entries;
   while (st.ok()) {
-    store::InstanceDocumentPage page;
+    store::InstanceViewPage page;
     {
       std::unique_lock lock(mu);
       cv.wait(lock, [&] { return !ready.empty() || read_done; });
@@ -284,11 +287,19 @@ Status LoadIndex(store::Store& store, index::InstanceIndex& index) {
       ready.pop_front();
     }
     cv.notify_all();
-    st = store::DecodeInstanceDocuments(page, decoded);
-    if (!st.ok()) break;
     entries.clear();
-    for (auto& si : decoded) entries.push_back({std::move(si.info), si.update_time});
-    st = index.UpsertMany(entries);
+    for (const store::InstanceViewPage::Row& r : page.rows) {
+      entries.push_back({.id = page.str(r.id),
+                         .status = page.str(r.status),
+                         .ip_address = page.str(r.ip_address),
+                         .dns_name = page.str(r.dns_name),
+                         .port = r.port,
+                         .player_count = r.player_count,
+                         .create_time = r.create_time,
+                         .update_time = r.update_time,
+                         .metadata_tape = page.str(r.metadata_tape)});
+    }
+    st = index.UpsertViews(entries);
     size_t before = loaded;
     loaded += entries.size();
     if (loaded / kProgressEvery != before / kProgressEvery) {

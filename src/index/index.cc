@@ -25,6 +25,7 @@
 #include <utility>
 
 #include "common/check.h"
+#include "common/json_tape.h"
 #include "index/query.h"
 
 // AddressSanitizer (GCC's macro, or Clang's feature test): DocArena poisons freed documents.
@@ -281,21 +282,10 @@ enum MetaTag : uint8_t {
   kMetaObject = 7,  // varint n, n × (varint field id of the member's path, value)
 };
 
-void PutVarint(std::string& out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-uint64_t GetVarint(const uint8_t*& p) {
-  uint64_t v = 0;
-  for (int shift = 0;; shift += 7) {
-    uint8_t b = *p++;
-    v |= uint64_t(b & 0x7f) << shift;
-    if (b < 0x80) return v;
-  }
-}
+using internal::GetVarint;
+using internal::PutVarint;
+using internal::TapeReader;
+using internal::TapeTag;
 
 // 8 bytes of `s` from `at`, big-endian, zero-padded: comparing these compares the strings,
 // except that equal prefixes need the full strings.
@@ -892,50 +882,55 @@ struct InstanceIndex::Impl {
 
   // ---- documents ----
 
-  void EncodeJson(const Json& j, uint32_t field) {
-    switch (j.type()) {
-      case Json::Type::kNull:
+  // Encodes the value at `r` (a metadata tape, json_tape.h) into `enc`, interning its keywords.
+  void EncodeTape(TapeReader& r, uint32_t field) {
+    switch (TapeTag tag = r.Tag()) {
+      case TapeTag::kNull:
         enc.push_back(static_cast<char>(kMetaNull));
         return;
-      case Json::Type::kBool: {
-        uint32_t t = Intern(field, j.as_bool() ? "T" : "F");
+      case TapeTag::kFalse:
+      case TapeTag::kTrue: {
+        bool b = tag == TapeTag::kTrue;
+        uint32_t t = Intern(field, b ? "T" : "F");
         enc_terms.push_back(t);
-        enc.push_back(static_cast<char>(j.as_bool() ? kMetaTrue : kMetaFalse));
+        enc.push_back(static_cast<char>(b ? kMetaTrue : kMetaFalse));
         PutVarint(enc, t);
         return;
       }
-      case Json::Type::kNumber:
-        if (j.is_integer()) {
-          int64_t v = j.as_int64();
-          enc.push_back(static_cast<char>(kMetaInt));
-          PutVarint(enc, (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
-        } else {
-          double v = j.as_double();
-          char bytes[8];
-          std::memcpy(bytes, &v, 8);
-          enc.push_back(static_cast<char>(kMetaDouble));
-          enc.append(bytes, 8);
-        }
+      case TapeTag::kInt:
+        enc.push_back(static_cast<char>(kMetaInt));
+        PutVarint(enc, internal::ZigZag(r.Int()));
         return;
-      case Json::Type::kString: {
-        uint32_t t = Intern(field, j.as_string());
+      case TapeTag::kDouble: {
+        double v = r.Double();
+        char bytes[8];
+        std::memcpy(bytes, &v, 8);
+        enc.push_back(static_cast<char>(kMetaDouble));
+        enc.append(bytes, 8);
+        return;
+      }
+      case TapeTag::kString: {
+        uint32_t t = Intern(field, r.String());
         enc_terms.push_back(t);
         enc.push_back(static_cast<char>(kMetaString));
         PutVarint(enc, t);
         return;
       }
-      case Json::Type::kArray:
+      case TapeTag::kArray: {
+        uint64_t n = r.Count();
         enc.push_back(static_cast<char>(kMetaArray));
-        PutVarint(enc, j.as_array().size());
-        for (const Json& e : j.as_array()) EncodeJson(e, field);
+        PutVarint(enc, n);
+        for (uint64_t i = 0; i < n; ++i) EncodeTape(r, field);
         return;
-      case Json::Type::kObject: {
+      }
+      case TapeTag::kObject: {
+        uint64_t n = r.Count();
         enc.push_back(static_cast<char>(kMetaObject));
-        PutVarint(enc, j.as_object().size());
-        for (const auto& [k, v] : j.as_object()) {
-          uint32_t child = ChildField(field, k);
+        PutVarint(enc, n);
+        for (uint64_t i = 0; i < n; ++i) {
+          uint32_t child = ChildField(field, r.String());
           PutVarint(enc, child);
-          EncodeJson(v, child);
+          EncodeTape(r, child);
         }
         return;
       }
@@ -944,13 +939,14 @@ struct InstanceIndex::Impl {
 
   // Returns the document of `info` (its head's numbers are the caller's to set), interning
   // its keywords; positions are set by PostAll.
-  Doc* Encode(const InstanceInfo& info) {
+  Doc* Encode(const IndexEntryView& info) {
     enc.clear();
     enc_terms.clear();
     uint32_t fixed[kFixedKw] = {Intern(f_status, info.status),
-                                Intern(f_ip_address, info.connection_info.ip_address),
-                                Intern(f_dns_name, info.connection_info.dns_name)};
-    EncodeJson(info.metadata, f_metadata);
+                                Intern(f_ip_address, info.ip_address),
+                                Intern(f_dns_name, info.dns_name)};
+    TapeReader metadata(info.metadata_tape);
+    EncodeTape(metadata, f_metadata);
     // An array repeating a keyword indexes it once.
     std::sort(enc_terms.begin(), enc_terms.end());
     enc_terms.erase(std::unique(enc_terms.begin(), enc_terms.end()), enc_terms.end());
@@ -981,10 +977,8 @@ struct InstanceIndex::Impl {
       case kMetaTrue:
         GetVarint(p);
         return Json(true);
-      case kMetaInt: {
-        uint64_t z = GetVarint(p);
-        return Json(static_cast<int64_t>((z >> 1) ^ (~(z & 1) + 1)));
-      }
+      case kMetaInt:
+        return Json(internal::UnZigZag(GetVarint(p)));
       case kMetaDouble: {
         double v;
         std::memcpy(&v, p, 8);
@@ -1042,11 +1036,8 @@ struct InstanceIndex::Impl {
       case kMetaTrue:
       case kMetaString:
         return fn(field, KeywordValue(static_cast<uint32_t>(GetVarint(p))));
-      case kMetaInt: {
-        uint64_t z = GetVarint(p);
-        return fn(field, NumberValue(
-                             static_cast<double>(static_cast<int64_t>((z >> 1) ^ (~(z & 1) + 1)))));
-      }
+      case kMetaInt:
+        return fn(field, NumberValue(static_cast<double>(internal::UnZigZag(GetVarint(p)))));
       case kMetaDouble: {
         double v;
         std::memcpy(&v, p, 8);
@@ -1136,7 +1127,7 @@ struct InstanceIndex::Impl {
   }
 
   // Inserts or replaces `info`. Requires `mu` and `ids_mu` held exclusively and a non-empty id.
-  Status UpsertLocked(const InstanceInfo& info, int64_t update_ns) {
+  Status UpsertLocked(const IndexEntryView& info) {
     uint32_t id_hash = Hash32(info.id);
     uint32_t slot = FindSlot(info.id, id_hash);
     bool fresh = slot == kNone;
@@ -1144,7 +1135,7 @@ struct InstanceIndex::Impl {
       if (ids.size() >= options.max_entries) {
         return ResourceExhaustedError("instance index is full (" +
                                       std::to_string(options.max_entries) +
-                                      " instances); cannot add " + info.id);
+                                      " instances); cannot add " + std::string(info.id));
       }
       if (!free_slots.empty()) {
         slot = free_slots.back();
@@ -1159,8 +1150,8 @@ struct InstanceIndex::Impl {
     Doc* d = Encode(info);
     d->player_count = info.player_count;
     d->create_ns = ToNs(info.create_time);
-    d->update_ns = update_ns;
-    d->port = info.connection_info.port;
+    d->update_ns = ToNs(info.update_time);
+    d->port = info.port;
     d->seq = seq;
     d->order_seq = seq;
     Doc* old = nullptr;
@@ -1708,20 +1699,57 @@ InstanceIndex::InstanceIndex(IndexOptions options) : impl_(std::make_unique<Impl
 
 InstanceIndex::~InstanceIndex() = default;
 
+namespace {
+
+// `info` as UpsertLocked takes it, its metadata as the tape `metadata_tape`.
+IndexEntryView ViewOf(const InstanceInfo& info, Timestamp update_time,
+                      std::string_view metadata_tape) {
+  return {.id = info.id,
+          .status = info.status,
+          .ip_address = info.connection_info.ip_address,
+          .dns_name = info.connection_info.dns_name,
+          .port = info.connection_info.port,
+          .player_count = info.player_count,
+          .create_time = info.create_time,
+          .update_time = update_time,
+          .metadata_tape = metadata_tape};
+}
+
+}  // namespace
+
 Status InstanceIndex::Upsert(const InstanceInfo& info, Timestamp update_time) {
   if (info.id.empty()) return InvalidArgumentError("instance id: empty");
+  std::string tape;
+  internal::AppendJsonTape(info.metadata, tape);
   Impl& m = *impl_;
   std::unique_lock lock(m.mu);
   std::unique_lock ids_lock(m.ids_mu);
   m.ApplyPendingLocked();
-  Status s = m.UpsertLocked(info, ToNs(update_time));
+  Status s = m.UpsertLocked(ViewOf(info, update_time, tape));
   m.MaybeRebuild();
   return s;
 }
 
 Status InstanceIndex::UpsertMany(std::span<const IndexEntry> entries) {
+  std::string tapes;
+  std::vector<size_t> ends;
+  ends.reserve(entries.size());
+  for (const IndexEntry& e : entries) {
+    internal::AppendJsonTape(e.info.metadata, tapes);
+    ends.push_back(tapes.size());
+  }
+  std::vector<IndexEntryView> views;
+  views.reserve(entries.size());
+  for (size_t i = 0, at = 0; i < entries.size(); at = ends[i++]) {
+    views.push_back(ViewOf(entries[i].info, entries[i].update_time,
+                           std::string_view(tapes).substr(at, ends[i] - at)));
+  }
+  return UpsertViews(views);
+}
+
+Status InstanceIndex::UpsertViews(std::span<const IndexEntryView> entries) {
   for (size_t i = 0; i < entries.size(); ++i) {
-    if (entries[i].info.id.empty()) {
+    if (entries[i].id.empty()) {
       return InvalidArgumentError("entries[" + std::to_string(i) + "]: instance id: empty");
     }
   }
@@ -1733,8 +1761,8 @@ Status InstanceIndex::UpsertMany(std::span<const IndexEntry> entries) {
   if (m.ids.size() + entries.size() > m.options.max_entries) {
     // Count the new ids exactly (an id may repeat) before changing anything.
     absl::flat_hash_set<std::string_view> seen;
-    for (const IndexEntry& e : entries) {
-      if (m.FindSlot(e.info.id) == kNone) seen.insert(e.info.id);
+    for (const IndexEntryView& e : entries) {
+      if (m.FindSlot(e.id) == kNone) seen.insert(e.id);
     }
     fresh = seen.size();
     if (m.ids.size() + fresh > m.options.max_entries) {
@@ -1748,8 +1776,8 @@ Status InstanceIndex::UpsertMany(std::span<const IndexEntry> entries) {
   m.bulk_order.reserve(entries.size());
   m.bulk_terms.reserve(entries.size());
   m.bulk = true;
-  for (const IndexEntry& e : entries) {
-    Status s = m.UpsertLocked(e.info, ToNs(e.update_time));
+  for (const IndexEntryView& e : entries) {
+    Status s = m.UpsertLocked(e);
     GLFM_CHECK(s.ok());  // ids and capacity were checked above
   }
   m.bulk = false;

@@ -99,6 +99,21 @@ struct IndexEntry {
   Timestamp update_time{};
 };
 
+// One instance for UpsertViews, as views of what the caller holds: an InstanceInfo's fields,
+// with its metadata as a tape (common/json_tape.h) instead of a Json tree. The start-up load
+// decodes stored documents into these (store::DecodeInstanceViews) without building a tree.
+struct IndexEntryView {
+  std::string_view id;
+  std::string_view status;
+  std::string_view ip_address;
+  std::string_view dns_name;
+  int port = 0;
+  int player_count = 0;
+  Timestamp create_time{};
+  Timestamp update_time{};
+  std::string_view metadata_tape;  // the tape of an InstanceInfo::metadata
+};
+
 struct QueryResult {
   std::vector<std::shared_ptr<const InstanceInfo>> instances;
   // Empty when there is nothing after this page.
@@ -124,6 +139,8 @@ class InstanceIndex {
   // leave the index unchanged: invalid-argument naming the first entry with an empty id;
   // resource-exhausted when the new ids would take the index past max_entries.
   Status UpsertMany(std::span<const IndexEntry> entries);
+  // UpsertMany of views; the same errors.
+  Status UpsertViews(std::span<const IndexEntryView> entries);
 
   // Sets the player count of instance `id` (the hot path of join/leave reports), keeping the
   // rest. Errors: not-found when no instance has `id`.

@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "common/json_tape.h"
 #include "glfm/codec.h"
 #include "index/query.h"
 #include "testing/status_matchers.h"
@@ -812,6 +813,63 @@ TEST(IndexStorageTest, GivesBackExactlyWhatWasStored) {
   ASSERT_OK(index.SetPlayerCount("x", 9, At(2)));
   EXPECT_EQ(before->player_count, 3);
   EXPECT_EQ(index.Get("x")->player_count, 9);
+}
+
+// UpsertViews (the start-up load: fields as views, metadata as a tape) stores what Upsert
+// stores, and a view of an id already there replaces it.
+TEST(IndexStorageTest, ViewsStoreWhatUpsertStores) {
+  InstanceIndex by_info, by_views;
+  // (Strings are built by append: GCC 12 warns falsely about "v" + std::to_string(i).)
+  auto str = [](const char* prefix, int i) {
+    std::string s = prefix;
+    s.append(std::to_string(i));
+    return s;
+  };
+  std::vector<InstanceInfo> infos;
+  for (int i = 0; i < 50; ++i) {
+    InstanceInfo info =
+        Make(str("v", i), i % 4, 100 + i, i % 3 ? "casual" : "ranked", i % 2 ? "eu" : "us");
+    info.connection_info = {str("10.0.0.", i), str("h", i), 7000 + i};
+    info.metadata["GameSessionName"] = Json(str("s-", i));
+    info.metadata["tags"] = Json::Parse(R"([1,2.5,null,true,{"k":"v"}])").value();
+    infos.push_back(info);
+  }
+  infos.push_back(infos[3]);  // an id again, changed: the later one wins
+  infos.back().player_count = 9;
+  infos.back().metadata = Json::MakeObject();
+  std::vector<std::string> tapes(infos.size());
+  std::vector<IndexEntryView> views;
+  for (size_t i = 0; i < infos.size(); ++i) {
+    const InstanceInfo& info = infos[i];
+    ASSERT_OK(by_info.Upsert(info, At(static_cast<int64_t>(i))));
+    glfm::internal::AppendJsonTape(info.metadata, tapes[i]);
+    views.push_back({.id = info.id,
+                     .status = info.status,
+                     .ip_address = info.connection_info.ip_address,
+                     .dns_name = info.connection_info.dns_name,
+                     .port = info.connection_info.port,
+                     .player_count = info.player_count,
+                     .create_time = info.create_time,
+                     .update_time = At(static_cast<int64_t>(i)),
+                     .metadata_tape = tapes[i]});
+  }
+  ASSERT_OK(by_views.UpsertViews(views));
+  ASSERT_EQ(by_views.size(), 50u);
+  for (int i = 0; i < 50; ++i) {
+    std::string id = str("v", i);
+    ASSERT_NE(by_views.Get(id), nullptr) << id;
+    EXPECT_EQ(*by_views.Get(id), *by_info.Get(id)) << id;
+  }
+  EXPECT_EQ(by_views.Get("v3")->player_count, 9);
+  for (const char* q : {"+value.metadata.GameProperties.mode:ranked", "+value.metadata.tags:true",
+                        "+value.metadata.tags.k:v", "+value.player_count:9",
+                        "-value.metadata.GameProperties.region:eu"}) {
+    EXPECT_EQ(Find(by_views, q), Find(by_info, q)) << q;
+  }
+  EXPECT_THAT(Find(by_views, "+value.metadata.GameSessionName:s-7"), ElementsAre("v7"));
+  views[1].id = "";
+  EXPECT_THAT(by_views.UpsertViews(views),
+              StatusIs(StatusCode::kInvalidArgument, "entries[1]: instance id: empty"));
 }
 
 TEST(IndexConcurrencyTest, ReadsSeeEveryCountSetBeforeThem) {

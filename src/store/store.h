@@ -77,6 +77,30 @@ struct InstanceDocumentPage {
 // Errors: data-loss naming the first id whose document does not decode.
 Status DecodeInstanceDocuments(const InstanceDocumentPage& page, std::vector<StoredInstance>& out);
 
+// The rows of an InstanceDocumentPage decoded for the start-up load without a Json tree:
+// each instance's strings are spans of `bytes`, its metadata a tape (common/json_tape.h).
+// A tree of maps per document costs more to build and free than indexing the document does.
+struct InstanceViewPage {
+  struct Span {
+    size_t at = 0, size = 0;
+  };
+  struct Row {
+    Span id, status, ip_address, dns_name, metadata_tape;
+    int port = 0;
+    int player_count = 0;
+    Timestamp create_time{};
+    Timestamp update_time{};
+  };
+  std::string bytes;
+  std::vector<Row> rows;
+
+  std::string_view str(Span s) const { return std::string_view(bytes).substr(s.at, s.size); }
+};
+
+// Decodes every row of `page` into `out` (cleared first): what DecodeInstanceDocuments
+// returns, as spans and tapes. Errors: as DecodeInstanceDocuments.
+Status DecodeInstanceViews(const InstanceDocumentPage& page, InstanceViewPage& out);
+
 // One page of ScanInstances, ordered by id (byte order).
 struct InstancePage {
   std::vector<StoredInstance> instances;

@@ -13,6 +13,7 @@
 #include "common/check.h"
 #include "common/codec_internal.h"
 #include "common/json_dom.h"
+#include "common/json_tape.h"
 #include "common/metrics.h"
 #include "glfm/codec.h"
 #include "glfm/json.h"
@@ -137,12 +138,13 @@ std::string EncodeInstance(const InstanceInfo& info, bool with_id) {
 
 namespace {
 
-// Decodes a document of the shape EncodeInstance writes, straight from simdjson's DOM.
-// Returns false for anything else (a null, a number that is not an int64, a type that does
-// not fit, an out-of-range port or count, a bad timestamp, invalid JSON), so that the
-// general decoder reports it with its exact message; for what it accepts the result is the
-// general decoder's.
-bool DecodeInstanceFast(std::string_view doc, InstanceInfo& out) {
+// Decodes a document of the shape EncodeInstance writes, straight from simdjson's DOM, into
+// `out` (InfoOut or ViewOut below). Returns false for anything else (a null, a number that is
+// not an int64, a type that does not fit, an out-of-range port or count, a bad timestamp,
+// invalid JSON), so that the general decoder reports it with its exact message; for what it
+// accepts the result is the general decoder's.
+template <typename Out>
+bool DecodeInstanceFast(std::string_view doc, Out& out) {
   thread_local simdjson::dom::parser parser;
   simdjson::dom::object root;
   if (parser.parse(doc.data(), doc.size()).get(root) != simdjson::SUCCESS) {
@@ -156,13 +158,8 @@ bool DecodeInstanceFast(std::string_view doc, InstanceInfo& out) {
     v = static_cast<int>(i);
     return true;
   };
-  auto get_string = [](simdjson::dom::element e, std::string& v) {
-    std::string_view sv;
-    if (e.get_string().get(sv) != simdjson::SUCCESS) {
-      return false;
-    }
-    v.assign(sv);
-    return true;
+  auto get_string = [](simdjson::dom::element e, std::string_view& v) {
+    return e.get_string().get(v) == simdjson::SUCCESS;
   };
   for (simdjson::dom::key_value_pair kv : root) {
     std::string_view key = kv.key;
@@ -171,9 +168,13 @@ bool DecodeInstanceFast(std::string_view doc, InstanceInfo& out) {
       // The caller's id counts (the row's key); documents before schema 5 repeat it.
       ok = kv.value.is_string();
     } else if (key == "status") {
-      ok = get_string(kv.value, out.status);
+      std::string_view status;
+      ok = get_string(kv.value, status);
+      if (ok) out.status(status);
     } else if (key == "player_count") {
-      ok = get_int(kv.value, out.player_count);
+      int count = 0;
+      ok = get_int(kv.value, count);
+      if (ok) out.player_count(count);
     } else if (key == "create_time") {
       std::string_view t;
       ok = kv.value.get_string().get(t) == simdjson::SUCCESS;
@@ -181,31 +182,32 @@ bool DecodeInstanceFast(std::string_view doc, InstanceInfo& out) {
         auto parsed = ParseRfc3339(t);
         ok = parsed.ok();
         if (ok) {
-          out.create_time = *parsed;
+          out.create_time(*parsed);
         }
       } else if (ok) {
-        out.create_time = Timestamp{};
+        out.create_time(Timestamp{});
       }
     } else if (key == "connection_info") {
       simdjson::dom::object c;
       if (kv.value.get_object().get(c) != simdjson::SUCCESS) {
         return false;
       }
-      ConnectionInfo ci;
+      std::string_view ip, dns;
+      int port = 0;
       for (simdjson::dom::key_value_pair f : c) {
         if (f.key == "ip_address") {
-          ok = ok && get_string(f.value, ci.ip_address);
+          ok = ok && get_string(f.value, ip);
         } else if (f.key == "dns_name") {
-          ok = ok && get_string(f.value, ci.dns_name);
+          ok = ok && get_string(f.value, dns);
         } else if (f.key == "port") {
-          ok = ok && get_int(f.value, ci.port) && ci.port >= 0 && ci.port <= 65535;
+          ok = ok && get_int(f.value, port) && port >= 0 && port <= 65535;
         }
       }
-      out.connection_info = std::move(ci);
+      if (ok) out.connection_info(ip, dns, port);
     } else if (key == "metadata") {
       ok = kv.value.is_object();
       if (ok) {
-        out.metadata = glfm::internal::JsonFromDom(kv.value);
+        out.metadata(kv.value);
       }
     }
     if (!ok) {
@@ -215,11 +217,55 @@ bool DecodeInstanceFast(std::string_view doc, InstanceInfo& out) {
   return true;
 }
 
+// DecodeInstanceFast into an InstanceInfo.
+struct InfoOut {
+  InstanceInfo& info;
+  void status(std::string_view s) { info.status.assign(s); }
+  void player_count(int n) { info.player_count = n; }
+  void create_time(Timestamp t) { info.create_time = t; }
+  void connection_info(std::string_view ip, std::string_view dns, int port) {
+    info.connection_info.ip_address.assign(ip);
+    info.connection_info.dns_name.assign(dns);
+    info.connection_info.port = port;
+  }
+  void metadata(simdjson::dom::element e) { info.metadata = glfm::internal::JsonFromDom(e); }
+};
+
+// DecodeInstanceFast into a row of an InstanceViewPage.
+struct ViewOut {
+  InstanceViewPage& page;
+  InstanceViewPage::Row& row;
+  InstanceViewPage::Span Put(std::string_view s) {
+    InstanceViewPage::Span span{page.bytes.size(), s.size()};
+    page.bytes.append(s);
+    return span;
+  }
+  void status(std::string_view s) { row.status = Put(s); }
+  void player_count(int n) { row.player_count = n; }
+  void create_time(Timestamp t) { row.create_time = t; }
+  void connection_info(std::string_view ip, std::string_view dns, int port) {
+    row.ip_address = Put(ip);
+    row.dns_name = Put(dns);
+    row.port = port;
+  }
+  void metadata(simdjson::dom::element e) {
+    size_t at = page.bytes.size();
+    glfm::internal::AppendDomTape(e, page.bytes);
+    row.metadata_tape = {at, page.bytes.size() - at};
+  }
+  void metadata_tape_of(const Json& metadata) {
+    size_t at = page.bytes.size();
+    glfm::internal::AppendJsonTape(metadata, page.bytes);
+    row.metadata_tape = {at, page.bytes.size() - at};
+  }
+};
+
 // Decodes into `out` (which must be default-constructed). Errors: as DecodeInstance.
 Status DecodeInstanceInto(std::string_view id, std::string_view doc, int64_t update_time_ns,
                           StoredInstance& out) {
   out.update_time = FromNanos(update_time_ns);
-  if (DecodeInstanceFast(doc, out.info)) {
+  InfoOut fast{out.info};
+  if (DecodeInstanceFast(doc, fast)) {
     out.info.id.assign(id);
     return OkStatus();
   }
@@ -235,6 +281,38 @@ Status DecodeInstanceInto(std::string_view id, std::string_view doc, int64_t upd
   }
   out.info = std::move(*info);
   out.info.id.assign(id);
+  return OkStatus();
+}
+
+// Decodes one row into a new row of `out`. Errors: as DecodeInstanceInto.
+Status DecodeInstanceView(std::string_view id, std::string_view doc, int64_t update_time_ns,
+                          InstanceViewPage& out) {
+  InstanceViewPage::Row& row = out.rows.emplace_back();
+  ViewOut view{out, row};
+  row.id = view.Put(id);
+  row.update_time = FromNanos(update_time_ns);
+  if (DecodeInstanceFast(doc, view)) {
+    if (row.metadata_tape.size == 0) view.metadata_tape_of(Json::MakeObject());
+    return OkStatus();
+  }
+  // What the fast decoder does not take, the general one decodes (or names what is wrong).
+  StoredInstance si;
+  Status st = DecodeInstanceInto(id, doc, update_time_ns, si);
+  if (!st.ok()) {
+    out.rows.pop_back();
+    return st;
+  }
+  InstanceViewPage::Span id_span = row.id;
+  row = InstanceViewPage::Row{};
+  row.id = id_span;
+  row.update_time = si.update_time;
+  const InstanceInfo& info = si.info;
+  view.status(info.status);
+  view.player_count(info.player_count);
+  view.create_time(info.create_time);
+  view.connection_info(info.connection_info.ip_address, info.connection_info.dns_name,
+                       info.connection_info.port);
+  view.metadata_tape_of(info.metadata);
   return OkStatus();
 }
 
@@ -1017,6 +1095,18 @@ Status DecodeInstanceDocuments(const InstanceDocumentPage& page, std::vector<Sto
   }
   for (auto& r : results) {
     GLFM_RETURN_IF_ERROR(r);
+  }
+  return OkStatus();
+}
+
+Status DecodeInstanceViews(const InstanceDocumentPage& page, InstanceViewPage& out) {
+  out.bytes.clear();
+  out.bytes.reserve(page.storage.size());  // ids and tapes take less than ids and documents
+  out.rows.clear();
+  out.rows.reserve(page.rows.size());
+  for (size_t i = 0; i < page.rows.size(); ++i) {
+    GLFM_RETURN_IF_ERROR(
+        internal::DecodeInstanceView(page.id(i), page.doc(i), page.rows[i].update_time_ns, out));
   }
   return OkStatus();
 }

@@ -5,6 +5,7 @@
 
 #include <condition_variable>
 
+#include "common/json_tape.h"
 #include "glfm/codec.h"
 #include "testing/status_matchers.h"
 
@@ -178,6 +179,58 @@ TEST(InstanceCodecTest, DecodeErrorsAreDataLossNamingTheId) {
     EXPECT_THAT(got, StatusCodeIs(StatusCode::kDataLoss)) << doc;
     EXPECT_THAT(got.status().message(), ::testing::HasSubstr("inst-7")) << doc;
   }
+}
+
+// DecodeInstanceViews (the start-up load's decoder: spans and metadata tapes) gives what
+// DecodeInstanceDocuments gives, for every shape, and the same error for a bad document.
+TEST(InstanceCodecTest, ViewsOfAPageHoldWhatItsDocumentsDecodeTo) {
+  InstanceInfo a = SampleInstance();
+  InstanceInfo b;  // defaults
+  b.id = "gs-b";
+  InstanceDocumentPage page;
+  page.Add(a.id, EncodeInstance(a, /*with_id=*/false), 42);
+  page.Add("gs-old", EncodeInstance(a), 43);  // before schema 5, the document repeats its id
+  page.Add(b.id, EncodeInstance(b, /*with_id=*/false), 0);
+  for (std::string doc : {
+           // Left to the general decoder:
+           R"({"id":"x","player_count":3.0,"connection_info":{"port":80.0}})",
+           R"({"id":"x","status":null,"metadata":null,"connection_info":null})",
+           R"({"id":"x","id":"y","create_time":"","extra":[1,2]})",
+           // Taken by the direct one; metadata keys out of order, repeated, or absent:
+           R"({"metadata":{"z":1,"a":{"y":[true,null,2.5],"x":"s"},"z":2},"status":"ACTIVE"})",
+           R"({"player_count":2,"connection_info":{"ip_address":"10.0.0.1"}})",
+       }) {
+    page.Add("gs-" + std::to_string(page.rows.size()), doc, 7);
+  }
+  std::vector<StoredInstance> decoded;
+  ASSERT_OK(DecodeInstanceDocuments(page, decoded));
+  InstanceViewPage views;
+  views.rows.emplace_back();  // cleared first
+  ASSERT_OK(DecodeInstanceViews(page, views));
+  ASSERT_EQ(views.rows.size(), page.rows.size());
+  for (size_t i = 0; i < page.rows.size(); ++i) {
+    const InstanceViewPage::Row& r = views.rows[i];
+    InstanceInfo got;
+    got.id = views.str(r.id);
+    got.status = views.str(r.status);
+    got.connection_info = {std::string(views.str(r.ip_address)), std::string(views.str(r.dns_name)),
+                           r.port};
+    got.player_count = r.player_count;
+    got.create_time = r.create_time;
+    got.metadata = glfm::internal::JsonFromTape(views.str(r.metadata_tape));
+    EXPECT_EQ(got, decoded[i].info) << page.doc(i);
+    EXPECT_EQ(r.update_time, decoded[i].update_time) << page.doc(i);
+  }
+  EXPECT_EQ(views.rows[0].update_time, FromNanos(42));
+  EXPECT_EQ(decoded[6].info.metadata.Dump(), R"({"a":{"x":"s","y":[true,null,2.5]},"z":2})");
+  // A bad document on the second row: data-loss naming its id, as DecodeInstanceDocuments.
+  InstanceDocumentPage bad;
+  bad.Add("gs-1", EncodeInstance(b), 1);
+  bad.Add("gs-2", R"({"metadata":[1]})", 1);
+  Status want = DecodeInstanceDocuments(bad, decoded);
+  EXPECT_THAT(want, StatusCodeIs(StatusCode::kDataLoss));
+  EXPECT_EQ(DecodeInstanceViews(bad, views), want);
+  EXPECT_THAT(want.message(), HasSubstr("gs-2"));
 }
 
 TEST(ValidationTest, PlacementIds) {
