@@ -1699,9 +1699,6 @@ InstanceIndex::InstanceIndex(IndexOptions options) : impl_(std::make_unique<Impl
 
 InstanceIndex::~InstanceIndex() = default;
 
-namespace {
-
-// `info` as UpsertLocked takes it, its metadata as the tape `metadata_tape`.
 IndexEntryView ViewOf(const InstanceInfo& info, Timestamp update_time,
                       std::string_view metadata_tape) {
   return {.id = info.id,
@@ -1714,8 +1711,6 @@ IndexEntryView ViewOf(const InstanceInfo& info, Timestamp update_time,
           .update_time = update_time,
           .metadata_tape = metadata_tape};
 }
-
-}  // namespace
 
 Status InstanceIndex::Upsert(const InstanceInfo& info, Timestamp update_time) {
   if (info.id.empty()) return InvalidArgumentError("instance id: empty");

@@ -114,6 +114,11 @@ struct IndexEntryView {
   std::string_view metadata_tape;  // the tape of an InstanceInfo::metadata
 };
 
+// Returns the view of `info`, last changed at `update_time`, whose metadata has the tape
+// `metadata_tape`.
+IndexEntryView ViewOf(const InstanceInfo& info, Timestamp update_time,
+                      std::string_view metadata_tape);
+
 struct QueryResult {
   std::vector<std::shared_ptr<const InstanceInfo>> instances;
   // Empty when there is nothing after this page.

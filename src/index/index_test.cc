@@ -843,15 +843,7 @@ TEST(IndexStorageTest, ViewsStoreWhatUpsertStores) {
     const InstanceInfo& info = infos[i];
     ASSERT_OK(by_info.Upsert(info, At(static_cast<int64_t>(i))));
     glfm::internal::AppendJsonTape(info.metadata, tapes[i]);
-    views.push_back({.id = info.id,
-                     .status = info.status,
-                     .ip_address = info.connection_info.ip_address,
-                     .dns_name = info.connection_info.dns_name,
-                     .port = info.connection_info.port,
-                     .player_count = info.player_count,
-                     .create_time = info.create_time,
-                     .update_time = At(static_cast<int64_t>(i)),
-                     .metadata_tape = tapes[i]});
+    views.push_back(ViewOf(info, At(static_cast<int64_t>(i)), tapes[i]));
   }
   ASSERT_OK(by_views.UpsertViews(views));
   ASSERT_EQ(by_views.size(), 50u);
