@@ -1714,7 +1714,8 @@ IndexEntryView ViewOf(const InstanceInfo& info, Timestamp update_time,
 
 Status InstanceIndex::Upsert(const InstanceInfo& info, Timestamp update_time) {
   if (info.id.empty()) return InvalidArgumentError("instance id: empty");
-  std::string tape;
+  thread_local std::string tape;  // kept between calls: status reports upsert all the time
+  tape.clear();
   internal::AppendJsonTape(info.metadata, tape);
   Impl& m = *impl_;
   std::unique_lock lock(m.mu);
