@@ -145,6 +145,49 @@ TEST(HttpServerTest, ABodyOnA204IsDroppedNotFatal) {
   EXPECT_EQ(c.Request("GET", "/again").status, 204);  // the connection is still good
 }
 
+// The head of an answer, byte for byte: the status line, Server, Content-Type, X-Request-Id,
+// the handler's headers (one named like the server's replaces it; CR and LF are dropped),
+// Content-Length unless the status has no body, and Connection: close when the client asked.
+TEST(HttpServerTest, AnswersCarryExactlyTheirHead) {
+  auto server = StartOrDie({}, [](HttpRequest&& req, Responder respond) {
+    if (req.path == "/created") {
+      HttpResponse res = HttpResponse::Json(201, R"({"ok":true})");
+      res.headers.emplace_back("Allow", "GET, POST");
+      res.headers.emplace_back("X-Evil", "a\r\nSet-Cookie: b");
+      return respond(std::move(res));
+    }
+    if (req.path == "/text") {
+      HttpResponse res = HttpResponse::Text(200, "hi");
+      res.headers.emplace_back("content-type", "text/csv");
+      return respond(std::move(res));
+    }
+    if (req.path == "/odd") return respond(HttpResponse::Json(299, "{}"));
+    respond(HttpResponse::Json(204, "dropped"));
+  });
+  auto client = [&](const std::string& path, bool close) {
+    std::vector<std::pair<std::string, std::string>> headers = {{"X-Request-Id", "rid-1"}};
+    if (close) headers.emplace_back("Connection", "close");
+    return std::make_unique<glfm::testing::StreamClient>("127.0.0.1", server->port(), "GET", path,
+                                                         headers);
+  };
+  auto head_of = [&](const std::string& path, bool close) { return client(path, close)->head(); };
+  auto created = client("/created", false);
+  EXPECT_EQ(created->head(),
+            "HTTP/1.1 201 Created\r\nServer: glfm\r\nContent-Type: application/json\r\n"
+            "X-Request-Id: rid-1\r\nAllow: GET, POST\r\nX-Evil: aSet-Cookie: b\r\n"
+            "Content-Length: 11\r\n\r\n");
+  EXPECT_EQ(created->ReadUntil("}"), R"({"ok":true})");
+  EXPECT_EQ(head_of("/text", true),
+            "HTTP/1.1 200 OK\r\nServer: glfm\r\nX-Request-Id: rid-1\r\ncontent-type: text/csv\r\n"
+            "Content-Length: 2\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(head_of("/empty", false),
+            "HTTP/1.1 204 No Content\r\nServer: glfm\r\nContent-Type: application/json\r\n"
+            "X-Request-Id: rid-1\r\n\r\n");
+  EXPECT_EQ(head_of("/odd", true),
+            "HTTP/1.1 299 <unknown-status>\r\nServer: glfm\r\nContent-Type: application/json\r\n"
+            "X-Request-Id: rid-1\r\nContent-Length: 2\r\nConnection: close\r\n\r\n");
+}
+
 TEST(HttpServerTest, MalformedRequestGets400) {
   auto server = StartOrDie({}, Echo);
   boost::asio::io_context ioc;
