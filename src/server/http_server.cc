@@ -9,6 +9,7 @@
 #include <boost/beast/http.hpp>
 #include <deque>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -189,10 +190,11 @@ class Session : public std::enable_shared_from_this<Session> {
     if (q != std::string::npos) {
       req.query = req.target.substr(q + 1);
     }
+    req.headers.reserve(static_cast<size_t>(std::distance(msg.begin(), msg.end())));
     for (const auto& field : msg) {
       std::string name(field.name_string());
       for (char& c : name) {
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');  // names are ASCII
       }
       req.headers.emplace_back(std::move(name), std::string(field.value()));
     }
