@@ -217,14 +217,14 @@ PendingRequest DecodeRequest(std::string_view text) {
   return r;
 }
 
-// Fills the index from the store, one UpsertMany (one lock, keys sorted once) per page. A
-// thread of its own reads the pages (the store's rows, not decoded) up to kAhead pages ahead,
-// while this one decodes and indexes them (1M sessions of `bench_service list`: ready ~0.5 s
-// sooner, docs/operations.md). The decoding stays on this thread: handing decoded pages
-// (their Json trees) across made both threads ~50% slower (tcmalloc's central free lists,
-// and walking trees another core built). The heap grows in huge pages meanwhile, and only
-// meanwhile, populated ahead on another core (see common/heap.h). Logs progress every
-// kProgressEvery sessions, and the total with the time it took.
+// Fills the index from the store, one UpsertViews (one lock, keys sorted once) per page. A
+// thread of its own reads and decodes the pages up to kAhead pages ahead, into spans and
+// metadata tapes (store::DecodeInstanceViews), while this one indexes them (1M sessions of
+// `bench_service list`: ready in ~1.9 s against ~3.2 s, docs/operations.md). No Json tree
+// crosses: trees built on one core and walked and freed on the other made both threads ~50%
+// slower (tcmalloc's central free lists, remote cache lines). The heap grows in huge pages
+// meanwhile, and only meanwhile, populated ahead on another core (see common/heap.h). Logs
+// progress every kProgressEvery sessions, and the total with the time it took.
 Status LoadIndex(store::Store& store, index::InstanceIndex& index) {
   constexpr int kPageSize = 1000;
   constexpr size_t kProgressEvery = 500000;

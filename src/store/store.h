@@ -48,7 +48,8 @@ struct StoredInstance {
 };
 
 // One page of ScanInstanceDocuments: the stored rows as they are, ids and documents back to
-// back in one buffer, not decoded yet (DecodeInstanceDocuments does that).
+// back in one buffer, not decoded yet (DecodeInstanceDocuments or DecodeInstanceViews does
+// that).
 struct InstanceDocumentPage {
   struct Row {
     size_t at = 0, id_size = 0, doc_size = 0;
@@ -261,8 +262,8 @@ class Store {
   virtual Result<InstancePage> ScanInstances(std::string_view after_id, int limit) = 0;
 
   // ScanInstances without the decoding: the same rows, to be decoded by
-  // DecodeInstanceDocuments, so that one thread can read the next page while another decodes
-  // and uses this one (the start-up load). Errors: as ScanInstances, less data-loss.
+  // DecodeInstanceDocuments or DecodeInstanceViews, on whichever thread suits (the start-up
+  // load decodes on its reader thread). Errors: as ScanInstances, less data-loss.
   virtual Result<InstanceDocumentPage> ScanInstanceDocuments(std::string_view after_id,
                                                              int limit) = 0;
 
