@@ -67,37 +67,29 @@ Json JsonFromDom(simdjson::dom::element e) {
 void AppendJsonTape(const Json& j, std::string& out) {
   switch (j.type()) {
     case Json::Type::kNull:
-      out.push_back(static_cast<char>(TapeTag::kNull));
+      PutTapeTag(out, TapeTag::kNull);
       return;
     case Json::Type::kBool:
-      out.push_back(static_cast<char>(j.as_bool() ? TapeTag::kTrue : TapeTag::kFalse));
+      PutTapeTag(out, j.as_bool() ? TapeTag::kTrue : TapeTag::kFalse);
       return;
     case Json::Type::kNumber:
       if (j.is_integer()) {
-        out.push_back(static_cast<char>(TapeTag::kInt));
-        PutVarint(out, ZigZag(j.as_int64()));
+        PutTapeInt(out, j.as_int64());
       } else {
-        double v = j.as_double();
-        out.push_back(static_cast<char>(TapeTag::kDouble));
-        out.append(reinterpret_cast<const char*>(&v), sizeof v);
+        PutTapeDouble(out, j.as_double());
       }
       return;
     case Json::Type::kString:
-      out.push_back(static_cast<char>(TapeTag::kString));
-      PutVarint(out, j.as_string().size());
-      out.append(j.as_string());
+      PutTapeString(out, j.as_string());
       return;
     case Json::Type::kArray:
-      out.push_back(static_cast<char>(TapeTag::kArray));
-      PutVarint(out, j.as_array().size());
+      PutTapeHead(out, TapeTag::kArray, j.as_array().size());
       for (const Json& e : j.as_array()) AppendJsonTape(e, out);
       return;
     case Json::Type::kObject:
-      out.push_back(static_cast<char>(TapeTag::kObject));
-      PutVarint(out, j.as_object().size());
+      PutTapeHead(out, TapeTag::kObject, j.as_object().size());
       for (const auto& [k, v] : j.as_object()) {
-        PutVarint(out, k.size());
-        out.append(k);
+        PutTapeBytes(out, k);
         AppendJsonTape(v, out);
       }
       return;
@@ -148,37 +140,27 @@ Json JsonFromTape(std::string_view tape) {
 void AppendDomTape(simdjson::dom::element e, std::string& out) {
   switch (e.type()) {
     case simdjson::dom::element_type::NULL_VALUE:
-      out.push_back(static_cast<char>(TapeTag::kNull));
+      PutTapeTag(out, TapeTag::kNull);
       return;
     case simdjson::dom::element_type::BOOL:
-      out.push_back(
-          static_cast<char>(e.get_bool().value_unsafe() ? TapeTag::kTrue : TapeTag::kFalse));
+      PutTapeTag(out, e.get_bool().value_unsafe() ? TapeTag::kTrue : TapeTag::kFalse);
       return;
     case simdjson::dom::element_type::INT64:
-      out.push_back(static_cast<char>(TapeTag::kInt));
-      PutVarint(out, ZigZag(e.get_int64().value_unsafe()));
+      PutTapeInt(out, e.get_int64().value_unsafe());
       return;
     case simdjson::dom::element_type::UINT64:
       // simdjson types a number UINT64 only past int64's range, where Json holds a double.
       AppendJsonTape(JsonFromDom(e), out);
       return;
-    case simdjson::dom::element_type::DOUBLE: {
-      double v = e.get_double().value_unsafe();
-      out.push_back(static_cast<char>(TapeTag::kDouble));
-      out.append(reinterpret_cast<const char*>(&v), sizeof v);
+    case simdjson::dom::element_type::DOUBLE:
+      PutTapeDouble(out, e.get_double().value_unsafe());
       return;
-    }
-    case simdjson::dom::element_type::STRING: {
-      std::string_view s = e.get_string().value_unsafe();
-      out.push_back(static_cast<char>(TapeTag::kString));
-      PutVarint(out, s.size());
-      out.append(s);
+    case simdjson::dom::element_type::STRING:
+      PutTapeString(out, e.get_string().value_unsafe());
       return;
-    }
     case simdjson::dom::element_type::ARRAY: {
       simdjson::dom::array arr = e.get_array().value_unsafe();
-      out.push_back(static_cast<char>(TapeTag::kArray));
-      PutVarint(out, arr.size());
+      PutTapeHead(out, TapeTag::kArray, arr.size());
       for (simdjson::dom::element child : arr) AppendDomTape(child, out);
       return;
     }
@@ -197,11 +179,9 @@ void AppendDomTape(simdjson::dom::element e, std::string& out) {
         prev = kv.key;
         first = false;
       }
-      out.push_back(static_cast<char>(TapeTag::kObject));
-      PutVarint(out, obj.size());
+      PutTapeHead(out, TapeTag::kObject, obj.size());
       for (simdjson::dom::key_value_pair kv : obj) {
-        PutVarint(out, kv.key.size());
-        out.append(kv.key);
+        PutTapeBytes(out, kv.key);
         AppendDomTape(kv.value, out);
       }
       return;

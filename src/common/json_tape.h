@@ -49,6 +49,30 @@ inline uint64_t ZigZag(int64_t v) {
 }
 inline int64_t UnZigZag(uint64_t z) { return static_cast<int64_t>((z >> 1) ^ (~(z & 1) + 1)); }
 
+// Writes one value's tape, or the head of an array or object (its tag and count) or a key:
+// what AppendJsonTape and AppendDomTape write each value with.
+inline void PutTapeTag(std::string& out, TapeTag tag) { out.push_back(static_cast<char>(tag)); }
+inline void PutTapeInt(std::string& out, int64_t v) {
+  PutTapeTag(out, TapeTag::kInt);
+  PutVarint(out, ZigZag(v));
+}
+inline void PutTapeDouble(std::string& out, double v) {
+  PutTapeTag(out, TapeTag::kDouble);
+  out.append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+inline void PutTapeBytes(std::string& out, std::string_view s) {  // a key, or a string's bytes
+  PutVarint(out, s.size());
+  out.append(s);
+}
+inline void PutTapeString(std::string& out, std::string_view s) {
+  PutTapeTag(out, TapeTag::kString);
+  PutTapeBytes(out, s);
+}
+inline void PutTapeHead(std::string& out, TapeTag array_or_object, uint64_t count) {
+  PutTapeTag(out, array_or_object);
+  PutVarint(out, count);
+}
+
 // Reads a tape from its start; each call consumes what it names. The tape must be one that
 // AppendJsonTape or AppendDomTape wrote (nothing is checked).
 class TapeReader {
