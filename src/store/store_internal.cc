@@ -559,20 +559,43 @@ void BatchStage::Push(Batch batch) {
   cv_.notify_one();
 }
 
+bool BatchStage::RunHereIfIdle(std::vector<Batch>& batches) {
+  {
+    std::lock_guard lock(mu_);
+    if (busy_ || !queue_.empty()) {
+      return false;
+    }
+    busy_ = true;
+  }
+  fn_(batches);
+  bool queued;
+  {
+    std::lock_guard lock(mu_);
+    busy_ = false;
+    queued = !queue_.empty() || stop_;
+  }
+  if (queued) {
+    cv_.notify_one();  // Push found the stage busy and its thread waits for it
+  }
+  return true;
+}
+
 void BatchStage::Run() {
   pthread_setname_np(pthread_self(), name_);
   std::vector<Batch> batches;
   std::unique_lock lock(mu_);
   while (true) {
-    cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    cv_.wait(lock, [&] { return !busy_ && (stop_ || !queue_.empty()); });
     if (queue_.empty()) {
       return;  // stopped and drained
     }
     batches.swap(queue_);
+    busy_ = true;
     lock.unlock();
     fn_(batches);
     batches.clear();
     lock.lock();
+    busy_ = false;
   }
 }
 

@@ -1,9 +1,11 @@
-// Unit tests of the store internals: NOTIFY payload lines and the change-feed dispatcher.
+// Unit tests of the store internals: NOTIFY payload lines, the change-feed dispatcher and
+// the commit pipeline's stages.
 #include "store/store_internal.h"
 
 #include <gmock/gmock.h>
 
 #include <condition_variable>
+#include <thread>
 
 #include "common/json_tape.h"
 #include "glfm/codec.h"
@@ -57,6 +59,56 @@ TEST(ChangeFeedTest, ACallbackMayUnsubscribeItself) {
   std::unique_lock lock(mu);
   ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return witness_calls == 2; }));
   EXPECT_EQ(calls, 1);
+}
+
+// RunHereIfIdle runs a batch on the caller's thread only when the stage's own thread has
+// nothing queued or running, so batches still run one at a time and in the order given.
+TEST(BatchStageTest, RunsHereOnlyWhenIdleAndKeepsOrder) {
+  WriteRequest first, second, third;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  std::vector<std::pair<WriteRequest*, std::thread::id>> ran;  // guarded by mu
+  BatchStage stage("glfm-test-stage", [&](std::vector<BatchStage::Batch>& batches) {
+    std::unique_lock lock(mu);
+    for (auto& batch : batches) {
+      ran.emplace_back(batch.front(), std::this_thread::get_id());
+    }
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });  // holds the stage busy until released
+  });
+  stage.Push({&first});
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return ran.size() == 1; }));
+  }
+  std::vector<BatchStage::Batch> here = {{&second}};
+  EXPECT_FALSE(stage.RunHereIfIdle(here)) << "ran beside a running batch";
+  ASSERT_EQ(here.size(), 1u);
+  EXPECT_EQ(here[0].front(), &second) << "a refused batch must be left as it was";
+  stage.Push(std::move(here[0]));
+  {
+    std::lock_guard lock(mu);
+    release = true;
+    cv.notify_all();
+  }
+  // Once the stage's thread has run `second` it is idle, and `third` runs on this thread.
+  std::vector<BatchStage::Batch> last = {{&third}};
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  bool ran_here = false;
+  while (!ran_here && std::chrono::steady_clock::now() < end) {
+    ran_here = stage.RunHereIfIdle(last);
+    if (!ran_here) std::this_thread::sleep_for(std::chrono::milliseconds(1));  // still busy
+  }
+  ASSERT_TRUE(ran_here);
+  std::lock_guard lock(mu);
+  ASSERT_EQ(ran.size(), 3u);
+  EXPECT_EQ(ran[0].first, &first);
+  EXPECT_EQ(ran[1].first, &second);
+  EXPECT_EQ(ran[2].first, &third);
+  EXPECT_NE(ran[0].second, std::this_thread::get_id());
+  EXPECT_EQ(ran[1].second, ran[0].second);
+  EXPECT_EQ(ran[2].second, std::this_thread::get_id());
 }
 
 TEST(ChangeFeedTest, EachSubscriberGetsItsKindsAndEveryoneTheResync) {
