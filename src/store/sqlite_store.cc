@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -257,6 +258,15 @@ class SqliteStore final : public internal::QueuedWriteStore {
       pthread_setname_np(pthread_self(), "glfm-sq-commit");
       CommitLoop();
     });
+    // SCHED_BATCH: a write queued for the committer wakes it without preempting the thread
+    // that queued it, so on a busy core an HTTP I/O thread queues the whole burst it read
+    // before the committer takes it, in one go. With the default policy the committer took
+    // the first status report of each burst on its own, at the cost of two context
+    // switches: `bench_service rpc` (glfm on one core) made 0.37 context switches and 0.045
+    // fsyncs a request, and 0.23 and 0.034 with this. Where a core is free it changes
+    // nothing. SCHED_BATCH needs no privilege; if setting it fails, the default stays.
+    sched_param batch{};
+    pthread_setschedparam(committer_.native_handle(), SCHED_BATCH, &batch);
     return OkStatus();
   }
 

@@ -2,6 +2,7 @@
 #include "store/sqlite_store.h"
 
 #include <gmock/gmock.h>
+#include <sched.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/resource.h>
@@ -10,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <random>
@@ -147,6 +149,35 @@ TEST_F(SqliteStoreTest, ANewFileHas2KiBPagesAndAnOlderFileKeepsItsOwn) {
     EXPECT_EQ(got->info.player_count, round);
   }
   EXPECT_EQ(FilePageSize(old_path), 4096);
+}
+
+// The committer runs as SCHED_BATCH (see SqliteStore::Open): queueing a write must not
+// preempt the queueing thread. The other threads of the store keep the default policy: the
+// syncer's fsync and the acknowledgements are what callers wait for.
+TEST_F(SqliteStoreTest, OnlyTheCommitterRunsAsABatchThread) {
+  SqliteOptions o;
+  o.path = dir_.path() + "/policy.db";
+  auto store = OpenSqliteStore(o);
+  ASSERT_OK(store);
+  std::map<std::string, int> policies;  // thread name -> scheduling policy
+  // Each thread names itself when it starts: look until all four have.
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (policies.size() < 4 && std::chrono::steady_clock::now() < end) {
+    policies.clear();
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+      std::ifstream comm(task.path() / "comm");
+      std::string name;
+      std::getline(comm, name);
+      if (name.rfind("glfm-sq-", 0) != 0) continue;
+      policies[name] = sched_getscheduler(std::stoi(task.path().filename().string()));
+    }
+    if (policies.size() < 4) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(policies.size(), 4u);
+  EXPECT_EQ(policies["glfm-sq-commit"], SCHED_BATCH);
+  EXPECT_EQ(policies["glfm-sq-sync"], SCHED_OTHER);
+  EXPECT_EQ(policies["glfm-sq-ack"], SCHED_OTHER);
+  EXPECT_EQ(policies["glfm-sq-ckpt"], SCHED_OTHER);
 }
 
 TEST_F(SqliteStoreTest, CheckpointsUnderWriteLoadKeepEveryAcknowledgedWrite) {
