@@ -151,18 +151,13 @@ TEST_F(SqliteStoreTest, ANewFileHas2KiBPagesAndAnOlderFileKeepsItsOwn) {
   EXPECT_EQ(FilePageSize(old_path), 4096);
 }
 
-// The committer runs as SCHED_BATCH (see SqliteStore::Open): queueing a write must not
-// preempt the queueing thread. The other threads of the store keep the default policy: the
-// syncer's fsync and the acknowledgements are what callers wait for.
-TEST_F(SqliteStoreTest, OnlyTheCommitterRunsAsABatchThread) {
-  SqliteOptions o;
-  o.path = dir_.path() + "/policy.db";
-  auto store = OpenSqliteStore(o);
-  ASSERT_OK(store);
-  std::map<std::string, int> policies;  // thread name -> scheduling policy
-  // Each thread names itself when it starts: look until all four have.
+// Returns the scheduling policy of each of this process's threads named glfm-sq-*, once
+// `expected` of them have named themselves (each does when it starts), or what it found after
+// 10 s.
+std::map<std::string, int> StoreThreadPolicies(size_t expected) {
+  std::map<std::string, int> policies;
   auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (policies.size() < 4 && std::chrono::steady_clock::now() < end) {
+  while (policies.size() < expected && std::chrono::steady_clock::now() < end) {
     policies.clear();
     for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
       std::ifstream comm(task.path() / "comm");
@@ -171,11 +166,35 @@ TEST_F(SqliteStoreTest, OnlyTheCommitterRunsAsABatchThread) {
       if (name.rfind("glfm-sq-", 0) != 0) continue;
       policies[name] = sched_getscheduler(std::stoi(task.path().filename().string()));
     }
-    if (policies.size() < 4) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (policies.size() < expected) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  ASSERT_EQ(policies.size(), 4u);
-  EXPECT_EQ(policies["glfm-sq-commit"], SCHED_BATCH);
-  EXPECT_EQ(policies["glfm-sq-sync"], SCHED_OTHER);
+  return policies;
+}
+
+// With synchronous=FULL the committer runs as SCHED_BATCH (see SqliteStore::Open): queueing a
+// write must not preempt the queueing thread. The other threads keep the default policy: the
+// fsync and the acknowledgements are what callers wait for. With NORMAL every thread keeps it.
+TEST_F(SqliteStoreTest, OnlyTheCommitterOfAFullStoreRunsAsABatchThread) {
+  {
+    SqliteOptions o;
+    o.path = dir_.path() + "/full.db";
+    auto store = OpenSqliteStore(o);
+    ASSERT_OK(store);
+    auto policies = StoreThreadPolicies(4);
+    ASSERT_EQ(policies.size(), 4u);
+    EXPECT_EQ(policies["glfm-sq-commit"], SCHED_BATCH);
+    EXPECT_EQ(policies["glfm-sq-sync"], SCHED_OTHER);
+    EXPECT_EQ(policies["glfm-sq-ack"], SCHED_OTHER);
+    EXPECT_EQ(policies["glfm-sq-ckpt"], SCHED_OTHER);
+  }
+  SqliteOptions o;
+  o.path = dir_.path() + "/normal.db";
+  o.synchronous = SqliteOptions::Synchronous::kNormal;
+  auto store = OpenSqliteStore(o);
+  ASSERT_OK(store);
+  auto policies = StoreThreadPolicies(3);  // no syncer
+  ASSERT_EQ(policies.size(), 3u);
+  EXPECT_EQ(policies["glfm-sq-commit"], SCHED_OTHER);
   EXPECT_EQ(policies["glfm-sq-ack"], SCHED_OTHER);
   EXPECT_EQ(policies["glfm-sq-ckpt"], SCHED_OTHER);
 }
