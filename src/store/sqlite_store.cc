@@ -1014,15 +1014,6 @@ class SqliteStore final : public internal::QueuedWriteStore {
         waiters = waiters || !r->on_done;
       }
     }
-    // Asynchronous callers (glfm's status reports) are completed here when the completer is
-    // idle: their callbacks are short, and the hop to the completer's thread would cost a
-    // wake-up and a context switch every round. Blocked callers are woken by the completer,
-    // so that waking many threads does not delay the next fsync.
-    if (waiters || !completer_->RunHereIfIdle(batches)) {
-      for (auto& batch : batches) {
-        completer_->Push(std::move(batch));
-      }
-    }
     {
       std::lock_guard lock(round_mu_);
       batches_at_syncer_ -= batches.size();
@@ -1033,6 +1024,22 @@ class SqliteStore final : public internal::QueuedWriteStore {
       round_.applied = applied;
     }
     queue_.Nudge();
+    // Asynchronous callers (glfm's status reports) are completed here when the completer is
+    // idle and no commit waits for this thread: their callbacks are short, and the hop to the
+    // completer's thread cost a wake-up and a context switch every round. Blocked callers are
+    // woken by the completer, so that waking many threads does not delay the next fsync; so
+    // are the callbacks of a round with a commit already queued here (the committer may have
+    // committed since the nudge), which this thread then fsyncs at once.
+    bool next_queued;
+    {
+      std::lock_guard lock(round_mu_);
+      next_queued = batches_at_syncer_ > 0;
+    }
+    if (waiters || next_queued || !completer_->RunHereIfIdle(batches)) {
+      for (auto& batch : batches) {
+        completer_->Push(std::move(batch));
+      }
+    }
   }
 
   Status SyncFailure() const {
