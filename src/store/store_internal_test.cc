@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 
 #include <condition_variable>
+#include <memory>
 #include <thread>
 
 #include "common/json_tape.h"
@@ -77,6 +78,14 @@ TEST(BatchStageTest, RunsHereOnlyWhenIdleAndKeepsOrder) {
     cv.notify_all();
     cv.wait(lock, [&] { return release; });  // holds the stage busy until released
   });
+  // Releases the stage before it is destroyed (its destructor joins), also when an assertion
+  // below returns early.
+  auto releaser = [&](void*) {
+    std::lock_guard lock(mu);
+    release = true;
+    cv.notify_all();
+  };
+  std::unique_ptr<void, decltype(releaser)> release_on_exit(&release, releaser);
   stage.Push({&first});
   {
     std::unique_lock lock(mu);
@@ -87,11 +96,7 @@ TEST(BatchStageTest, RunsHereOnlyWhenIdleAndKeepsOrder) {
   ASSERT_EQ(here.size(), 1u);
   EXPECT_EQ(here[0].front(), &second) << "a refused batch must be left as it was";
   stage.Push(std::move(here[0]));
-  {
-    std::lock_guard lock(mu);
-    release = true;
-    cv.notify_all();
-  }
+  release_on_exit.reset();
   // Once the stage's thread has run `second` it is idle, and `third` runs on this thread.
   std::vector<BatchStage::Batch> last = {{&third}};
   auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
