@@ -199,6 +199,52 @@ TEST_F(SqliteStoreTest, OnlyTheCommitterOfAFullStoreRunsAsABatchThread) {
   EXPECT_EQ(policies["glfm-sq-ckpt"], SCHED_OTHER);
 }
 
+// With FULL every acknowledged write is counted in glfm_sqlite_fsync_writes by the fsync
+// that made it durable, and each fsync in glfm_sqlite_fsync_seconds; NORMAL fsyncs no write.
+TEST_F(SqliteStoreTest, FsyncMetricsCountEveryDurableWrite) {
+  {
+    SqliteOptions o;
+    o.path = dir_.path() + "/full.db";
+    auto store = OpenSqliteStore(o);
+    ASSERT_OK(store);
+    double fsyncs_before = MetricValue("glfm_sqlite_fsync_seconds_count");
+    double writes_before = MetricValue("glfm_sqlite_fsync_writes_sum");
+    ASSERT_GE(fsyncs_before, 0);
+    std::vector<std::thread> writers;
+    std::atomic<int> failed{0};
+    for (int w = 0; w < 8; ++w) {
+      writers.emplace_back([&, w] {
+        for (int i = 0; i < 25; ++i) {
+          std::string id = "gs-" + std::to_string(w) + "-" + std::to_string(i);
+          if (!(*store)->UpsertInstance(Instance(id, i), Timestamp(std::chrono::seconds(1))).ok()) {
+            failed++;
+          }
+        }
+      });
+    }
+    for (auto& t : writers) t.join();
+    ASSERT_EQ(failed.load(), 0);
+    double fsyncs = MetricValue("glfm_sqlite_fsync_seconds_count") - fsyncs_before;
+    EXPECT_EQ(MetricValue("glfm_sqlite_fsync_writes_sum") - writes_before, 200);
+    // One observation of each per fsync.
+    EXPECT_EQ(MetricValue("glfm_sqlite_fsync_writes_count"),
+              MetricValue("glfm_sqlite_fsync_seconds_count"));
+    EXPECT_GE(fsyncs, 1);
+    EXPECT_LE(fsyncs, 200);
+  }
+  SqliteOptions o;
+  o.path = dir_.path() + "/normal.db";
+  o.synchronous = SqliteOptions::Synchronous::kNormal;
+  auto store = OpenSqliteStore(o);
+  ASSERT_OK(store);
+  double fsyncs_before = MetricValue("glfm_sqlite_fsync_seconds_count");
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_OK((*store)->UpsertInstance(Instance("gs-n" + std::to_string(i)),
+                                       Timestamp(std::chrono::seconds(1))));
+  }
+  EXPECT_EQ(MetricValue("glfm_sqlite_fsync_seconds_count"), fsyncs_before);
+}
+
 TEST_F(SqliteStoreTest, CheckpointsUnderWriteLoadKeepEveryAcknowledgedWrite) {
   // Enough writes for several background checkpoint passes (a pass per 16 MiB of WAL) and
   // the committer's catch-ups while writers and readers go on; then every id holds the last
