@@ -13,6 +13,8 @@
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -119,14 +121,20 @@ metrics::Gauge& WalBytesGauge() {
   return g;
 }
 
+// Registers a histogram without labels in the default registry.
+metrics::Histogram& NewHistogram(std::string_view name, std::string_view help,
+                                 std::vector<double> bounds = metrics::LatencyBuckets()) {
+  return metrics::Registry::Default()
+      .AddHistogram(name, help, {}, std::move(bounds))
+      .WithLabels({});
+}
+
 // How long the committer pauses to copy the last frames itself so that the WAL restarts.
 metrics::Histogram& CatchUpPause() {
-  static metrics::Histogram& h =
-      metrics::Registry::Default()
-          .AddHistogram("glfm_sqlite_checkpoint_pause_seconds",
-                        "Commits paused while the SQLite committer copies the WAL's last "
-                        "frames into the database so that the WAL restarts.")
-          .WithLabels({});
+  static metrics::Histogram& h = NewHistogram(
+      "glfm_sqlite_checkpoint_pause_seconds",
+      "Commits paused while the SQLite committer copies the WAL's last frames into the "
+      "database so that the WAL restarts.");
   return h;
 }
 
@@ -134,20 +142,15 @@ metrics::Histogram& CatchUpPause() {
 // write's latency), and how many writes each acknowledges (the group commit's batching).
 metrics::Histogram& WalFsyncSeconds() {
   static metrics::Histogram& h =
-      metrics::Registry::Default()
-          .AddHistogram("glfm_sqlite_fsync_seconds",
-                        "Duration of each fdatasync of the SQLite WAL (synchronous=FULL).")
-          .WithLabels({});
+      NewHistogram("glfm_sqlite_fsync_seconds",
+                   "Duration of each fdatasync of the SQLite WAL (synchronous=FULL).");
   return h;
 }
 metrics::Histogram& WalFsyncWrites() {
   static metrics::Histogram& h =
-      metrics::Registry::Default()
-          .AddHistogram("glfm_sqlite_fsync_writes",
-                        "Writes made durable by each fdatasync of the SQLite WAL "
-                        "(synchronous=FULL).",
-                        {}, {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024})
-          .WithLabels({});
+      NewHistogram("glfm_sqlite_fsync_writes",
+                   "Writes made durable by each fdatasync of the SQLite WAL (synchronous=FULL).",
+                   {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024});
   return h;
 }
 
