@@ -8,6 +8,8 @@
 #include <ctime>
 #include <initializer_list>
 
+#include "common/ascii.h"
+
 namespace glfm::aws {
 namespace {
 
@@ -42,14 +44,6 @@ std::string LenientPercentDecode(std::string_view s) {
     }
     out.push_back(s[i]);
   }
-  return out;
-}
-
-char LowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-
-std::string ToLower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = LowerAscii(c);
   return out;
 }
 
@@ -319,7 +313,7 @@ CanonicalHeaderSet CanonicalizeHeaders(const Headers& headers,
   std::vector<std::pair<std::string, size_t>> order;
   order.reserve(headers.size());
   for (size_t i = 0; i < headers.size(); ++i) {
-    std::string lower = ToLower(headers[i].first);
+    std::string lower = ToLowerAscii(headers[i].first);
     if (only != nullptr && std::find(only->begin(), only->end(), lower) == only->end()) {
       continue;
     }
@@ -489,7 +483,7 @@ Result<SigningResult> PresignQuery(std::string_view method, std::string_view pat
   std::string scope = CredentialScope(date8, params.region, params.service);
   Headers to_sign;
   for (const auto& h : headers) {
-    std::string lower = ToLower(h.first);
+    std::string lower = ToLowerAscii(h.first);
     if (ShouldSignHeader(lower) && lower != "x-amz-date" && lower != "x-amz-security-token" &&
         lower != "x-amz-content-sha256") {
       to_sign.push_back(h);

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "common/ascii.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "config/config.h"
@@ -57,12 +58,6 @@ std::optional<std::string> Base64Decode(std::string_view in) {
       out.push_back(static_cast<char>((acc >> bits) & 0xff));
     }
   }
-  return out;
-}
-
-std::string ToLower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
 }
 
@@ -407,7 +402,7 @@ struct Api::State {
     if (auth != nullptr && !auth->empty()) {
       constexpr std::string_view kBasic = "Basic ";
       if (auth->size() > kBasic.size() &&
-          ToLower(std::string_view(*auth).substr(0, kBasic.size())) == "basic ") {
+          ToLowerAscii(std::string_view(*auth).substr(0, kBasic.size())) == "basic ") {
         auto decoded = Base64Decode(std::string_view(*auth).substr(kBasic.size()));
         if (!decoded) return NakamaTransportError(UnauthenticatedError("Auth token invalid"));
         std::string user = decoded->substr(0, decoded->find(':'));
@@ -476,7 +471,7 @@ struct Api::State {
 
   void HandleRpc(HttpRequest&& req, const PathParams& params, Responder respond) {
     if (auto denied = CheckHttpKey(req)) return respond(std::move(*denied));
-    std::string rpc = ToLower(*params.Get("id"));
+    std::string rpc = ToLowerAscii(*params.Get("id"));
     if (rpc != "update_instance_info" && rpc != "delete_instance_info") {
       return respond(NakamaTransportError(NotFoundError("RPC function not found")));
     }

@@ -16,6 +16,7 @@
 #include <random>
 #include <thread>
 
+#include "common/ascii.h"
 #include "common/log.h"
 #include "glfm/json.h"
 
@@ -193,9 +194,7 @@ class Session : public std::enable_shared_from_this<Session> {
     req.headers.reserve(static_cast<size_t>(std::distance(msg.begin(), msg.end())));
     for (const auto& field : msg) {
       std::string name(field.name_string());
-      for (char& c : name) {
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');  // names are ASCII
-      }
+      LowerAsciiInPlace(name);
       req.headers.emplace_back(std::move(name), std::string(field.value()));
     }
     req.remote_address = remote_;
