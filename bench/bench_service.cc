@@ -21,7 +21,8 @@
 // BENCH_WEBHOOK_N (3000), BENCH_WEBHOOK_CONCURRENCY (32). BENCH_LIST_DATA=dir keeps the list
 // data directory there and reuses it when it holds a database (repeated start-ups without
 // the seeding; a binary with a newer schema migrates it once). BENCH_GLFM_BIN=path runs that
-// glfm binary instead of this build's (comparing two builds).
+// glfm binary instead of this build's (comparing two builds). glfm inherits the environment:
+// GLFM_SQLITE_SYNCHRONOUS=NORMAL runs the rpc part without the fsync, the price of FULL.
 // Lines: `BENCH <name> <value> <unit>`.
 #include <atomic>
 #include <chrono>
