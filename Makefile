@@ -4,7 +4,7 @@
 #   make test    install dependencies if missing, build, run every test (ctest), then the unit
 #                tests once more under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make build   build Release only          make bench   run the benchmarks
-#   make fuzz    build the query-parser libFuzzer target with clang++ and run it FUZZ_SECONDS
+#   make fuzz    build the libFuzzer targets with clang++ and run each for FUZZ_SECONDS
 #   make lint    clang-format check + clang-tidy
 #   make clean   remove build/
 
@@ -52,20 +52,46 @@ test-asan: deps $(ASAN_DIR)/build.ninja
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS) -L unit --timeout $(CTEST_TIMEOUT) $(CTEST_FLAGS)
 
-# The query-parser fuzz target, built by clang++ outside the g++ CMake build (libFuzzer +
-# ASan + UBSan). Seeds: src/index/testdata/query_corpus; new inputs go to $(FUZZ_DIR)/corpus.
-FUZZ_SOURCES = src/index/query_fuzz.cc src/index/query.cc src/index/index.cc \
-  src/common/status.cc src/common/json.cc src/common/codec.cc
+# The fuzz targets, built by clang++ outside the g++ CMake build (libFuzzer + ASan + UBSan).
+#   query_fuzz  the query parser and evaluator; seeds src/index/testdata/query_corpus
+#   input_fuzz  SQS message bodies (placement events), JSON parsing and string escaping;
+#               seeds src/fleet/testdata/input_corpus
+#   document_fuzz  stored instance documents: the start-up decoder against the general one;
+#               seeds src/store/testdata/document_corpus
+# New inputs go to $(FUZZ_DIR)/<target>_corpus.
+FUZZ_CXX = clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+  -Iinclude -Isrc
+FUZZ_COMMON = src/common/status.cc src/common/json.cc src/common/codec.cc
+FUZZ_QUERY_SOURCES = src/index/query_fuzz.cc src/index/query.cc src/index/index.cc $(FUZZ_COMMON)
+FUZZ_INPUT_SOURCES = src/fleet/input_fuzz.cc src/fleet/events.cc $(FUZZ_COMMON)
+FUZZ_DOCUMENT_SOURCES = src/store/document_fuzz.cc src/store/store_internal.cc \
+  src/common/metrics.cc src/common/log.cc $(FUZZ_COMMON)
 
-$(FUZZ_DIR)/query_fuzz: $(FUZZ_SOURCES) $(wildcard src/index/*.h include/glfm/*.h)
+$(FUZZ_DIR)/query_fuzz: $(FUZZ_QUERY_SOURCES) $(wildcard src/index/*.h include/glfm/*.h)
 	@mkdir -p $(FUZZ_DIR)
-	clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	  -Iinclude -Isrc $(FUZZ_SOURCES) -lre2 -lsimdjson $$(pkg-config --libs absl_btree absl_flat_hash_set absl_hash) -o $@
+	$(FUZZ_CXX) $(FUZZ_QUERY_SOURCES) -lre2 -lsimdjson \
+	  $$(pkg-config --libs absl_btree absl_flat_hash_set absl_hash) -o $@
 
-fuzz: deps $(FUZZ_DIR)/query_fuzz
-	@mkdir -p $(FUZZ_DIR)/corpus
+$(FUZZ_DIR)/input_fuzz: $(FUZZ_INPUT_SOURCES) $(wildcard src/fleet/*.h src/common/*.h include/glfm/*.h)
+	@mkdir -p $(FUZZ_DIR)
+	$(FUZZ_CXX) $(FUZZ_INPUT_SOURCES) -lsimdjson -o $@
+
+$(FUZZ_DIR)/document_fuzz: $(FUZZ_DOCUMENT_SOURCES) \
+  $(wildcard src/store/*.h src/common/*.h include/glfm/*.h)
+	@mkdir -p $(FUZZ_DIR)
+	$(FUZZ_CXX) $(FUZZ_DOCUMENT_SOURCES) -lsimdjson -o $@
+
+fuzz: deps $(FUZZ_DIR)/query_fuzz $(FUZZ_DIR)/input_fuzz $(FUZZ_DIR)/document_fuzz
+	@mkdir -p $(FUZZ_DIR)/query_corpus $(FUZZ_DIR)/input_corpus $(FUZZ_DIR)/document_corpus
 	$(FUZZ_DIR)/query_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=512 -timeout=5 \
-	  -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus src/index/testdata/query_corpus
+	  -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/query- $(FUZZ_DIR)/query_corpus \
+	  src/index/testdata/query_corpus
+	$(FUZZ_DIR)/input_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=5 \
+	  -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/input- $(FUZZ_DIR)/input_corpus \
+	  src/fleet/testdata/input_corpus
+	$(FUZZ_DIR)/document_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=2048 -timeout=5 \
+	  -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/document- $(FUZZ_DIR)/document_corpus \
+	  src/store/testdata/document_corpus
 
 bench: build
 	@for b in $(BUILD_DIR)/bench/bench_*; do echo "== $$b"; $$b || exit 1; done
