@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""Chaos soak: glfm serve against the emulator with faults, killed with SIGKILL now and then.
+
+Starts `glfm emulator` with event faults (drops, duplicates, delays, reorders), failing
+placements and failing or throttled operations, and `glfm serve` against it as against AWS,
+with a webhook receiver in this process. Clients create placements with a webhook for
+--seconds while glfm is SIGKILLed and restarted every --kill-every seconds (same data
+directory, same port). Then it waits for the outcomes and checks what the README promises:
+
+  - every create glfm acknowledged (202) gets a webhook with a final status, whatever was
+    dropped, repeated or killed on the way (repeats are allowed: delivery is at least once);
+  - every webhook is signed with the webhook secret over its timestamp and body;
+  - GET /v1/placements/{id} answers the same status the webhook carried.
+
+Prints a summary and exits 1 on any broken promise. Everything binds 127.0.0.1.
+
+  scripts/chaos-soak.py --glfm build/release/apps/glfm/glfm --seconds 120
+"""
+import argparse
+import hashlib
+import hmac
+import http.client
+import http.server
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+API_KEY = "chaos-api-key"
+HTTP_KEY = "chaos-http-key"
+SECRET = "chaos-webhook-secret"
+FINAL = {"success", "timeout", "error", "cancelled"}
+
+WORLD = """fleets:
+  - id: fleet-local
+    locations:
+      - {name: us-east-1, capacity: 1000000, ip_prefix: 10.0.1}
+timings: {placement_delay_ms: 50, activation_delay_ms: 50}
+faults:
+  seed: %d
+  placement_fail_percent: 5
+  events: {drop_percent: 10, duplicate_percent: 10, delay_percent: 10, delay_ms: 1500,
+           reorder_percent: 10}
+  operations:
+    "*": {error_percent: 2, throttle_percent: 3}
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_line(proc, pattern, timeout):
+    """Reads proc's stream until a line matches; returns the match. Drains the rest."""
+    stream = proc.stdout
+    end = time.time() + timeout
+    while time.time() < end:
+        line = stream.readline()
+        if not line:
+            break
+        m = re.search(pattern, line)
+        if m:
+            threading.Thread(target=lambda: [None for _ in stream], daemon=True).start()
+            return m
+    raise RuntimeError("no line matching %r from %s" % (pattern, proc.args[:2]))
+
+
+def request(port, method, path, body=None, timeout=10):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        headers = {"Authorization": "Bearer " + API_KEY}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        conn.request(method, path, body=json.dumps(body) if body is not None else None,
+                     headers=headers)
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    hooks = {}  # placement id -> list of (status, signature ok)
+    lock = threading.Lock()
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        sig = self.headers.get("X-Glfm-Signature", "")
+        parts = dict(p.split("=", 1) for p in sig.split(",") if "=" in p)
+        want = hmac.new(SECRET.encode(), parts.get("t", "").encode() + b"." + body,
+                        hashlib.sha256).hexdigest()
+        signed = hmac.compare_digest(want, parts.get("v1", ""))
+        try:
+            status = json.loads(body).get("status")
+        except ValueError:
+            status = None
+        with Receiver.lock:
+            Receiver.hooks.setdefault(self.headers.get("X-Glfm-Webhook-Id"), []).append(
+                (status, signed))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--glfm", default="build/release/apps/glfm/glfm")
+    ap.add_argument("--seconds", type=float, default=120, help="how long clients create")
+    ap.add_argument("--kill-every", type=float, default=15, help="seconds between SIGKILLs")
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--rate", type=float, default=200, help="creates per second, at most")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--drain", type=float, default=120, help="longest wait for outcomes")
+    args = ap.parse_args()
+    glfm = os.path.abspath(args.glfm)
+    work = tempfile.mkdtemp(prefix="glfm-chaos-")
+    procs = []
+    try:
+        with open(os.path.join(work, "world.yaml"), "w") as f:
+            f.write(WORLD % args.seed)
+        emu = subprocess.Popen([glfm, "emulator", "--listen", "127.0.0.1:0", "--world",
+                                os.path.join(work, "world.yaml")],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        procs.append(emu)
+        emu_url = wait_for_line(emu, r"listening on (http://127\.0\.0\.1:\d+)", 30).group(1)
+        emu_port = int(emu_url.rsplit(":", 1)[1])
+        conn = http.client.HTTPConnection("127.0.0.1", emu_port, timeout=10)
+        conn.request("POST", "/", '{"QueueName":"glfm-placement-events"}',
+                     {"Content-Type": "application/x-amz-json-1.0",
+                      "X-Amz-Target": "AmazonSQS.GetQueueUrl"})
+        queue_url = json.loads(conn.getresponse().read())["QueueUrl"]
+
+        receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+        threading.Thread(target=receiver.serve_forever, daemon=True).start()
+        hook = "http://127.0.0.1:%d/hook" % receiver.server_address[1]
+
+        port = free_port()
+        env = dict(os.environ, GL_AWS_REGION="us-east-1", AWS_ENDPOINT_URL=emu_url,
+                   GL_AWS_ACCESS_KEY="AKIDCHAOS", GL_AWS_SECRET_ACCESS_KEY="chaos",
+                   GL_AWS_ALIAS_ID="alias-local", GL_PLACEMENT_QUEUE_NAME="glfm-local",
+                   GL_PLACEMENT_EVENTS_SQS_URL=queue_url, GLFM_HTTP_KEY=HTTP_KEY,
+                   GLFM_API_KEYS=API_KEY, GLFM_WEBHOOK_SECRET=SECRET, GLFM_QUEUE_TIMEOUT="5s")
+        log = open(os.path.join(work, "glfm.log"), "a")
+
+        def start_glfm():
+            p = subprocess.Popen([glfm, "serve", "--listen", "127.0.0.1:%d" % port, "--data-dir",
+                                  os.path.join(work, "data"), "--log-format", "json",
+                                  "--receive-wait", "1s"],
+                                 env=env, stdout=log, stderr=log)
+            procs.append(p)
+            for _ in range(600):
+                try:
+                    if request(port, "GET", "/readyz", timeout=2)[0] == 200:
+                        return p
+                except OSError:
+                    pass
+                time.sleep(0.05)
+            raise RuntimeError("glfm did not become ready; see " + log.name)
+
+        glfm_proc = [start_glfm()]
+        acked, refused, stop = set(), [0], threading.Event()
+        lock = threading.Lock()
+
+        interval = args.clients / args.rate
+
+        def client():
+            next_at = time.time()
+            while not stop.is_set():
+                next_at += interval
+                time.sleep(max(0, next_at - time.time()))
+                try:
+                    status, body = request(port, "POST", "/v1/placements",
+                                           {"max_players": 4, "webhook_url": hook})
+                except OSError:
+                    with lock:
+                        refused[0] += 1
+                    continue
+                if status == 202:
+                    with lock:
+                        acked.add(json.loads(body)["placement_id"])
+                else:
+                    with lock:
+                        refused[0] += 1
+
+        clients = [threading.Thread(target=client) for _ in range(args.clients)]
+        for c in clients:
+            c.start()
+        kills, end = 0, time.time() + args.seconds
+        rng = random.Random(args.seed)
+        while time.time() < end:
+            time.sleep(min(args.kill_every * rng.uniform(0.5, 1.5), max(0, end - time.time())))
+            if time.time() >= end:
+                break
+            glfm_proc[0].send_signal(signal.SIGKILL)
+            glfm_proc[0].wait()
+            kills += 1
+            glfm_proc[0] = start_glfm()
+            print("killed and restarted glfm (%d); %d creates acknowledged" % (kills, len(acked)),
+                  flush=True)
+        stop.set()
+        for c in clients:
+            c.join()
+        print("creating stopped: %d acknowledged, %d refused or failed while glfm was down"
+              % (len(acked), refused[0]), flush=True)
+
+        deadline = time.time() + args.drain
+        while time.time() < deadline:
+            with Receiver.lock:
+                missing = [p for p in acked if p not in Receiver.hooks]
+            if not missing:
+                break
+            time.sleep(1)
+        problems = []
+        with Receiver.lock:
+            hooks = {k: list(v) for k, v in Receiver.hooks.items()}
+        missing = sorted(p for p in acked if p not in hooks)
+        if missing:
+            problems.append("%d acknowledged creates got no webhook, e.g. %s"
+                            % (len(missing), missing[:3]))
+        unsigned = [k for k, v in hooks.items() if not all(ok for _, ok in v)]
+        if unsigned:
+            problems.append("%d webhooks with a bad signature" % len(unsigned))
+        not_final = [k for k, v in hooks.items() if any(s not in FINAL for s, _ in v)]
+        if not_final:
+            problems.append("%d webhooks without a final status" % len(not_final))
+        unknown = [k for k in hooks if k not in acked]
+        mismatched = 0
+        for pid in list(acked)[:300]:
+            status, body = request(port, "GET", "/v1/placements/" + pid)
+            got = json.loads(body).get("status") if status == 200 else None
+            if pid in hooks and got not in {s for s, _ in hooks[pid]}:
+                mismatched += 1
+        if mismatched:
+            problems.append("%d placements whose GET status differs from their webhook"
+                            % mismatched)
+        by_status = {}
+        for v in hooks.values():
+            by_status[v[-1][0]] = by_status.get(v[-1][0], 0) + 1
+        repeats = sum(len(v) - 1 for v in hooks.values())
+        print("kills %d; acknowledged %d; webhooks for %d placements %s; repeated deliveries %d; "
+              "webhooks for creates not seen acknowledged %d (answered while being killed)"
+              % (kills, len(acked), len(hooks), json.dumps(by_status, sort_keys=True), repeats,
+                 len(unknown)))
+        glfm_proc[0].send_signal(signal.SIGINT)
+        rc = glfm_proc[0].wait(timeout=30)
+        if rc != 0:
+            problems.append("glfm exited %d on SIGINT" % rc)
+        for p in problems:
+            print("FAIL: " + p)
+        if not problems:
+            print("OK: every acknowledged create got a signed final webhook")
+        return 1 if problems else 0
+    finally:
+        for p in procs:
+            p.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
