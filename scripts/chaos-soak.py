@@ -12,11 +12,19 @@ directory, same port). Then it waits for the outcomes and checks what the README
   - every webhook is signed with the webhook secret over its timestamp and body;
   - GET /v1/placements/{id} answers the same status the webhook carried.
 
+With --store postgres, a throw-away PostgreSQL (initdb into a temporary directory, a free
+loopback port; as root it runs as the `postgres` user) is shared by --nodes glfm nodes, the
+clients spread over them, each kill picks one, and when the clients stop the last node is
+killed for good: the others must take over its undelivered outcomes and webhooks after
+fleet.adopt_after (set to 10 s here) and deliver them.
+
 Prints a summary and exits 1 on any broken promise. Everything binds 127.0.0.1.
 
   scripts/chaos-soak.py --glfm build/release/apps/glfm/glfm --seconds 120
+  scripts/chaos-soak.py --store postgres --nodes 2 --seconds 120
 """
 import argparse
+import glob
 import hashlib
 import hmac
 import http.client
@@ -89,6 +97,35 @@ def request(port, method, path, body=None, timeout=10):
         conn.close()
 
 
+def start_postgres(work):
+    """Starts a throw-away PostgreSQL under work/pg; returns (dsn, stop function)."""
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not bins:
+        raise RuntimeError("no PostgreSQL server here (apt install postgresql)")
+    bin_dir = os.path.dirname(bins[-1])
+    pg = os.path.join(work, "pg")
+    os.mkdir(pg)
+    as_user = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        os.chmod(work, 0o755)
+        shutil.chown(pg, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+
+    def run(argv):
+        subprocess.run(as_user + argv, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+
+    run([bin_dir + "/initdb", "-D", pg + "/data", "-U", "glfm", "--auth=trust", "-E", "UTF8",
+         "--locale=C"])
+    port = free_port()
+    run([bin_dir + "/pg_ctl", "-D", pg + "/data", "-l", pg + "/server.log", "-w", "-o",
+         "-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=200" % (port, pg),
+         "start"])
+    return ("host=127.0.0.1 port=%d user=glfm dbname=postgres" % port,
+            lambda: run([bin_dir + "/pg_ctl", "-D", pg + "/data", "-m", "immediate", "-w",
+                         "stop"]))
+
+
 class Receiver(http.server.BaseHTTPRequestHandler):
     hooks = {}  # placement id -> list of (status, signature ok)
     lock = threading.Lock()
@@ -124,10 +161,16 @@ def main():
     ap.add_argument("--rate", type=float, default=200, help="creates per second, at most")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--drain", type=float, default=120, help="longest wait for outcomes")
+    ap.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
+    ap.add_argument("--nodes", type=int, default=0,
+                    help="glfm nodes (default 1 with sqlite, 2 with postgres)")
     args = ap.parse_args()
+    nodes = args.nodes or (1 if args.store == "sqlite" else 2)
+    if args.store == "sqlite" and nodes != 1:
+        ap.error("--nodes: SQLite serves one node; use --store postgres for several")
     glfm = os.path.abspath(args.glfm)
     work = tempfile.mkdtemp(prefix="glfm-chaos-")
-    procs = []
+    procs, stop_postgres = [], None
     try:
         with open(os.path.join(work, "world.yaml"), "w") as f:
             f.write(WORLD % args.seed)
@@ -147,18 +190,22 @@ def main():
         threading.Thread(target=receiver.serve_forever, daemon=True).start()
         hook = "http://127.0.0.1:%d/hook" % receiver.server_address[1]
 
-        port = free_port()
+        ports = [free_port() for _ in range(nodes)]
         env = dict(os.environ, GL_AWS_REGION="us-east-1", AWS_ENDPOINT_URL=emu_url,
                    GL_AWS_ACCESS_KEY="AKIDCHAOS", GL_AWS_SECRET_ACCESS_KEY="chaos",
                    GL_AWS_ALIAS_ID="alias-local", GL_PLACEMENT_QUEUE_NAME="glfm-local",
                    GL_PLACEMENT_EVENTS_SQS_URL=queue_url, GLFM_HTTP_KEY=HTTP_KEY,
                    GLFM_API_KEYS=API_KEY, GLFM_WEBHOOK_SECRET=SECRET, GLFM_QUEUE_TIMEOUT="5s")
+        if args.store == "postgres":
+            dsn, stop_postgres = start_postgres(work)
+            env.update(GLFM_STORE_DRIVER="postgres", GLFM_POSTGRES_DSN=dsn, GLFM_ADOPT_AFTER="10s")
         log = open(os.path.join(work, "glfm.log"), "a")
 
-        def start_glfm():
+        def start_glfm(i):
+            port = ports[i]
             p = subprocess.Popen([glfm, "serve", "--listen", "127.0.0.1:%d" % port, "--data-dir",
-                                  os.path.join(work, "data"), "--log-format", "json",
-                                  "--receive-wait", "1s"],
+                                  os.path.join(work, "data-%d" % i), "--node-name",
+                                  "node-%d" % i, "--log-format", "json", "--receive-wait", "1s"],
                                  env=env, stdout=log, stderr=log)
             procs.append(p)
             for _ in range(600):
@@ -170,13 +217,13 @@ def main():
                 time.sleep(0.05)
             raise RuntimeError("glfm did not become ready; see " + log.name)
 
-        glfm_proc = [start_glfm()]
+        glfm_proc = [start_glfm(i) for i in range(nodes)]
         acked, refused, stop = set(), [0], threading.Event()
         lock = threading.Lock()
-
         interval = args.clients / args.rate
 
-        def client():
+        def client(k):
+            port = ports[k % nodes]
             next_at = time.time()
             while not stop.is_set():
                 next_at += interval
@@ -195,7 +242,7 @@ def main():
                     with lock:
                         refused[0] += 1
 
-        clients = [threading.Thread(target=client) for _ in range(args.clients)]
+        clients = [threading.Thread(target=client, args=(k,)) for k in range(args.clients)]
         for c in clients:
             c.start()
         kills, end = 0, time.time() + args.seconds
@@ -204,17 +251,24 @@ def main():
             time.sleep(min(args.kill_every * rng.uniform(0.5, 1.5), max(0, end - time.time())))
             if time.time() >= end:
                 break
-            glfm_proc[0].send_signal(signal.SIGKILL)
-            glfm_proc[0].wait()
+            i = rng.randrange(nodes)
+            glfm_proc[i].send_signal(signal.SIGKILL)
+            glfm_proc[i].wait()
             kills += 1
-            glfm_proc[0] = start_glfm()
-            print("killed and restarted glfm (%d); %d creates acknowledged" % (kills, len(acked)),
-                  flush=True)
+            glfm_proc[i] = start_glfm(i)
+            print("killed and restarted node-%d (kill %d); %d creates acknowledged"
+                  % (i, kills, len(acked)), flush=True)
         stop.set()
         for c in clients:
             c.join()
         print("creating stopped: %d acknowledged, %d refused or failed while glfm was down"
               % (len(acked), refused[0]), flush=True)
+        if nodes > 1:
+            # The last node goes for good: the others adopt what it left undone.
+            glfm_proc[-1].send_signal(signal.SIGKILL)
+            glfm_proc[-1].wait()
+            glfm_proc.pop()
+            print("node-%d killed for good" % (nodes - 1), flush=True)
 
         deadline = time.time() + args.drain
         while time.time() < deadline:
@@ -239,7 +293,7 @@ def main():
         unknown = [k for k in hooks if k not in acked]
         mismatched = 0
         for pid in list(acked)[:300]:
-            status, body = request(port, "GET", "/v1/placements/" + pid)
+            status, body = request(ports[0], "GET", "/v1/placements/" + pid)
             got = json.loads(body).get("status") if status == 200 else None
             if pid in hooks and got not in {s for s, _ in hooks[pid]}:
                 mismatched += 1
@@ -250,14 +304,25 @@ def main():
         for v in hooks.values():
             by_status[v[-1][0]] = by_status.get(v[-1][0], 0) + 1
         repeats = sum(len(v) - 1 for v in hooks.values())
-        print("kills %d; acknowledged %d; webhooks for %d placements %s; repeated deliveries %d; "
-              "webhooks for creates not seen acknowledged %d (answered while being killed)"
-              % (kills, len(acked), len(hooks), json.dumps(by_status, sort_keys=True), repeats,
-                 len(unknown)))
-        glfm_proc[0].send_signal(signal.SIGINT)
-        rc = glfm_proc[0].wait(timeout=30)
-        if rc != 0:
-            problems.append("glfm exited %d on SIGINT" % rc)
+        adopted = {"outcomes": 0, "webhooks": 0}
+        log.flush()
+        with open(log.name) as f:
+            for line in f:
+                if "adopted what other nodes left undone" in line:
+                    rec = json.loads(line)
+                    for k in adopted:
+                        adopted[k] += int(rec.get(k, 0))
+        print("nodes %d (%s); kills %d; acknowledged %d; webhooks for %d placements %s; "
+              "repeated deliveries %d; webhooks for creates not seen acknowledged %d (answered "
+              "while being killed); adopted from the lost node: %d outcomes, %d webhooks"
+              % (nodes, args.store, kills, len(acked), len(hooks),
+                 json.dumps(by_status, sort_keys=True), repeats, len(unknown),
+                 adopted["outcomes"], adopted["webhooks"]))
+        for i, p in enumerate(glfm_proc):
+            p.send_signal(signal.SIGINT)
+            rc = p.wait(timeout=30)
+            if rc != 0:
+                problems.append("node-%d exited %d on SIGINT" % (i, rc))
         for p in problems:
             print("FAIL: " + p)
         if not problems:
@@ -266,6 +331,8 @@ def main():
     finally:
         for p in procs:
             p.kill()
+        if stop_postgres is not None:
+            stop_postgres()
         shutil.rmtree(work, ignore_errors=True)
 
 
