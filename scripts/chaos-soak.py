@@ -10,7 +10,10 @@ directory, same port). Then it waits for the outcomes and checks what the README
   - every create glfm acknowledged (202) gets a webhook with a final status, whatever was
     dropped, repeated or killed on the way (repeats are allowed: delivery is at least once);
   - every webhook is signed with the webhook secret over its timestamp and body;
-  - GET /v1/placements/{id} answers the same status the webhook carried.
+  - GET /v1/placements/{id} answers the same status the webhook carried;
+  - status reports (update_instance_info, sent all along to placed sessions with a rising
+    sequence number in their metadata) are durable once answered 200: after the last
+    restart, the index shows each session at its last acknowledged report or a later one.
 
 With --store postgres, a throw-away PostgreSQL (initdb into a temporary directory, a free
 loopback port; as root it runs as the `postgres` user) is shared by --nodes glfm nodes, the
@@ -97,6 +100,21 @@ def request(port, method, path, body=None, timeout=10):
         conn.close()
 
 
+def report(port, session, seq):
+    """Sends one status report as a game server does; returns the HTTP status."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        body = {"id": session, "playerCount": seq % 5,
+                "metadata": {"chaos_owner": "soak", "chaos_seq": seq}}
+        conn.request("POST", "/v2/rpc/update_instance_info?http_key=%s&unwrap" % HTTP_KEY,
+                     body=json.dumps(body), headers={"Content-Type": "application/json"})
+        r = conn.getresponse()
+        r.read()
+        return r.status
+    finally:
+        conn.close()
+
+
 def start_postgres(work):
     """Starts a throw-away PostgreSQL under work/pg; returns (dsn, stop function)."""
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
@@ -128,6 +146,7 @@ def start_postgres(work):
 
 class Receiver(http.server.BaseHTTPRequestHandler):
     hooks = {}  # placement id -> list of (status, signature ok)
+    sessions = []  # game session ARNs of successful placements, in arrival order
     lock = threading.Lock()
 
     def do_POST(self):
@@ -138,10 +157,14 @@ class Receiver(http.server.BaseHTTPRequestHandler):
                         hashlib.sha256).hexdigest()
         signed = hmac.compare_digest(want, parts.get("v1", ""))
         try:
-            status = json.loads(body).get("status")
-        except ValueError:
-            status = None
+            doc = json.loads(body)
+            status = doc.get("status")
+            session = (doc.get("instance_info") or {}).get("id") if status == "success" else None
+        except (ValueError, AttributeError):
+            status, session = None, None
         with Receiver.lock:
+            if session:
+                Receiver.sessions.append(session)
             Receiver.hooks.setdefault(self.headers.get("X-Glfm-Webhook-Id"), []).append(
                 (status, signed))
         self.send_response(200)
@@ -242,7 +265,30 @@ def main():
                     with lock:
                         refused[0] += 1
 
+        sent, acked_seq = {}, {}  # session -> last report sent, last one answered 200
+        reports_ok = [0]
+
+        def reporter():
+            # Game servers reporting to node 0 (in a cluster, the node that is never lost).
+            while not stop.is_set():
+                with Receiver.lock:
+                    sessions = Receiver.sessions[:20]
+                if not sessions:
+                    time.sleep(0.1)
+                for session in sessions:
+                    if stop.is_set():
+                        break
+                    seq = sent.get(session, 0) + 1
+                    sent[session] = seq
+                    try:
+                        if report(ports[0], session, seq) == 200:
+                            acked_seq[session] = seq
+                            reports_ok[0] += 1
+                    except OSError:
+                        time.sleep(0.05)
+
         clients = [threading.Thread(target=client, args=(k,)) for k in range(args.clients)]
+        clients.append(threading.Thread(target=reporter))
         for c in clients:
             c.start()
         kills, end = 0, time.time() + args.seconds
@@ -300,6 +346,17 @@ def main():
         if mismatched:
             problems.append("%d placements whose GET status differs from their webhook"
                             % mismatched)
+        status, body = request(ports[0], "GET",
+                               "/v1/instances?query=value.metadata.chaos_owner:soak&limit=1000")
+        stored = {i["id"]: i["metadata"].get("chaos_seq")
+                  for i in json.loads(body).get("instances", [])} if status == 200 else {}
+        lost = [s for s, n in acked_seq.items()
+                if stored.get(s) is None or not n <= stored[s] <= sent[s]]
+        if status != 200 or not acked_seq or lost:
+            problems.append("status reports: %d sessions of %d behind their last acknowledged "
+                            "report (GET /v1/instances answered %d), e.g. %s"
+                            % (len(lost), len(acked_seq), status,
+                               [(s, acked_seq[s], stored.get(s)) for s in lost[:2]]))
         by_status = {}
         for v in hooks.values():
             by_status[v[-1][0]] = by_status.get(v[-1][0], 0) + 1
@@ -314,10 +371,12 @@ def main():
                         adopted[k] += int(rec.get(k, 0))
         print("nodes %d (%s); kills %d; acknowledged %d; webhooks for %d placements %s; "
               "repeated deliveries %d; webhooks for creates not seen acknowledged %d (answered "
-              "while being killed); adopted from the lost node: %d outcomes, %d webhooks"
+              "while being killed); adopted from the lost node: %d outcomes, %d webhooks; "
+              "status reports acknowledged %d over %d sessions"
               % (nodes, args.store, kills, len(acked), len(hooks),
                  json.dumps(by_status, sort_keys=True), repeats, len(unknown),
-                 adopted["outcomes"], adopted["webhooks"]))
+                 adopted["outcomes"], adopted["webhooks"], reports_ok[0],
+                 len(acked_seq)))
         for i, p in enumerate(glfm_proc):
             p.send_signal(signal.SIGINT)
             rc = p.wait(timeout=30)
@@ -326,7 +385,8 @@ def main():
         for p in problems:
             print("FAIL: " + p)
         if not problems:
-            print("OK: every acknowledged create got a signed final webhook")
+            print("OK: every acknowledged create got a signed final webhook, and every "
+                  "acknowledged status report is in the index")
         return 1 if problems else 0
     finally:
         for p in procs:
