@@ -193,7 +193,7 @@ def main():
         ap.error("--nodes: SQLite serves one node; use --store postgres for several")
     glfm = os.path.abspath(args.glfm)
     work = tempfile.mkdtemp(prefix="glfm-chaos-")
-    procs, stop_postgres = [], None
+    procs, stop_postgres, passed = [], None, False
     try:
         with open(os.path.join(work, "world.yaml"), "w") as f:
             f.write(WORLD % args.seed)
@@ -387,10 +387,15 @@ def main():
         if not problems:
             print("OK: every acknowledged create got a signed final webhook, and every "
                   "acknowledged status report is in the index")
-        return 1 if problems else 0
+        passed = not problems
+        return 0 if passed else 1
     finally:
         for p in procs:
             p.kill()
+        glfm_log = os.path.join(work, "glfm.log")
+        if not passed and os.path.exists(glfm_log):
+            with open(glfm_log) as f:
+                sys.stderr.write("the last lines of glfm's log:\n" + "".join(f.readlines()[-40:]))
         if stop_postgres is not None:
             stop_postgres()
         shutil.rmtree(work, ignore_errors=True)
