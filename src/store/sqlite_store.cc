@@ -143,7 +143,7 @@ metrics::Histogram& CatchUpPause() {
 metrics::Histogram& WalFsyncSeconds() {
   static metrics::Histogram& h =
       NewHistogram("glfm_sqlite_fsync_seconds",
-                   "Duration of each fdatasync of the SQLite WAL (synchronous=FULL).");
+                   "Duration of each successful fdatasync of the SQLite WAL (synchronous=FULL).");
   return h;
 }
 metrics::Histogram& WalFsyncWrites() {
@@ -1038,8 +1038,10 @@ class SqliteStore final : public internal::QueuedWriteStore {
         waiters = waiters || !r->on_done;
       }
     }
-    fsync_seconds_.Observe(std::chrono::duration<double>(done - start).count());
-    fsync_writes_.Observe(static_cast<double>(requests));
+    if (synced.ok()) {  // a failed fsync made nothing durable
+      fsync_seconds_.Observe(std::chrono::duration<double>(done - start).count());
+      fsync_writes_.Observe(static_cast<double>(requests));
+    }
     {
       std::lock_guard lock(round_mu_);
       batches_at_syncer_ -= batches.size();

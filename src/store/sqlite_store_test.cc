@@ -523,9 +523,14 @@ TEST_F(SqliteStoreTest, AFailedFsyncFailsEveryWriteUntilReopenedAndHealthSaysWhy
     std::lock_guard lock(lines_mu);
     lines.emplace_back(l);
   });
+  const double fsyncs_before = MetricValue("glfm_sqlite_fsync_seconds_count");
+  const double durable_before = MetricValue("glfm_sqlite_fsync_writes_sum");
   fail = true;
   EXPECT_THAT(write("gs-during"), StatusIs(StatusCode::kUnavailable, why));
   log::SetSinkForTesting(nullptr);
+  // The fsync metrics count only fsyncs that made writes durable.
+  EXPECT_EQ(MetricValue("glfm_sqlite_fsync_seconds_count"), fsyncs_before);
+  EXPECT_EQ(MetricValue("glfm_sqlite_fsync_writes_sum"), durable_before);
   {
     std::lock_guard lock(lines_mu);
     ASSERT_EQ(lines.size(), 1u);
