@@ -81,17 +81,17 @@ $(FUZZ_DIR)/document_fuzz: $(FUZZ_DOCUMENT_SOURCES) \
 	@mkdir -p $(FUZZ_DIR)
 	$(FUZZ_CXX) $(FUZZ_DOCUMENT_SOURCES) -lsimdjson -o $@
 
+# $(call run_fuzz,NAME,MAX_LEN,SEEDS): runs $(FUZZ_DIR)/NAME_fuzz for FUZZ_SECONDS.
+define run_fuzz
+	@mkdir -p $(FUZZ_DIR)/$(1)_corpus
+	$(FUZZ_DIR)/$(1)_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=$(2) -timeout=5 \
+	  -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/$(1)- $(FUZZ_DIR)/$(1)_corpus $(3)
+endef
+
 fuzz: deps $(FUZZ_DIR)/query_fuzz $(FUZZ_DIR)/input_fuzz $(FUZZ_DIR)/document_fuzz
-	@mkdir -p $(FUZZ_DIR)/query_corpus $(FUZZ_DIR)/input_corpus $(FUZZ_DIR)/document_corpus
-	$(FUZZ_DIR)/query_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=512 -timeout=5 \
-	  -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/query- $(FUZZ_DIR)/query_corpus \
-	  src/index/testdata/query_corpus
-	$(FUZZ_DIR)/input_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=5 \
-	  -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/input- $(FUZZ_DIR)/input_corpus \
-	  src/fleet/testdata/input_corpus
-	$(FUZZ_DIR)/document_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=2048 -timeout=5 \
-	  -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/document- $(FUZZ_DIR)/document_corpus \
-	  src/store/testdata/document_corpus
+	$(call run_fuzz,query,512,src/index/testdata/query_corpus)
+	$(call run_fuzz,input,4096,src/fleet/testdata/input_corpus)
+	$(call run_fuzz,document,2048,src/store/testdata/document_corpus)
 
 bench: build
 	@for b in $(BUILD_DIR)/bench/bench_*; do echo "== $$b"; $$b || exit 1; done
