@@ -86,10 +86,12 @@ def wait_for_line(proc, pattern, timeout):
     raise RuntimeError("no line matching %r from %s" % (pattern, proc.args[:2]))
 
 
-def request(port, method, path, body=None, timeout=10):
+def request(port, method, path, body=None, timeout=10, api_key=True):
+    """Sends one request (with the /v1 API key unless api_key is False); returns the status
+    and the body."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        headers = {"Authorization": "Bearer " + API_KEY}
+        headers = {"Authorization": "Bearer " + API_KEY} if api_key else {}
         if body is not None:
             headers["Content-Type"] = "application/json"
         conn.request(method, path, body=json.dumps(body) if body is not None else None,
@@ -102,17 +104,10 @@ def request(port, method, path, body=None, timeout=10):
 
 def report(port, session, seq):
     """Sends one status report as a game server does; returns the HTTP status."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        body = {"id": session, "playerCount": seq % 5,
-                "metadata": {"chaos_owner": "soak", "chaos_seq": seq}}
-        conn.request("POST", "/v2/rpc/update_instance_info?http_key=%s&unwrap" % HTTP_KEY,
-                     body=json.dumps(body), headers={"Content-Type": "application/json"})
-        r = conn.getresponse()
-        r.read()
-        return r.status
-    finally:
-        conn.close()
+    body = {"id": session, "playerCount": seq % 5,
+            "metadata": {"chaos_owner": "soak", "chaos_seq": seq}}
+    return request(port, "POST", "/v2/rpc/update_instance_info?http_key=%s&unwrap" % HTTP_KEY,
+                   body, api_key=False)[0]
 
 
 def start_postgres(work):
@@ -240,6 +235,10 @@ def main():
                 time.sleep(0.05)
             raise RuntimeError("glfm did not become ready; see " + log.name)
 
+        def kill(i):
+            glfm_proc[i].send_signal(signal.SIGKILL)
+            glfm_proc[i].wait()
+
         glfm_proc = [start_glfm(i) for i in range(nodes)]
         acked, refused, stop = set(), [0], threading.Event()
         lock = threading.Lock()
@@ -298,8 +297,7 @@ def main():
             if time.time() >= end:
                 break
             i = rng.randrange(nodes)
-            glfm_proc[i].send_signal(signal.SIGKILL)
-            glfm_proc[i].wait()
+            kill(i)
             kills += 1
             glfm_proc[i] = start_glfm(i)
             print("killed and restarted node-%d (kill %d); %d creates acknowledged"
@@ -311,8 +309,7 @@ def main():
               % (len(acked), refused[0]), flush=True)
         if nodes > 1:
             # The last node goes for good: the others adopt what it left undone.
-            glfm_proc[-1].send_signal(signal.SIGKILL)
-            glfm_proc[-1].wait()
+            kill(nodes - 1)
             glfm_proc.pop()
             print("node-%d killed for good" % (nodes - 1), flush=True)
 
