@@ -303,6 +303,13 @@ void Emulator::Impl::Stop() {
                        Render("sqs", "ReceiveMessage", w.request.wire, r, w.request.request_id));
     }
     waiters_.clear();
+    // Held requests end now, unhandled, as the stopping emulator answers any request.
+    for (auto& [n, h] : held_requests_) {
+      OpResult r =
+          Fail(503, "ServiceUnavailable", "emulator is stopping", "ServiceUnavailable", false);
+      out.emplace_back(std::move(h.respond), Render(h.service, h.op, h.wire, r, h.request_id));
+    }
+    held_requests_.clear();
   }
   cv_.notify_all();
   Flush(out);
@@ -483,11 +490,30 @@ void Emulator::Impl::FireLocked(const Timer& t, Outbox& out) {
         DeliverEventLocked(ev.first, ev.second, out);
       }
       break;
+    case TimerKind::kHeldRequest: {
+      auto it = held_requests_.find(t.number);
+      if (it != held_requests_.end()) {
+        HeldRequest h = std::move(it->second);
+        held_requests_.erase(it);
+        if (auto response = HandleAwsLocked(h, out)) {
+          out.emplace_back(std::move(h.respond), std::move(*response));
+        }
+      }
+      break;
+    }
   }
 }
 
 // ---------------------------------------------------------------------------------------
 // Requests
+
+int64_t Emulator::Impl::InjectedLatencyLocked(const std::string& op) {
+  const auto& ops = world_.faults.operations;
+  auto it = ops.find(op);
+  if (it == ops.end()) it = ops.find("*");
+  if (it == ops.end() || it->second.latency_ms <= 0) return 0;
+  return Roll(it->second.latency_percent) ? it->second.latency_ms : 0;
+}
 
 std::optional<AwsError> Emulator::Impl::InjectedFaultLocked(const std::string& service,
                                                             const std::string& op) {
@@ -677,34 +703,44 @@ void Emulator::Impl::Handle(server::HttpRequest&& req, server::Responder respond
 
   Outbox out;
   std::optional<server::HttpResponse> response;
+  HeldRequest held{std::move(service), std::move(op), wire,           std::move(input),
+                   req.request_id,     std::move(req.body), std::move(respond)};
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) {
       OpResult r =
           Fail(503, "ServiceUnavailable", "emulator is stopping", "ServiceUnavailable", false);
-      response = Render(service, op, wire, r, req.request_id);
+      response = Render(held.service, held.op, wire, r, held.request_id);
+    } else if (int64_t hold = InjectedLatencyLocked(held.op); hold > 0) {
+      uint64_t n = next_held_++;
+      held_requests_.emplace(n, std::move(held));
+      ScheduleLocked(Now() + hold, TimerKind::kHeldRequest, "", n);
+      return;
     } else {
       RunDueLocked(out);
-      OpResult r;
-      if (auto fault = InjectedFaultLocked(service, op)) {
-        r.error = *fault;
-      } else if (service == "gamelift") {
-        r = GameLiftLocked(op, input, out);
-      } else if (service == "sqs") {
-        r = SqsLocked(op, input, wire, req.request_id, respond, out);
-      } else {
-        r = SnsLocked(op, input, out);
-      }
-      Log(service, op, wire, r, req.body);
-      if (!r.parked) {
-        response = Render(service, op, wire, r, req.request_id);
-      }
+      response = HandleAwsLocked(held, out);
     }
   }
   Flush(out);
   if (response) {
-    respond(std::move(*response));
+    held.respond(std::move(*response));
   }
+}
+
+std::optional<server::HttpResponse> Emulator::Impl::HandleAwsLocked(HeldRequest& h, Outbox& out) {
+  OpResult r;
+  if (auto fault = InjectedFaultLocked(h.service, h.op)) {
+    r.error = *fault;
+  } else if (h.service == "gamelift") {
+    r = GameLiftLocked(h.op, h.input, out);
+  } else if (h.service == "sqs") {
+    r = SqsLocked(h.op, h.input, h.wire, h.request_id, h.respond, out);
+  } else {
+    r = SnsLocked(h.op, h.input, out);
+  }
+  Log(h.service, h.op, h.wire, r, h.body);
+  if (r.parked) return std::nullopt;
+  return Render(h.service, h.op, h.wire, r, h.request_id);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -847,6 +883,11 @@ void Emulator::Impl::ClearRequestLog() {
   log_.clear();
 }
 
+size_t Emulator::Impl::HeldRequests() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return held_requests_.size();
+}
+
 void Emulator::Impl::SetFaults(const Faults& faults) {
   std::lock_guard<std::mutex> lock(mu_);
   world_.faults = faults;
@@ -875,6 +916,7 @@ void Emulator::RunDueWork() { impl_->RunDueWork(); }
 Status Emulator::AdvanceClock(int64_t ms) { return impl_->AdvanceClock(ms); }
 std::vector<RequestLogEntry> Emulator::RequestLog() const { return impl_->RequestLog(); }
 void Emulator::ClearRequestLog() { impl_->ClearRequestLog(); }
+size_t Emulator::HeldRequests() const { return impl_->HeldRequests(); }
 void Emulator::SetFaults(const Faults& faults) { impl_->SetFaults(faults); }
 
 int RunEmulatorCommand(int argc, char** argv) {

@@ -106,6 +106,8 @@ class Emulator {
   // Returns a copy of the request log, oldest first; ClearRequestLog empties it.
   std::vector<RequestLogEntry> RequestLog() const;
   void ClearRequestLog();
+  // Requests a latency fault holds now (not yet handled, so not yet in the request log).
+  size_t HeldRequests() const;
 
   // Replaces the fault settings (and reseeds). Thread-safe.
   void SetFaults(const Faults& faults);

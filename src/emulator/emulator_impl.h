@@ -176,6 +176,17 @@ struct Waiter {
   server::Responder respond;
 };
 
+// A request held by a latency fault, handled when its timer fires.
+struct HeldRequest {
+  std::string service;
+  std::string op;
+  Wire wire = Wire::kJson;
+  Json input;
+  std::string request_id;
+  std::string body;
+  server::Responder respond;
+};
+
 struct SqsQueue {
   SqsQueueSpec spec;
   std::string url;
@@ -203,6 +214,7 @@ enum class TimerKind {
   kQueueWake,
   kDelayedEvent,
   kFlushHeld,
+  kHeldRequest,
 };
 
 struct Timer {
@@ -229,6 +241,7 @@ class Emulator::Impl {
   Status AdvanceClock(int64_t ms);
   std::vector<RequestLogEntry> RequestLog() const;
   void ClearRequestLog();
+  size_t HeldRequests() const;
   void SetFaults(const Faults& faults);
 
  private:
@@ -245,6 +258,11 @@ class Emulator::Impl {
   void Log(const std::string& service, const std::string& op, Wire wire, const OpResult& r,
            const std::string& body);
   std::optional<AwsError> InjectedFaultLocked(const std::string& service, const std::string& op);
+  // The latency fault's hold for `op`, or 0.
+  int64_t InjectedLatencyLocked(const std::string& op);
+  // Handles a parsed AWS request; returns its answer, or nothing when SQS parked it (a long
+  // poll answers through `respond` later).
+  std::optional<server::HttpResponse> HandleAwsLocked(HeldRequest& r, Outbox& out);
   void ScheduleLocked(int64_t due_ms, TimerKind kind, std::string key, uint64_t number = 0);
   void RunDueLocked(Outbox& out);
   void FireLocked(const Timer& t, Outbox& out);
@@ -334,6 +352,8 @@ class Emulator::Impl {
   std::optional<std::pair<std::string, std::string>> held_event_;  // topic, event (reorder)
   std::map<uint64_t, std::pair<std::string, std::string>> delayed_events_;
   uint64_t next_delayed_ = 1;
+  std::map<uint64_t, HeldRequest> held_requests_;  // by number, until their timer fires
+  uint64_t next_held_ = 1;
   std::deque<RequestLogEntry> log_;
 };
 

@@ -528,6 +528,61 @@ TEST_F(EmulatorTest, OperationFaultsThrottleAndFail) {
   EXPECT_EQ(log[1].http_status, 500);
 }
 
+TEST_F(EmulatorTest, LatencyFaultHoldsACallUntilItsTimeThenHandlesIt) {
+  Start();
+  Faults f;
+  f.operations["StartGameSessionPlacement"].latency_percent = 100;
+  f.operations["StartGameSessionPlacement"].latency_ms = 5000;
+  emu_->SetFaults(f);
+  HttpResult slow;
+  std::thread caller([&] {
+    HttpClient c("127.0.0.1", emu_->port());
+    slow = c.Request(
+        "POST", "/",
+        R"({"PlacementId":"slow-1","GameSessionQueueName":"glfm-local","MaximumPlayerSessionCount":4})",
+        {{"X-Amz-Target", "GameLift.StartGameSessionPlacement"}});
+  });
+  while (emu_->HeldRequests() == 0) {
+    std::this_thread::yield();
+  }
+  // Held and not handled: no placement yet, nothing logged, and other calls answer at once.
+  EXPECT_EQ(ErrorType("GameLift.DescribeGameSessionPlacement", R"({"PlacementId":"slow-1"})"),
+            "NotFoundException");
+  ASSERT_OK(emu_->AdvanceClock(4999));
+  EXPECT_EQ(emu_->HeldRequests(), 1u);
+  ASSERT_OK(emu_->AdvanceClock(1));
+  caller.join();
+  EXPECT_EQ(emu_->HeldRequests(), 0u);
+  ASSERT_EQ(slow.status, 200) << slow.body;
+  EXPECT_EQ(Placement("slow-1").Find("Status")->as_string(), "PENDING");
+  auto log = emu_->RequestLog();
+  ASSERT_EQ(log.size(), 3u);
+  EXPECT_EQ(log[0].operation, "DescribeGameSessionPlacement");  // answered while the other waited
+  EXPECT_EQ(log[1].operation, "StartGameSessionPlacement");
+}
+
+TEST_F(EmulatorTest, StopAnswersHeldCallsUnhandled) {
+  Start();
+  Faults f;
+  f.operations["*"].latency_percent = 100;
+  f.operations["*"].latency_ms = 60000;
+  emu_->SetFaults(f);
+  HttpResult held;
+  std::thread caller([&] {
+    HttpClient c("127.0.0.1", emu_->port());
+    held = c.Request("POST", "/", R"({"AliasId":"alias-local"})",
+                     {{"X-Amz-Target", "GameLift.DescribeAlias"}});
+  });
+  while (emu_->HeldRequests() == 0) {
+    std::this_thread::yield();
+  }
+  emu_->Stop();
+  caller.join();
+  EXPECT_EQ(held.status, 503);
+  EXPECT_NE(held.body.find("emulator is stopping"), std::string::npos) << held.body;
+  EXPECT_TRUE(emu_->RequestLog().empty());
+}
+
 TEST_F(EmulatorTest, AdminEndpointsValidateInput) {
   Start();
   HttpResult r = client_->Request("POST", "/_emulator/capacity",
@@ -537,6 +592,10 @@ TEST_F(EmulatorTest, AdminEndpointsValidateInput) {
   r = client_->Request("POST", "/_emulator/faults", "events: {drop_percent: 120}");
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(r.body, R"({"error":"faults.events.drop_percent: must be between 0 and 100"})");
+  r = client_->Request("POST", "/_emulator/faults", R"({"operations":{"*":{"latency_ms":-1}}})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body,
+            R"({"error":"faults.operations.*.latency_ms: must be between 0 and 3600000"})");
   r = client_->Request("POST", "/_emulator/player-sessions/accept", R"({"PlayerSessionId":"x"})");
   EXPECT_EQ(r.status, 404);
 }

@@ -57,6 +57,11 @@ Status ParseFaultsNode(const YAML::Node& node, Faults& f) {
       const std::string w = "faults.operations." + name + ".";
       GLFM_RETURN_IF_ERROR(ReadPercent(kv.second, "throttle_percent", w, of.throttle_percent));
       GLFM_RETURN_IF_ERROR(ReadPercent(kv.second, "error_percent", w, of.error_percent));
+      GLFM_RETURN_IF_ERROR(ReadPercent(kv.second, "latency_percent", w, of.latency_percent));
+      GLFM_RETURN_IF_ERROR(Read(kv.second, "latency_ms", w, of.latency_ms));
+      if (of.latency_ms < 0 || of.latency_ms > 3'600'000) {
+        return InvalidArgumentError(w + "latency_ms: must be between 0 and 3600000");
+      }
       f.operations[name] = of;
     }
   }

@@ -79,6 +79,10 @@ struct EventFaults {
 struct OperationFaults {
   double throttle_percent = 0;  // answered as the service's throttling error
   double error_percent = 0;     // answered 500 with the service's internal error
+  // Held latency_ms on arrival, then handled as usual (a slow or cut network: a caller that
+  // gives up first cannot tell whether the call took effect).
+  double latency_percent = 0;
+  int latency_ms = 0;
 };
 
 struct Faults {

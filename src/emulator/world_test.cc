@@ -36,7 +36,7 @@ placement_queues: [{name: q1, destinations: [a1], notification_topic: glfm-place
 faults:
   seed: 9
   events: {drop_percent: 10}
-  operations: {SearchGameSessions: {throttle_percent: 25}}
+  operations: {SearchGameSessions: {throttle_percent: 25}, "*": {latency_percent: 5, latency_ms: 800}}
 )");
   ASSERT_OK(w.status());
   EXPECT_EQ(w->region, "eu-west-1");
@@ -46,6 +46,8 @@ faults:
   EXPECT_EQ(w->faults.seed, 9u);
   EXPECT_EQ(w->faults.events.drop_percent, 10);
   EXPECT_EQ(w->faults.operations["SearchGameSessions"].throttle_percent, 25);
+  EXPECT_EQ(w->faults.operations["*"].latency_percent, 5);
+  EXPECT_EQ(w->faults.operations["*"].latency_ms, 800);
   EXPECT_EQ(w->queues[0].name, "glfm-placement-events");  // default kept
 }
 
