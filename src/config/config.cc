@@ -259,6 +259,16 @@ const std::vector<Spec>& Specs() {
                     "Endpoint override for SQS only."),
         [](Config& c) -> std::string& { return c.aws.sqs_endpoint_url; }, CheckUrl);
     add(
+        {"aws.timeout",
+         {"GLFM_AWS_TIMEOUT"},
+         "--aws-timeout",
+         "10s",
+         "Time limit of one attempt of a GameLift or SQS call (an SQS long poll gets its wait "
+         "time plus 10 s). A call is tried up to 3 times, so a create waits at most ~35 s for "
+         "an AWS that does not answer, and then fails with code 4 (HTTP 504)."},
+        [](Config& c) -> milliseconds& { return c.aws.timeout; }, nullptr, 100,
+        int64_t{600} * 1000);
+    add(
         {"store.driver",
          {"GLFM_STORE_DRIVER"},
          "--store-driver",

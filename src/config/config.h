@@ -59,6 +59,8 @@ struct AwsOptions {
   std::string endpoint_url;           // every service
   std::string gamelift_endpoint_url;  // overrides endpoint_url for GameLift
   std::string sqs_endpoint_url;       // overrides endpoint_url for SQS
+  // Time limit of one attempt of a GameLift or SQS call (a long poll gets its wait on top).
+  std::chrono::milliseconds timeout{std::chrono::seconds(10)};
 };
 
 struct StoreOptions {

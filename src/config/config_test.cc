@@ -397,6 +397,25 @@ TEST(SettingsTest, EveryKeyHasAFlagHelpAndAnEnvironmentVariable) {
   }
 }
 
+TEST_F(ConfigTest, AwsTimeoutBoundsEachAttemptAndLeavesLocalModeAlone) {
+  Input in;
+  auto cfg = Load(in);
+  ASSERT_OK(cfg);
+  EXPECT_EQ(cfg->aws.timeout, std::chrono::seconds(10));  // the default
+  in.env["GLFM_AWS_TIMEOUT"] = "3s";
+  cfg = Load(in);
+  ASSERT_OK(cfg);
+  EXPECT_EQ(cfg->aws.timeout, std::chrono::seconds(3));
+  EXPECT_TRUE(cfg->local_mode);  // a timeout names no AWS account: still local mode
+  in.flags.values = {{"--aws-timeout", "1500ms"}};
+  cfg = Load(in);
+  ASSERT_OK(cfg);
+  EXPECT_EQ(cfg->aws.timeout, std::chrono::milliseconds(1500));  // the flag wins
+  in.flags.values = {{"--aws-timeout", "0s"}};
+  EXPECT_THAT(Load(in), StatusIs(StatusCode::kInvalidArgument,
+                                 HasSubstr("aws.timeout (flag --aws-timeout)")));
+}
+
 TEST_F(ConfigTest, WebhookAndFleetSettings) {
   Input in;
   in.env["GLFM_WEBHOOK_URL"] = "https://hooks.example.com/glfm";

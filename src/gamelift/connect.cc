@@ -34,6 +34,7 @@ Result<std::unique_ptr<AwsServices>> ConnectAws(const AwsSettings& settings, aws
     o.credentials = out->credentials.get();
     o.transport = out->transport.get();
     o.retry = settings.retry;
+    o.attempt_timeout = settings.attempt_timeout;
     return aws::AwsClient::Create(std::move(o));
   };
   GLFM_ASSIGN_OR_RETURN(auto gl, make(aws::kGameLiftService, gl_url));

@@ -13,6 +13,7 @@
 // for concurrent use and block (see gamelift.h, sqs.h).
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -32,6 +33,8 @@ struct AwsSettings {
   std::string sqs_endpoint;
   aws::CurlTransportOptions transport;
   aws::RetryOptions retry;
+  // Time limit of one attempt of each call; zero takes the transport's request timeout.
+  std::chrono::milliseconds attempt_timeout{0};
 };
 
 // Owns everything; members are destroyed clients first, transport last.

@@ -235,6 +235,7 @@ Result<std::unique_ptr<App>> App::Start(const config::Config& config) {
   gamelift::AwsSettings aws;
   aws.transport.threads = 2;
   aws.transport.max_connections = 64;
+  aws.attempt_timeout = config.aws.timeout;
   fleet::FleetOptions fo;
   fo.node_id = st->node_id;
   fo.receivers = config.fleet.receivers;

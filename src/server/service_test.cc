@@ -441,6 +441,38 @@ TEST_F(AwsModeTest, TimeoutsAndCancellationsReachTheWebhookAndTheLongPoll) {
   EXPECT_EQ(Json::Parse(again.body)->Find("code")->as_int64(), 9) << again.body;
 }
 
+TEST_F(AwsModeTest, ACreateThatAwsDoesNotAnswerFailsAfterAwsTimeoutNotMinutes) {
+  HttpReceiver receiver;
+  config::Config c = AwsConfig(2);
+  c.aws.timeout = 300ms;
+  Start(c);
+  // GameLift stops answering placements: each attempt is held 30 s, far past aws.timeout
+  // (before aws.timeout, an attempt waited 60 s, and a create 3 minutes).
+  emulator::Faults f;
+  f.operations["StartGameSessionPlacement"].latency_percent = 100;
+  f.operations["StartGameSessionPlacement"].latency_ms = 30000;
+  emulator_->SetFaults(f);
+  std::string body = R"({"max_players":2,"webhook_url":")" + receiver.url("/outcomes") + R"("})";
+  auto stuck = Api("POST", "/v1/placements", body);
+  EXPECT_EQ(stuck.status, 504) << stuck.body;
+  auto error = Json::Parse(stuck.body);
+  ASSERT_OK(error);
+  EXPECT_EQ(error->Find("code")->as_int64(), 4);
+  EXPECT_THAT(error->Find("message")->as_string(),
+              AllOf(HasSubstr("GameLift.StartGameSessionPlacement"),
+                    HasSubstr("Timeout was reached")));
+  EXPECT_EQ(emulator_->HeldRequests(), 3u);  // three attempts, none answered
+
+  // GameLift answers again: the next create is placed and its outcome is the only webhook.
+  emulator_->SetFaults({});
+  auto placed = Api("POST", "/v1/placements", body);
+  ASSERT_EQ(placed.status, 202) << placed.body;
+  auto got = receiver.Wait(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(HeaderOf(got[0], "x-glfm-webhook-id"),
+            Json::Parse(placed.body)->Find("placement_id")->as_string());
+}
+
 TEST_F(AwsModeTest, WebhooksAreOffWithoutASecret) {
   config::Config c = AwsConfig(2);
   c.webhook.secret.clear();
