@@ -1554,19 +1554,43 @@ Result<std::string> GameLiftFleetManager::Create(int max_players,
   }
   auto started = m.gl->StartGameSessionPlacement(r);
   if (!started.ok()) {
+    // An attempt whose answer was lost (a timeout, a cut connection) may have started the
+    // placement all the same, and a retry then finds its id taken. The id is this call's
+    // own: if GameLift knows it, the placement runs, and its event or deadline ends it.
+    if (auto known = m.gl->DescribeGameSessionPlacement(placement_id); known.ok()) {
+      log::Warn("fleet: StartGameSessionPlacement failed, but the placement exists; it goes on",
+                {{"placement_id", placement_id},
+                 {"status", known->status},
+                 {"error", started.status().ToString()}});
+      return placement_id;
+    }
     // Nothing was placed: close the placement so that no one resolves it later, and keep
     // the change feed from handing this outcome to the listener.
+    bool held_back;
     {
       std::lock_guard lock(m.mu);
       m.callbacks.erase(placement_id);
-      m.delivered.insert(placement_id);
-      m.delivered_fifo.push_back(placement_id);
+      held_back = m.delivered.insert(placement_id).second;
+      if (held_back) m.delivered_fifo.push_back(placement_id);
     }
     CreateOutcome out;
     out.placement_id = placement_id;
     out.error = started.status();
-    if (m.store->RecordPlacementOutcome(placement_id, EncodeOutcome(out, max_players), m.Now())
-            .ok()) {
+    auto closed =
+        m.store->RecordPlacementOutcome(placement_id, EncodeOutcome(out, max_players), m.Now());
+    if (closed.ok() && !*closed) {
+      // Its event came first (while the attempts went on, GameLift no longer answering): the
+      // placement ran after all. Its outcome goes out as any other; the close above may have
+      // held it back.
+      if (held_back) {
+        std::lock_guard lock(m.mu);
+        m.delivered.erase(placement_id);
+      }
+      auto p = m.store->GetPlacement(placement_id);
+      if (p.ok()) m.DeliverStored(*p).IgnoreError();
+      return placement_id;
+    }
+    if (closed.ok()) {
       m.store->MarkPlacementDelivered(placement_id).IgnoreError();
     }
     return started.status();
