@@ -703,8 +703,13 @@ void Emulator::Impl::Handle(server::HttpRequest&& req, server::Responder respond
 
   Outbox out;
   std::optional<server::HttpResponse> response;
-  HeldRequest held{std::move(service), std::move(op), wire,           std::move(input),
-                   req.request_id,     std::move(req.body), std::move(respond)};
+  HeldRequest held{.service = std::move(service),
+                   .op = std::move(op),
+                   .wire = wire,
+                   .input = std::move(input),
+                   .request_id = req.request_id,
+                   .body = std::move(req.body),
+                   .respond = std::move(respond)};
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) {

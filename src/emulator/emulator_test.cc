@@ -594,8 +594,7 @@ TEST_F(EmulatorTest, AdminEndpointsValidateInput) {
   EXPECT_EQ(r.body, R"({"error":"faults.events.drop_percent: must be between 0 and 100"})");
   r = client_->Request("POST", "/_emulator/faults", R"({"operations":{"*":{"latency_ms":-1}}})");
   EXPECT_EQ(r.status, 400);
-  EXPECT_EQ(r.body,
-            R"({"error":"faults.operations.*.latency_ms: must be between 0 and 3600000"})");
+  EXPECT_EQ(r.body, R"({"error":"faults.operations.*.latency_ms: must be between 0 and 3600000"})");
   r = client_->Request("POST", "/_emulator/player-sessions/accept", R"({"PlayerSessionId":"x"})");
   EXPECT_EQ(r.status, 404);
 }

@@ -458,9 +458,9 @@ TEST_F(AwsModeTest, ACreateThatAwsDoesNotAnswerFailsAfterAwsTimeoutNotMinutes) {
   auto error = Json::Parse(stuck.body);
   ASSERT_OK(error);
   EXPECT_EQ(error->Find("code")->as_int64(), 4);
-  EXPECT_THAT(error->Find("message")->as_string(),
-              AllOf(HasSubstr("GameLift.StartGameSessionPlacement"),
-                    HasSubstr("Timeout was reached")));
+  EXPECT_THAT(
+      error->Find("message")->as_string(),
+      AllOf(HasSubstr("GameLift.StartGameSessionPlacement"), HasSubstr("Timeout was reached")));
   EXPECT_EQ(emulator_->HeldRequests(), 3u);  // three attempts, none answered
 
   // GameLift answers again: the next create is placed and its outcome is the only webhook.
@@ -497,7 +497,8 @@ TEST_F(AwsModeTest, ACreateWhoseAnswersWereLostButWhichRanIsAcknowledged) {
   EXPECT_EQ(Json::Parse(polled.body)->Find("status")->as_string(), "success") << polled.body;
   for (int i = 0; i < 400 && emulator_->HeldRequests() > 0; ++i) std::this_thread::sleep_for(5ms);
   int starts = 0;
-  for (const auto& e : emulator_->RequestLog()) starts += e.operation == "StartGameSessionPlacement";
+  for (const auto& e : emulator_->RequestLog())
+    starts += e.operation == "StartGameSessionPlacement";
   EXPECT_EQ(starts, 3);  // every attempt reached GameLift; only the first placed anything
 }
 
