@@ -68,6 +68,25 @@ class EmulatorTest : public ::testing::Test {
 
   std::string EventsUrl() { return emu_->url() + "/000000000000/glfm-placement-events"; }
 
+  // Holds every call of `op` ("*": all) for `ms` (a latency fault), sends `target` with
+  // `body` from a thread of its own and returns once the emulator holds it; the answer is in
+  // `*answer` when the thread has been joined.
+  std::thread SendHeld(const std::string& op, int ms, const std::string& target,
+                       const std::string& body, HttpResult* answer) {
+    Faults f;
+    f.operations[op].latency_percent = 100;
+    f.operations[op].latency_ms = ms;
+    emu_->SetFaults(f);
+    std::thread caller([this, target, body, answer] {
+      HttpClient c("127.0.0.1", emu_->port());
+      *answer = c.Request("POST", "/", body, {{"X-Amz-Target", target}});
+    });
+    while (emu_->HeldRequests() == 0) {
+      std::this_thread::yield();
+    }
+    return caller;
+  }
+
   // Receives up to 10 messages without waiting; returns the event JSON of each (SNS Message).
   std::vector<Json> DrainEvents() {
     std::vector<Json> out;
@@ -530,21 +549,11 @@ TEST_F(EmulatorTest, OperationFaultsThrottleAndFail) {
 
 TEST_F(EmulatorTest, LatencyFaultHoldsACallUntilItsTimeThenHandlesIt) {
   Start();
-  Faults f;
-  f.operations["StartGameSessionPlacement"].latency_percent = 100;
-  f.operations["StartGameSessionPlacement"].latency_ms = 5000;
-  emu_->SetFaults(f);
   HttpResult slow;
-  std::thread caller([&] {
-    HttpClient c("127.0.0.1", emu_->port());
-    slow = c.Request(
-        "POST", "/",
-        R"({"PlacementId":"slow-1","GameSessionQueueName":"glfm-local","MaximumPlayerSessionCount":4})",
-        {{"X-Amz-Target", "GameLift.StartGameSessionPlacement"}});
-  });
-  while (emu_->HeldRequests() == 0) {
-    std::this_thread::yield();
-  }
+  std::thread caller = SendHeld(
+      "StartGameSessionPlacement", 5000, "GameLift.StartGameSessionPlacement",
+      R"({"PlacementId":"slow-1","GameSessionQueueName":"glfm-local","MaximumPlayerSessionCount":4})",
+      &slow);
   // Held and not handled: no placement yet, nothing logged, and other calls answer at once.
   EXPECT_EQ(ErrorType("GameLift.DescribeGameSessionPlacement", R"({"PlacementId":"slow-1"})"),
             "NotFoundException");
@@ -563,19 +572,9 @@ TEST_F(EmulatorTest, LatencyFaultHoldsACallUntilItsTimeThenHandlesIt) {
 
 TEST_F(EmulatorTest, StopAnswersHeldCallsUnhandled) {
   Start();
-  Faults f;
-  f.operations["*"].latency_percent = 100;
-  f.operations["*"].latency_ms = 60000;
-  emu_->SetFaults(f);
   HttpResult held;
-  std::thread caller([&] {
-    HttpClient c("127.0.0.1", emu_->port());
-    held = c.Request("POST", "/", R"({"AliasId":"alias-local"})",
-                     {{"X-Amz-Target", "GameLift.DescribeAlias"}});
-  });
-  while (emu_->HeldRequests() == 0) {
-    std::this_thread::yield();
-  }
+  std::thread caller =
+      SendHeld("*", 60000, "GameLift.DescribeAlias", R"({"AliasId":"alias-local"})", &held);
   emu_->Stop();
   caller.join();
   EXPECT_EQ(held.status, 503);

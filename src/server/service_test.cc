@@ -336,6 +336,8 @@ class AwsModeTest : public AppTest {
     return pid;
   }
 
+  std::string CreateWhileGameLiftHoldsStarts(HttpReceiver& receiver, emulator::Faults f);
+
   std::unique_ptr<emulator::Emulator> emulator_;
   std::string events_url_;
 };
@@ -473,55 +475,54 @@ TEST_F(AwsModeTest, ACreateThatAwsDoesNotAnswerFailsAfterAwsTimeoutNotMinutes) {
             Json::Parse(placed.body)->Find("placement_id")->as_string());
 }
 
-TEST_F(AwsModeTest, ACreateWhoseAnswersWereLostButWhichRanIsAcknowledged) {
-  HttpReceiver receiver;
+// Starts glfm with aws.timeout 300 ms while GameLift holds each StartGameSessionPlacement
+// 400 ms and then handles it (plus the faults in `f`): the first attempt starts the placement
+// after glfm has stopped waiting for it, and the retries find its id taken. Creates a placement
+// whose outcome goes to `receiver`; expects it acknowledged (it answered 504 before) and its
+// webhook `success`, the placement having run all the same. Returns its id.
+std::string AwsModeTest::CreateWhileGameLiftHoldsStarts(HttpReceiver& receiver,
+                                                        emulator::Faults f) {
   config::Config c = AwsConfig(2);
   c.aws.timeout = 300ms;
   Start(c);
-  // Each StartGameSessionPlacement is held 400 ms, then handled: the first attempt starts
-  // the placement after glfm has stopped waiting for it, and the retries find its id taken.
-  // The placement runs all the same, so the create must not fail (it answered 504 before).
-  emulator::Faults f;
   f.operations["StartGameSessionPlacement"].latency_percent = 100;
   f.operations["StartGameSessionPlacement"].latency_ms = 400;
   emulator_->SetFaults(f);
   auto created = Api("POST", "/v1/placements",
                      R"({"max_players":2,"webhook_url":")" + receiver.url("/outcomes") + R"("})");
-  ASSERT_EQ(created.status, 202) << created.body;
-  std::string pid = Json::Parse(created.body)->Find("placement_id")->as_string();
+  EXPECT_EQ(created.status, 202) << created.body;
+  auto body = Json::Parse(created.body);
+  const Json* id = body.ok() ? body->Find("placement_id") : nullptr;
+  if (id == nullptr) return "";
   auto got = receiver.Wait(1);
-  ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(HeaderOf(got[0], "x-glfm-webhook-id"), pid);
+  EXPECT_EQ(got.size(), 1u);
+  if (got.empty()) return "";
+  EXPECT_EQ(HeaderOf(got[0], "x-glfm-webhook-id"), id->as_string());
   EXPECT_EQ(Json::Parse(got[0].body)->Find("status")->as_string(), "success") << got[0].body;
+  return id->as_string();
+}
+
+TEST_F(AwsModeTest, ACreateWhoseAnswersWereLostButWhichRanIsAcknowledged) {
+  HttpReceiver receiver;
+  std::string pid = CreateWhileGameLiftHoldsStarts(receiver, {});
+  ASSERT_FALSE(pid.empty());
   auto polled = Api("GET", "/v1/placements/" + pid);
   EXPECT_EQ(Json::Parse(polled.body)->Find("status")->as_string(), "success") << polled.body;
   for (int i = 0; i < 400 && emulator_->HeldRequests() > 0; ++i) std::this_thread::sleep_for(5ms);
   int starts = 0;
-  for (const auto& e : emulator_->RequestLog())
+  for (const auto& e : emulator_->RequestLog()) {
     starts += e.operation == "StartGameSessionPlacement";
+  }
   EXPECT_EQ(starts, 3);  // every attempt reached GameLift; only the first placed anything
 }
 
 TEST_F(AwsModeTest, ACreateWhoseEventCameWhileGameLiftWasNotAnsweringIsAcknowledged) {
+  // DescribeGameSessionPlacement fails too, so only the placement's event (which comes while
+  // the retries go on) tells that it ran.
   HttpReceiver receiver;
-  config::Config c = AwsConfig(2);
-  c.aws.timeout = 300ms;
-  Start(c);
-  // As above, and DescribeGameSessionPlacement fails too, so only the placement's event
-  // (which comes while the retries go on) tells that it ran.
   emulator::Faults f;
-  f.operations["StartGameSessionPlacement"].latency_percent = 100;
-  f.operations["StartGameSessionPlacement"].latency_ms = 400;
   f.operations["DescribeGameSessionPlacement"].error_percent = 100;
-  emulator_->SetFaults(f);
-  auto created = Api("POST", "/v1/placements",
-                     R"({"max_players":2,"webhook_url":")" + receiver.url("/outcomes") + R"("})");
-  ASSERT_EQ(created.status, 202) << created.body;
-  std::string pid = Json::Parse(created.body)->Find("placement_id")->as_string();
-  auto got = receiver.Wait(1);
-  ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(HeaderOf(got[0], "x-glfm-webhook-id"), pid);
-  EXPECT_EQ(Json::Parse(got[0].body)->Find("status")->as_string(), "success") << got[0].body;
+  EXPECT_FALSE(CreateWhileGameLiftHoldsStarts(receiver, f).empty());
 }
 
 TEST_F(AwsModeTest, WebhooksAreOffWithoutASecret) {
