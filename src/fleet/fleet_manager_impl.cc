@@ -1276,6 +1276,10 @@ struct GameLiftFleetManager::Impl {
       if (si.ok()) index->Upsert(si->info, si->update_time).IgnoreError();
     } else if (o.mirror_instance_changes && e.kind == Kind::kInstanceDeleted) {
       Unindex(e.id);
+    } else if (e.kind == Kind::kResync) {
+      // The feed was down: outcomes other nodes recorded for this node's placements then
+      // never came through it. Deliver them now rather than leave them for adoption.
+      DeliverUndelivered();
     }
   }
 

@@ -351,6 +351,31 @@ struct Api::State {
     return it != placements.end() && !it->second.has_value();
   }
 
+  void RefreshPending() {
+    FleetManager* fleet = Fleet();
+    if (fleet == nullptr) return;
+    std::vector<std::string> pending;
+    {
+      std::lock_guard<std::mutex> lock(pmu);
+      for (const auto& [id, outcome] : placements) {
+        if (!outcome) pending.push_back(id);
+      }
+    }
+    size_t found = 0;
+    for (const auto& id : pending) {
+      auto p = fleet->GetPlacement(id);
+      if (p.ok() && p->outcome) {
+        OnForeignOutcome(*p->outcome);
+        ++found;
+      }
+    }
+    if (found > 0) {
+      log::Info("api: outcomes recorded while the store's change feed was down",
+                {{"pending", static_cast<int64_t>(pending.size())},
+                 {"outcomes", static_cast<int64_t>(found)}});
+    }
+  }
+
   // Makes the outcome what GET answers, then tells the long polls and the event stream (so
   // that a client reacting to either reads the same state).
   void Record(const CreateOutcome& outcome, const std::string& body) {
@@ -820,6 +845,8 @@ void Api::OnOutcome(const CreateOutcome& outcome) { state_->OnOutcome(outcome); 
 void Api::OnForeignOutcome(const CreateOutcome& outcome) { state_->OnForeignOutcome(outcome); }
 
 bool Api::WantsOutcome(std::string_view id) const { return state_->WantsOutcome(id); }
+
+void Api::RefreshPending() { state_->RefreshPending(); }
 
 void Api::SetWebhooks(WebhookDispatcher* webhooks) { state_->options.webhooks = webhooks; }
 

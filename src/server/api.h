@@ -68,6 +68,11 @@ class Api {
   // True when a long poll here may be waiting for placement `id` (it is known pending).
   bool WantsOutcome(std::string_view id) const;
 
+  // After the store's change feed reconnected: an outcome recorded while it was down never
+  // came through it. Reads each placement still pending here from the store and records
+  // (as OnForeignOutcome) those that have an outcome now. Call it on the feed's thread.
+  void RefreshPending();
+
   // Answers every parked long poll with the placement's current state; later long polls
   // answer at once. Idempotent.
   void StopWaiting();

@@ -132,6 +132,7 @@ struct App::State {
         return;
       }
       case K::kResync:
+        api->RefreshPending();
         events->Publish("resync", "{\"reason\":\"the store's change feed reconnected\"}");
         return;
       case K::kPlacementCreated:
