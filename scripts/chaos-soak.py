@@ -140,7 +140,8 @@ def emulator_faults(port, settings):
 
 
 def start_postgres(work):
-    """Starts a throw-away PostgreSQL under work/pg; returns (dsn, stop function)."""
+    """Starts a throw-away PostgreSQL under work/pg; returns (dsn, pg_ctl): pg_ctl("stop",
+    "-m", "immediate") crashes it, pg_ctl("start") brings it back on the same port."""
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not bins:
         raise RuntimeError("no PostgreSQL server here (apt install postgresql)")
@@ -160,12 +161,14 @@ def start_postgres(work):
     run([bin_dir + "/initdb", "-D", pg + "/data", "-U", "glfm", "--auth=trust", "-E", "UTF8",
          "--locale=C"])
     port = free_port()
-    run([bin_dir + "/pg_ctl", "-D", pg + "/data", "-l", pg + "/server.log", "-w", "-o",
-         "-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=200" % (port, pg),
-         "start"])
-    return ("host=127.0.0.1 port=%d user=glfm dbname=postgres" % port,
-            lambda: run([bin_dir + "/pg_ctl", "-D", pg + "/data", "-m", "immediate", "-w",
-                         "stop"]))
+
+    def pg_ctl(*argv):
+        run([bin_dir + "/pg_ctl", "-D", pg + "/data", "-l", pg + "/server.log", "-w", "-o",
+             "-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=200" % (port, pg)]
+            + list(argv))
+
+    pg_ctl("start")
+    return "host=127.0.0.1 port=%d user=glfm dbname=postgres" % port, pg_ctl
 
 
 class Receiver(http.server.BaseHTTPRequestHandler):
@@ -229,14 +232,19 @@ def main():
     ap.add_argument("--receiver-outage-every", type=float, default=0,
                     help="seconds between webhook receiver outages: every webhook is "
                          "answered 503 for --outage-length (0: none)")
+    ap.add_argument("--postgres-outage-every", type=float, default=0,
+                    help="with --store postgres: seconds between PostgreSQL crashes (stopped "
+                         "with -m immediate, started again after --outage-length) (0: none)")
     ap.add_argument("--outage-length", type=float, default=3)
     args = ap.parse_args()
     nodes = args.nodes or (1 if args.store == "sqlite" else 2)
     if args.store == "sqlite" and nodes != 1:
         ap.error("--nodes: SQLite serves one node; use --store postgres for several")
+    if args.store == "sqlite" and args.postgres_outage_every > 0:
+        ap.error("--postgres-outage-every needs --store postgres")
     glfm = os.path.abspath(args.glfm)
     work = tempfile.mkdtemp(prefix="glfm-chaos-")
-    procs, stop_postgres, passed = [], None, False
+    procs, pg_ctl, passed = [], None, False
     try:
         with open(os.path.join(work, "world.yaml"), "w") as f:
             f.write(WORLD)
@@ -265,24 +273,32 @@ def main():
                    GLFM_API_KEYS=API_KEY, GLFM_WEBHOOK_SECRET=SECRET, GLFM_QUEUE_TIMEOUT="5s",
                    GLFM_AWS_TIMEOUT="1s")
         if args.store == "postgres":
-            dsn, stop_postgres = start_postgres(work)
+            dsn, pg_ctl = start_postgres(work)
             env.update(GLFM_STORE_DRIVER="postgres", GLFM_POSTGRES_DSN=dsn, GLFM_ADOPT_AFTER="10s")
         log = open(os.path.join(work, "glfm.log"), "a")
 
         def start_glfm(i):
-            port = ports[i]
-            p = subprocess.Popen([glfm, "serve", "--listen", "127.0.0.1:%d" % port, "--data-dir",
-                                  os.path.join(work, "data-%d" % i), "--node-name",
-                                  "node-%d" % i, "--log-format", "json", "--receive-wait", "1s"],
-                                 env=env, stdout=log, stderr=log)
-            procs.append(p)
-            for _ in range(600):
-                try:
-                    if request(port, "GET", "/readyz", timeout=2)[0] == 200:
-                        return p
-                except OSError:
-                    pass
-                time.sleep(0.05)
+            # As an orchestrator would: a glfm that exits before it is ready (its store is
+            # down) is started again, for up to 60 s.
+            port, restarts, deadline = ports[i], 0, time.time() + 60
+            while time.time() < deadline:
+                p = subprocess.Popen([glfm, "serve", "--listen", "127.0.0.1:%d" % port,
+                                      "--data-dir", os.path.join(work, "data-%d" % i),
+                                      "--node-name", "node-%d" % i, "--log-format", "json",
+                                      "--receive-wait", "1s"], env=env, stdout=log, stderr=log)
+                procs.append(p)
+                while time.time() < deadline and p.poll() is None:
+                    try:
+                        if request(port, "GET", "/readyz", timeout=2)[0] == 200:
+                            if restarts:
+                                print("node-%d started after %d failed starts" % (i, restarts),
+                                      flush=True)
+                            return p
+                    except OSError:
+                        pass
+                    time.sleep(0.05)
+                restarts += 1
+                time.sleep(0.5)
             raise RuntimeError("glfm did not become ready; see " + log.name)
 
         def kill(i):
@@ -333,7 +349,7 @@ def main():
                     except OSError:
                         time.sleep(0.05)
 
-        outages = {"aws": 0, "receiver": 0}
+        outages = {"aws": 0, "receiver": 0, "postgres": 0}
 
         def outage(kind, every, begin, end):
             # Outages of one kind, ~every seconds apart, until the clients stop.
@@ -344,20 +360,26 @@ def main():
                 stop.wait(args.outage_length)
                 end(outages[kind])
 
-        clients = [threading.Thread(target=client, args=(k,)) for k in range(args.clients)]
-        clients.append(threading.Thread(target=reporter))
+        # Daemons, so that an error in this thread ends the run instead of waiting on them.
+        clients = [threading.Thread(target=client, args=(k,), daemon=True)
+                   for k in range(args.clients)]
+        clients.append(threading.Thread(target=reporter, daemon=True))
         if args.aws_outage_every > 0:
             # Odd outages fail every call, even ones hold every call for the outage's length.
-            clients.append(threading.Thread(target=outage, args=(
+            clients.append(threading.Thread(target=outage, daemon=True, args=(
                 "aws", args.aws_outage_every,
                 lambda n: emulator_faults(emu_port, faults(
                     args.seed + n, "error" if n % 2 else "hang",
                     int(args.outage_length * 1000))),
                 lambda n: emulator_faults(emu_port, faults(args.seed + n)))))
         if args.receiver_outage_every > 0:
-            clients.append(threading.Thread(target=outage, args=(
+            clients.append(threading.Thread(target=outage, daemon=True, args=(
                 "receiver", args.receiver_outage_every, lambda n: Receiver.down.set(),
                 lambda n: Receiver.down.clear())))
+        if args.postgres_outage_every > 0:
+            clients.append(threading.Thread(target=outage, daemon=True, args=(
+                "postgres", args.postgres_outage_every,
+                lambda n: pg_ctl("stop", "-m", "immediate"), lambda n: pg_ctl("start"))))
         for c in clients:
             c.start()
         kills, end = 0, time.time() + args.seconds
@@ -461,13 +483,13 @@ def main():
               "repeated deliveries %d; webhooks for creates not seen acknowledged %d (answered "
               "while being killed); adopted from the lost node: %d outcomes, %d webhooks; "
               "status reports acknowledged %d over %d sessions; AWS outages %d; receiver "
-              "outages %d (%d webhooks answered 503); after the chaos, %d of %d new creates "
-              "delivered within 10 s"
+              "outages %d (%d webhooks answered 503); PostgreSQL crashes %d; after the chaos, "
+              "%d of %d new creates delivered within 10 s"
               % (nodes, args.store, kills, len(acked), len(hooks),
                  json.dumps(by_status, sort_keys=True), repeats, len(unknown),
                  adopted["outcomes"], adopted["webhooks"], reports_ok[0],
                  len(acked_seq), outages["aws"], outages["receiver"], Receiver.refused[0],
-                 fast, len(probes)))
+                 outages["postgres"], fast, len(probes)))
         for i, p in enumerate(glfm_proc):
             p.send_signal(signal.SIGINT)
             rc = p.wait(timeout=30)
@@ -487,8 +509,8 @@ def main():
         if not passed and os.path.exists(glfm_log):
             with open(glfm_log) as f:
                 sys.stderr.write("the last lines of glfm's log:\n" + "".join(f.readlines()[-40:]))
-        if stop_postgres is not None:
-            stop_postgres()
+        if pg_ctl is not None:
+            pg_ctl("stop", "-m", "immediate")
         shutil.rmtree(work, ignore_errors=True)
 
 
