@@ -1279,7 +1279,12 @@ struct GameLiftFleetManager::Impl {
     } else if (e.kind == Kind::kResync) {
       // The feed was down: outcomes other nodes recorded for this node's placements then
       // never came through it. Deliver them now rather than leave them for adoption.
+      auto before = c.listener_calls + c.callbacks;
       DeliverUndelivered();
+      if (auto n = c.listener_calls + c.callbacks - before; n > 0) {
+        log::Info("fleet: delivered outcomes recorded while the store's change feed was down",
+                  {{"outcomes", static_cast<int64_t>(n)}});
+      }
     }
   }
 

@@ -1037,6 +1037,7 @@ class PostgresStore final : public internal::QueuedWriteStore {
           continue;
         }
         conn = std::move(*c);
+        log::Info("store change feed is listening again");  // it starts connected
         backoff = std::chrono::milliseconds(100);
         // Changes made while disconnected were not heard.
         feed_.Publish({ChangeEvent{ChangeEvent::Kind::kResync, "", ""}});
