@@ -127,16 +127,9 @@ def report(port, session, seq):
 
 def emulator_faults(port, settings):
     """Replaces the emulator's fault settings."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("POST", "/_emulator/faults", json.dumps(settings),
-                     {"Content-Type": "application/json"})
-        r = conn.getresponse()
-        r.read()
-        if r.status != 200:
-            raise RuntimeError("POST /_emulator/faults answered %d" % r.status)
-    finally:
-        conn.close()
+    status = request(port, "POST", "/_emulator/faults", settings, api_key=False)[0]
+    if status != 200:
+        raise RuntimeError("POST /_emulator/faults answered %d" % status)
 
 
 def start_postgres(work):

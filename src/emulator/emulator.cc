@@ -305,9 +305,8 @@ void Emulator::Impl::Stop() {
     waiters_.clear();
     // Held requests end now, unhandled, as the stopping emulator answers any request.
     for (auto& [n, h] : held_requests_) {
-      OpResult r =
-          Fail(503, "ServiceUnavailable", "emulator is stopping", "ServiceUnavailable", false);
-      out.emplace_back(std::move(h.respond), Render(h.service, h.op, h.wire, r, h.request_id));
+      out.emplace_back(std::move(h.respond),
+                       Render(h.service, h.op, h.wire, Stopping(), h.request_id));
     }
     held_requests_.clear();
   }
@@ -507,31 +506,34 @@ void Emulator::Impl::FireLocked(const Timer& t, Outbox& out) {
 // ---------------------------------------------------------------------------------------
 // Requests
 
-int64_t Emulator::Impl::InjectedLatencyLocked(const std::string& op) {
-  const auto& ops = world_.faults.operations;
-  auto it = ops.find(op);
-  if (it == ops.end()) it = ops.find("*");
-  if (it == ops.end() || it->second.latency_ms <= 0) return 0;
-  return Roll(it->second.latency_percent) ? it->second.latency_ms : 0;
-}
-
-std::optional<AwsError> Emulator::Impl::InjectedFaultLocked(const std::string& service,
-                                                            const std::string& op) {
+const OperationFaults* Emulator::Impl::OperationFaultsLocked(const std::string& op) const {
   const auto& ops = world_.faults.operations;
   auto it = ops.find(op);
   if (it == ops.end()) {
     it = ops.find("*");
   }
-  if (it == ops.end()) {
+  return it == ops.end() ? nullptr : &it->second;
+}
+
+int64_t Emulator::Impl::InjectedLatencyLocked(const std::string& op) {
+  const OperationFaults* f = OperationFaultsLocked(op);
+  if (f == nullptr || f->latency_ms <= 0) return 0;
+  return Roll(f->latency_percent) ? f->latency_ms : 0;
+}
+
+std::optional<AwsError> Emulator::Impl::InjectedFaultLocked(const std::string& service,
+                                                            const std::string& op) {
+  const OperationFaults* f = OperationFaultsLocked(op);
+  if (f == nullptr) {
     return std::nullopt;
   }
-  if (Roll(it->second.throttle_percent)) {
+  if (Roll(f->throttle_percent)) {
     if (service == "gamelift") {
       return AwsError{400, "ThrottlingException", "", true, "Rate exceeded"};
     }
     return AwsError{400, "RequestThrottled", "RequestThrottled", true, "Rate exceeded"};
   }
-  if (Roll(it->second.error_percent)) {
+  if (Roll(f->error_percent)) {
     if (service == "gamelift") {
       return AwsError{500, "InternalServiceException", "", false,
                       "injected fault: internal service error"};
@@ -713,9 +715,7 @@ void Emulator::Impl::Handle(server::HttpRequest&& req, server::Responder respond
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) {
-      OpResult r =
-          Fail(503, "ServiceUnavailable", "emulator is stopping", "ServiceUnavailable", false);
-      response = Render(held.service, held.op, wire, r, held.request_id);
+      response = Render(held.service, held.op, wire, Stopping(), held.request_id);
     } else if (int64_t hold = InjectedLatencyLocked(held.op); hold > 0) {
       uint64_t n = next_held_++;
       held_requests_.emplace(n, std::move(held));

@@ -55,6 +55,11 @@ inline OpResult Fail(int status, std::string code, std::string message, std::str
   return r;
 }
 
+// What every call is answered while the emulator stops.
+inline OpResult Stopping() {
+  return Fail(503, "ServiceUnavailable", "emulator is stopping", "ServiceUnavailable", false);
+}
+
 // Returns the string member `key` of `in`, or "".
 inline std::string Str(const Json& in, const char* key) {
   const Json* v = in.Find(key);
@@ -257,6 +262,8 @@ class Emulator::Impl {
                               const OpResult& r, const std::string& request_id);
   void Log(const std::string& service, const std::string& op, Wire wire, const OpResult& r,
            const std::string& body);
+  // The faults configured for `op` (its own, else "*"), or nullptr.
+  const OperationFaults* OperationFaultsLocked(const std::string& op) const;
   std::optional<AwsError> InjectedFaultLocked(const std::string& service, const std::string& op);
   // The latency fault's hold for `op`, or 0.
   int64_t InjectedLatencyLocked(const std::string& op);

@@ -1279,20 +1279,20 @@ struct GameLiftFleetManager::Impl {
     } else if (e.kind == Kind::kResync) {
       // The feed was down: outcomes other nodes recorded for this node's placements then
       // never came through it. Deliver them now rather than leave them for adoption.
-      auto before = c.listener_calls + c.callbacks;
-      DeliverUndelivered();
-      if (auto n = c.listener_calls + c.callbacks - before; n > 0) {
+      if (uint64_t n = DeliverUndelivered(); n > 0) {
         log::Info("fleet: delivered outcomes recorded while the store's change feed was down",
                   {{"outcomes", static_cast<int64_t>(n)}});
       }
     }
   }
 
-  void DeliverUndelivered() {
+  // Delivers this node's recorded, undelivered outcomes; returns how many it handed over.
+  uint64_t DeliverUndelivered() {
+    const uint64_t start = c.listener_calls + c.callbacks;
     for (;;) {
       auto undelivered = store->ListUndeliveredOutcomes(o.node_id, 500);
-      if (!undelivered.ok() || undelivered->empty()) return;
-      size_t before = c.listener_calls + c.callbacks;
+      if (!undelivered.ok() || undelivered->empty()) break;
+      uint64_t before = c.listener_calls + c.callbacks;
       for (const auto& p : *undelivered) {
         Status s = DeliverStored(p);
         if (!s.ok()) {
@@ -1300,8 +1300,9 @@ struct GameLiftFleetManager::Impl {
                     {{"placement_id", p.placement_id}, {"error", s.ToString()}});
         }
       }
-      if (c.listener_calls + c.callbacks == before) return;  // no progress
+      if (c.listener_calls + c.callbacks == before) break;  // no progress
     }
+    return c.listener_calls + c.callbacks - start;
   }
 };
 

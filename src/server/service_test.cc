@@ -336,6 +336,16 @@ class AwsModeTest : public AppTest {
     return pid;
   }
 
+  // Starts glfm with aws.timeout 300 ms while GameLift holds each StartGameSessionPlacement
+  // for `hold_ms` before handling it (plus the faults in `f`).
+  void StartWhileGameLiftHoldsStarts(int hold_ms, emulator::Faults f = {}) {
+    config::Config c = AwsConfig(2);
+    c.aws.timeout = 300ms;
+    Start(c);
+    f.operations["StartGameSessionPlacement"].latency_percent = 100;
+    f.operations["StartGameSessionPlacement"].latency_ms = hold_ms;
+    emulator_->SetFaults(f);
+  }
   std::string CreateWhileGameLiftHoldsStarts(HttpReceiver& receiver, emulator::Faults f);
 
   std::unique_ptr<emulator::Emulator> emulator_;
@@ -445,15 +455,9 @@ TEST_F(AwsModeTest, TimeoutsAndCancellationsReachTheWebhookAndTheLongPoll) {
 
 TEST_F(AwsModeTest, ACreateThatAwsDoesNotAnswerFailsAfterAwsTimeoutNotMinutes) {
   HttpReceiver receiver;
-  config::Config c = AwsConfig(2);
-  c.aws.timeout = 300ms;
-  Start(c);
   // GameLift stops answering placements: each attempt is held 30 s, far past aws.timeout
   // (before aws.timeout, an attempt waited 60 s, and a create 3 minutes).
-  emulator::Faults f;
-  f.operations["StartGameSessionPlacement"].latency_percent = 100;
-  f.operations["StartGameSessionPlacement"].latency_ms = 30000;
-  emulator_->SetFaults(f);
+  StartWhileGameLiftHoldsStarts(30000);
   std::string body = R"({"max_players":2,"webhook_url":")" + receiver.url("/outcomes") + R"("})";
   auto stuck = Api("POST", "/v1/placements", body);
   EXPECT_EQ(stuck.status, 504) << stuck.body;
@@ -475,19 +479,14 @@ TEST_F(AwsModeTest, ACreateThatAwsDoesNotAnswerFailsAfterAwsTimeoutNotMinutes) {
             Json::Parse(placed.body)->Find("placement_id")->as_string());
 }
 
-// Starts glfm with aws.timeout 300 ms while GameLift holds each StartGameSessionPlacement
-// 400 ms and then handles it (plus the faults in `f`): the first attempt starts the placement
-// after glfm has stopped waiting for it, and the retries find its id taken. Creates a placement
-// whose outcome goes to `receiver`; expects it acknowledged (it answered 504 before) and its
-// webhook `success`, the placement having run all the same. Returns its id.
+// With each StartGameSessionPlacement held 400 ms and then handled (plus the faults in `f`),
+// the first attempt starts the placement after glfm has stopped waiting for it, and the
+// retries find its id taken. Creates a placement whose outcome goes to `receiver`; expects it
+// acknowledged (it answered 504 before) and its webhook `success`, the placement having run
+// all the same. Returns its id.
 std::string AwsModeTest::CreateWhileGameLiftHoldsStarts(HttpReceiver& receiver,
                                                         emulator::Faults f) {
-  config::Config c = AwsConfig(2);
-  c.aws.timeout = 300ms;
-  Start(c);
-  f.operations["StartGameSessionPlacement"].latency_percent = 100;
-  f.operations["StartGameSessionPlacement"].latency_ms = 400;
-  emulator_->SetFaults(f);
+  StartWhileGameLiftHoldsStarts(400, std::move(f));
   auto created = Api("POST", "/v1/placements",
                      R"({"max_players":2,"webhook_url":")" + receiver.url("/outcomes") + R"("})");
   EXPECT_EQ(created.status, 202) << created.body;
